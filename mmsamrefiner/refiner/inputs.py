@@ -1,0 +1,85 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Checking and converting what users pass to the refiner.
+
+The one place where images become RGB uint8 arrays and masks become bool
+tensors; every error names the bad value and what was expected.
+"""
+import os
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+ImageLike = Union[str, os.PathLike, np.ndarray]
+MaskLike = Union[np.ndarray, Tensor]
+
+
+def load_rgb_image(image: ImageLike, channel_order: str = 'rgb') -> np.ndarray:
+    """Return an (H, W, 3) uint8 RGB array.
+
+    Args:
+        image: a path, or an (H, W, 3) uint8 array (an (H, W) grey array is
+            repeated to three channels).
+        channel_order: ``'rgb'`` or ``'bgr'``: the order of an array's channels
+            (MM pipelines carry BGR).  Ignored for paths, which are decoded to RGB.
+    """
+    if channel_order not in ('rgb', 'bgr'):
+        raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'image {path!r} does not exist')
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f'image {path!r} cannot be read as an image')
+        return np.ascontiguousarray(bgr[..., ::-1])
+    if not isinstance(image, np.ndarray):
+        raise TypeError('image must be a path or an (H, W, 3) uint8 ndarray, '
+                        f'got {type(image).__name__}')
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f'image must have shape (H, W, 3), got {image.shape}')
+    if image.dtype != np.uint8:
+        raise ValueError(f'image must be uint8, got {image.dtype}')
+    if channel_order == 'bgr':
+        image = image[..., ::-1]
+    return np.ascontiguousarray(image)
+
+
+def to_bool_masks(masks: MaskLike, name: str = 'masks') -> Tensor:
+    """Return (N, H, W) bool masks as a tensor (on the input's device).
+
+    Accepts bool arrays and numbers valued {0, 1} or {0, 255}.
+    """
+    if isinstance(masks, np.ndarray):
+        tensor = torch.from_numpy(np.ascontiguousarray(masks))
+    elif isinstance(masks, Tensor):
+        tensor = masks.detach()
+    else:
+        raise TypeError(f'{name} must be an (N, H, W) ndarray or tensor, '
+                        f'got {type(masks).__name__}')
+    if tensor.ndim != 3:
+        raise ValueError(f'{name} must have shape (N, H, W), got '
+                         f'{tuple(tensor.shape)} (add a leading axis for one mask)')
+    if tensor.dtype == torch.bool:
+        return tensor
+    if tensor.is_complex():
+        raise ValueError(f'{name} must be binary, got dtype {tensor.dtype}')
+    is_zero = tensor == 0
+    if bool((is_zero | (tensor == 1)).all()):
+        return ~is_zero
+    if bool((is_zero | (tensor == 255)).all()):
+        return ~is_zero
+    values = torch.unique(tensor)[:8].tolist()
+    raise ValueError(f'{name} must be binary (bool, 0/1 or 0/255), found values '
+                     f'{values}')
+
+
+def check_same_size(masks_hw, image_hw, what: str = 'masks') -> None:
+    """Raise if masks and image differ in (H, W); the message names both."""
+    if tuple(masks_hw) != tuple(image_hw):
+        raise ValueError(f'{what} have size (H, W)={tuple(masks_hw)} but the image '
+                         f'has {tuple(image_hw)}; they must match')

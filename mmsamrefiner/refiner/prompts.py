@@ -1,0 +1,329 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Noise-tolerant prompts mined from coarse masks (SAMRefiner, Sec. 3.2).
+
+Frames: coarse masks are (N, H, W) bool in the *original image frame*; points
+are xy and boxes xyxy in that frame's pixel indices (SAM's prompt encoder adds
+the half-pixel shift itself).  Mask prompts are in SAM's *low-res mask-input
+frame*: the padded, square encoder input (side ``S``) downsampled to
+``prompt_encoder.mask_input_size``.
+
+* positive point: the foreground pixel farthest from the background;
+* negative point: the background pixel inside the box farthest from the mask
+  (e.g. the hollow of a C-shape);
+* box: the tight box, optionally grown by the context-aware elastic box;
+* Gaussian-style mask prompt: the coarse mask as +-``strength`` logits shaped by
+  a Gaussian of the distance to the positive point.
+"""
+from dataclasses import dataclass, fields
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .distance import distance_to_background, farthest_background_in_box
+
+
+@dataclass
+class Prompts:
+    """SAM prompts for N masks of one image.
+
+    Attributes:
+        points: (N, K, 2) float32 xy in the original image frame, or None when
+            point prompts are off.  K is 2 (positive, negative) or 1.
+        labels: (N, K) int64; 1 positive, 0 negative, -1 "no point" (a mask
+            whose box holds no background has no negative point).
+        boxes: (N, 4) float32 xyxy in the original image frame, or None.
+        mask_inputs: (N, 1, h, w) float32 logits at SAM's low-res mask-input
+            size, or None.
+        expanded: (N,) bool, True where the elastic box grew the box.
+    """
+    points: Optional[Tensor]
+    labels: Optional[Tensor]
+    boxes: Optional[Tensor]
+    mask_inputs: Optional[Tensor]
+    expanded: Tensor
+
+    def __len__(self) -> int:
+        return len(self.expanded)
+
+    def to(self, device) -> 'Prompts':
+        return Prompts(**{
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+            for f in fields(self)
+        })
+
+
+def resized_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
+    """(h, w) after scaling the longest side to ``long_side`` (SAM's rounding)."""
+    scale = long_side / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def masks_to_boxes(masks: Tensor) -> Tensor:
+    """Tight boxes of (N, H, W) bool masks: (N, 4) int64 xyxy, inclusive.
+
+    Empty masks get ``(0, 0, 0, 0)``.
+    """
+    n, height, width = masks.shape
+    if n == 0:
+        return torch.zeros((0, 4), dtype=torch.long, device=masks.device)
+    rows, cols = masks.any(2), masks.any(1)  # (N, H), (N, W)
+    y1 = rows.int().argmax(1)
+    y2 = height - 1 - rows.flip(1).int().argmax(1)
+    x1 = cols.int().argmax(1)
+    x2 = width - 1 - cols.flip(1).int().argmax(1)
+    boxes = torch.stack([x1, y1, x2, y2], 1)
+    return boxes * rows.any(1, keepdim=True)
+
+
+def _argmax_xy(maps: Tensor) -> Tensor:
+    """xy of the first maximum (row-major) of each (N, H, W) map: (N, 2) int64."""
+    width = maps.shape[-1]
+    flat = maps.flatten(1).argmax(1)
+    return torch.stack([flat % width, flat // width], 1)
+
+
+def _box_sums(integral: Tensor, y0: Tensor, y1: Tensor, x0: Tensor,
+              x1: Tensor) -> Tensor:
+    """Sums over rows [y0, y1) and columns [x0, x1) from (N, H+1, W+1) integral
+    images; all bounds (N,) int64."""
+    idx = torch.arange(len(integral), device=integral.device)
+    return (integral[idx, y1, x1] - integral[idx, y0, x1] -
+            integral[idx, y1, x0] + integral[idx, y0, x0])
+
+
+def context_similarity(masks: Tensor, image_embedding: Tensor,
+                       threshold: float = 0.5) -> Tensor:
+    """Pixels whose SAM feature resembles each mask's mean feature.
+
+    The embedding is cropped to its unpadded region, upsampled bilinearly to the
+    image size and L2-normalised per pixel; the query is the mean embedding under
+    the mask (resized nearest to the embedding grid), L2-normalised.  Because
+    bilinear upsampling is linear, ``up(F) . q`` is computed as ``up(F . q)``
+    and the per-pixel norms are accumulated over channel chunks, so the
+    full-size (C, H, W) embedding is never held in memory.
+
+    Args:
+        masks: (N, H, W) bool, original image frame.
+        image_embedding: (C, h, w) float, SAM's embedding of the padded input.
+        threshold: cosine-similarity threshold.
+
+    Returns:
+        (N, H, W) bool, original image frame.  All False for a mask too small
+        to cover an embedding cell.
+    """
+    n, height, width = masks.shape
+    grid_h, grid_w = image_embedding.shape[-2:]
+    if height >= width:
+        valid_h, valid_w = grid_h, int(grid_h * width / height)
+    else:
+        valid_h, valid_w = int(grid_w * height / width), grid_w
+    feats = image_embedding[:, :valid_h, :valid_w].float()  # (C, h', w')
+    small = F.interpolate(masks[:, None].float(), (valid_h, valid_w),
+                          mode='nearest')[:, 0]  # (N, h', w')
+    count = small.flatten(1).sum(1)
+    query = torch.einsum('chw,nhw->nc', feats, small) / count.clamp(min=1)[:, None]
+    query = F.normalize(query, dim=1)
+    dots = F.interpolate(torch.einsum('chw,nc->nhw', feats, query)[None],
+                         (height, width), mode='bilinear', align_corners=False)[0]
+    norm_sq = torch.zeros((height, width), device=feats.device)
+    for chunk in feats.split(16):
+        up = F.interpolate(chunk[None], (height, width), mode='bilinear',
+                           align_corners=False)[0]
+        norm_sq += up.pow(2).sum(0)
+    sim = dots / norm_sq.sqrt().clamp(min=1e-12) > threshold
+    return sim & (count > 0)[:, None, None]
+
+
+def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
+                  margin: float) -> Tuple[Tensor, Tensor]:
+    """Context-aware elastic boxes (CEBox).
+
+    For each side of each box, the strip of ``step = floor(min(0.1 * side, 10))``
+    pixels just outside it is tested: when the fraction of strip pixels similar
+    to the mask (:func:`context_similarity`) exceeds ``margin``, that side moves
+    out by ``step``.  Strips must lie inside the image; boxes narrower than 10
+    pixels (step 0) do not grow in that direction.
+
+    Args:
+        masks: (N, H, W) bool, original image frame.
+        boxes: (N, 4) int64 xyxy inclusive (the masks' tight boxes).
+        image_embedding: (C, h, w), SAM's embedding of the padded input.
+        margin: the threshold lambda in (0, 1).
+
+    Returns:
+        ``(boxes, expanded)``: (N, 4) int64 xyxy and (N,) bool.
+    """
+    n, height, width = masks.shape
+    sim = context_similarity(masks, image_embedding)
+    integral = F.pad(sim.int().cumsum(1).cumsum(2), (1, 0, 1, 0))  # (N, H+1, W+1)
+    x1, y1, x2, y2 = boxes.unbind(1)
+    nonflat = (x2 > x1) & (y2 > y1)
+    step_x = torch.clamp(0.1 * (x2 - x1), max=10).floor().long()
+    step_y = torch.clamp(0.1 * (y2 - y1), max=10).floor().long()
+    ok_x = nonflat & (step_x >= 1)
+    ok_y = nonflat & (step_y >= 1)
+    new_x1, new_x2 = x1 - step_x, x2 + step_x
+    new_y1, new_y2 = y1 - step_y, y2 + step_y
+
+    def grows(ok, ya, yb, xa, xb):
+        ya, yb = ya.clamp(0, height), yb.clamp(0, height)
+        xa, xb = xa.clamp(0, width), xb.clamp(0, width)
+        area = ((yb - ya) * (xb - xa)).clamp(min=1)
+        return ok & (_box_sums(integral, ya, yb, xa, xb) / area > margin)
+
+    left = grows(ok_x & (new_x1 >= 0), y1, y2 + 1, new_x1, x1)
+    right = grows(ok_x & (new_x2 <= width - 1), y1, y2 + 1, x2 + 1, new_x2 + 1)
+    top = grows(ok_y & (new_y1 >= 0), new_y1, y1, x1, x2 + 1)
+    bottom = grows(ok_y & (new_y2 <= height - 1), y2 + 1, new_y2 + 1, x1, x2 + 1)
+    grown = torch.stack([
+        torch.where(left, new_x1, x1),
+        torch.where(top, new_y1, y1),
+        torch.where(right, new_x2, x2),
+        torch.where(bottom, new_y2, y2),
+    ], 1)
+    return grown, left | right | top | bottom
+
+
+def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
+                          gamma: float, input_size: Tuple[int, int],
+                          encoder_size: int,
+                          low_res_size: Tuple[int, int]) -> Tensor:
+    """Gaussian-style mask prompts in SAM's low-res mask-input frame.
+
+    Inside a mask ``g = exp(-(d - dmax)^2 / max(area / gamma, 1))`` where ``d`` is
+    the distance to the background and ``dmax`` its maximum (at the positive
+    point).  The mask as +1/-1 and ``g`` are resized bilinearly to the resized
+    input, padded (-1 and 0) to the encoder's square input, resized bilinearly
+    to the low-res size; the prompt is ``sign(mask) * amplitude * g`` with
+    ``g`` set to 1 where it is not positive (outside the mask).
+
+    Args:
+        masks: (N, H, W) bool, original image frame.
+        dist: (N, H, W) float, distance to the background (0 outside masks).
+        amplitude: (N,) float, ``strength`` (or 1 for expanded boxes).
+        gamma: span of the Gaussian (larger is narrower).
+        input_size: (h, w) of the image resized to the encoder (unpadded).
+        encoder_size: side of SAM's square encoder input.
+        low_res_size: (h, w) of SAM's mask input.
+
+    Returns:
+        (N, 1, h, w) float32 mask logits.
+    """
+    if len(masks) == 0:
+        return masks.new_zeros((0, 1) + tuple(low_res_size), dtype=torch.float32)
+    maskf = masks.float()
+    area = maskf.flatten(1).sum(1)
+    dmax = dist.flatten(1).amax(1)
+    span = (area / gamma).clamp(min=1)
+    gauss = torch.exp(-(dist - dmax[:, None, None]).pow(2) / span[:, None, None]) * maskf
+    pad = (0, encoder_size - input_size[1], 0, encoder_size - input_size[0])
+
+    def to_low_res(x: Tensor, pad_value: float) -> Tensor:
+        x = F.interpolate(x[:, None], input_size, mode='bilinear', align_corners=False)
+        x = F.pad(x, pad, 'constant', pad_value)
+        return F.interpolate(x, low_res_size, mode='bilinear', align_corners=False)
+
+    signed = to_low_res(maskf * 2 - 1, -1.0)
+    gauss = to_low_res(gauss, 0.0)
+    gauss = torch.where(gauss > 0, gauss, torch.ones_like(gauss))
+    sign = torch.where(signed > 0, 1.0, -1.0)
+    return sign * amplitude.float()[:, None, None, None] * gauss
+
+
+class PromptMiner:
+    """Mine SAMRefiner's prompts from a batch of masks of one image.
+
+    Args:
+        encoder_size: side of SAM's square encoder input
+            (``sam.image_encoder.img_size``).
+        low_res_size: SAM's mask-input size
+            (``sam.prompt_encoder.mask_input_size``).
+        use_point, use_box, use_mask, add_neg: which prompts to produce.
+        margin: elastic-box threshold; 0 keeps the tight box.
+        gamma: Gaussian span of the mask prompt.
+        strength: amplitude of the mask prompt (1 for expanded boxes).
+    """
+
+    def __init__(self, encoder_size: int, low_res_size: Tuple[int, int],
+                 use_point: bool = True, use_box: bool = True,
+                 use_mask: bool = True, add_neg: bool = True,
+                 margin: float = 0.0, gamma: float = 4.0,
+                 strength: float = 30.0) -> None:
+        if not 0 <= margin < 1:
+            raise ValueError(f'margin must be in [0, 1), got {margin}')
+        if gamma <= 0 or strength <= 0:
+            raise ValueError(f'gamma and strength must be positive, got '
+                             f'gamma={gamma}, strength={strength}')
+        if not (use_point or use_box or use_mask):
+            raise ValueError('at least one of use_point, use_box, use_mask '
+                             'must be True')
+        self.encoder_size = encoder_size
+        self.low_res_size = tuple(low_res_size)
+        self.use_point = use_point
+        self.use_box = use_box
+        self.use_mask = use_mask
+        self.add_neg = add_neg
+        self.margin = margin
+        self.gamma = gamma
+        self.strength = strength
+
+    def __call__(self, masks: Tensor,
+                 image_embedding: Optional[Tensor] = None) -> Prompts:
+        """Prompts for (N, H, W) bool masks (non-empty) of one image.
+
+        ``image_embedding`` ((C, h, w) or (1, C, h, w)) is needed only for the
+        elastic box (``margin > 0``).
+        """
+        n, height, width = masks.shape
+        device = masks.device
+        boxes = masks_to_boxes(masks)
+        expanded = torch.zeros(n, dtype=torch.bool, device=device)
+        if self.use_box and self.margin > 0:
+            if image_embedding is None:
+                raise ValueError('the elastic box (margin > 0) needs the image '
+                                 'embedding')
+            embedding = image_embedding.reshape(image_embedding.shape[-3:])
+            boxes, expanded = elastic_boxes(masks, boxes, embedding.to(device),
+                                            self.margin)
+
+        need_dist = self.use_point or self.use_mask
+        masks_np = masks.cpu().numpy()
+        tight_np = masks_to_boxes(masks).cpu().numpy()
+        dist = None
+        if need_dist:
+            dist = torch.from_numpy(distance_to_background(masks_np, tight_np)).to(device)
+
+        points = labels = None
+        if self.use_point:
+            coords = [_argmax_xy(dist)]
+            labels = [torch.ones(n, dtype=torch.long, device=device)]
+            if self.add_neg:
+                neg, found = farthest_background_in_box(masks_np, tight_np)
+                coords.append(torch.from_numpy(neg).to(device))
+                labels.append(torch.from_numpy(np.where(found, 0, -1)).to(device))
+            points = torch.stack(coords, 1).float()
+            labels = torch.stack(labels, 1)
+
+        mask_inputs = None
+        if self.use_mask:
+            amplitude = torch.where(expanded, 1.0, float(self.strength))
+            mask_inputs = gaussian_mask_prompts(
+                masks, dist, amplitude, self.gamma,
+                resized_shape(height, width, self.encoder_size),
+                self.encoder_size, self.low_res_size)
+
+        return Prompts(
+            points=points,
+            labels=labels,
+            boxes=boxes.float() if self.use_box else None,
+            mask_inputs=mask_inputs,
+            expanded=expanded)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(use_point={self.use_point}, '
+                f'use_box={self.use_box}, use_mask={self.use_mask}, '
+                f'add_neg={self.add_neg}, margin={self.margin}, '
+                f'gamma={self.gamma}, strength={self.strength})')

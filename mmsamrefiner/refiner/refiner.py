@@ -1,0 +1,349 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""SAMRefiner: encode once, mine prompts, decode, select, iterate.
+
+One refinement call for N coarse masks of one image:
+
+1. the image (RGB) is resized so its longest side is the encoder's input size,
+   normalised, padded and encoded once (:meth:`SAMRefiner.encode_image`);
+2. prompts are mined from all N masks as one batch (:class:`PromptMiner`);
+3. SAM's prompt encoder and mask decoder run on the batch with multimask
+   output; per mask the candidate with the highest predicted IoU is kept, at
+   low resolution, and only that one is upsampled to the image and thresholded
+   at logit 0;
+4. steps 2-3 repeat ``iters`` times, each round mining from the last round's
+   masks; the image embedding is reused.
+
+Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
+"""
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+from torch import Tensor, nn
+
+from mmsamrefiner.registry import MODELS
+from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
+                     to_bool_masks)
+from .prompts import PromptMiner, Prompts, resized_shape
+from .sam import as_sam
+from .stm import merge_instances, split_then_merge
+
+
+@dataclass
+class ImageEmbedding:
+    """SAM's encoding of one image, reusable across refinement calls.
+
+    Attributes:
+        embedding: (1, C, h, w) float, embedding of the padded encoder input.
+        input_size: (h, w) of the image resized to the encoder, before padding.
+        original_size: (H, W) of the original image.
+    """
+    embedding: Tensor
+    input_size: Tuple[int, int]
+    original_size: Tuple[int, int]
+
+
+@dataclass
+class RefineResult:
+    """The result of :meth:`SAMRefiner.refine` for N coarse masks.
+
+    Attributes:
+        masks: (N, H, W) bool refined masks, original image frame; an ndarray
+            or a tensor (on the input's device), like the input masks.
+        scores: (N,) float32, SAM's predicted IoU of each kept candidate; 0 for
+            empty inputs and for masks SAM never returned non-empty.
+        empty: (N,) bool, True where the coarse mask was empty (its refined
+            mask is empty too; it was not sent to SAM).
+        prompts: the last round's prompts of the non-empty masks, original
+            image frame (None when N is 0 or all masks are empty).
+    """
+    masks: Union[np.ndarray, Tensor]
+    scores: Union[np.ndarray, Tensor]
+    empty: Union[np.ndarray, Tensor]
+    prompts: Optional[Prompts] = None
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+
+@MODELS.register_module()
+class SAMRefiner(nn.Module):
+    """Refine coarse masks with SAM through noise-tolerant prompts.
+
+    Args:
+        sam: a :class:`segment_anything.modeling.Sam`, or its config, e.g.
+            ``dict(type='SAM', arch='vit_h', checkpoint='sam_vit_h_4b8939.pth')``.
+        iters: refinement rounds (each mines prompts from the last masks).
+        use_point, use_box, use_mask: which prompts to give SAM.
+        add_neg: add the negative point (needs ``use_point``).
+        margin: elastic-box threshold lambda; 0 (default) keeps tight boxes.
+        gamma: span of the Gaussian mask prompt (larger is narrower).
+        strength: amplitude of the mask prompt (1 for masks whose box grew).
+        max_batch: masks per decoder call; larger batches are chunked.
+        device: where SAM runs; default: where it already is.
+
+    The defaults are those of the authors' ``sam_refiner``.
+    """
+
+    def __init__(self,
+                 sam: Union[Sam, dict],
+                 iters: int = 5,
+                 use_point: bool = True,
+                 use_box: bool = True,
+                 use_mask: bool = True,
+                 add_neg: bool = True,
+                 margin: float = 0.0,
+                 gamma: float = 4.0,
+                 strength: float = 30.0,
+                 max_batch: int = 64,
+                 device: Optional[Union[str, torch.device]] = None) -> None:
+        super().__init__()
+        if iters < 1:
+            raise ValueError(f'iters must be >= 1, got {iters}')
+        if max_batch < 1:
+            raise ValueError(f'max_batch must be >= 1, got {max_batch}')
+        self.sam = as_sam(sam).eval()
+        if device is not None:
+            self.sam.to(device)
+        self.iters = iters
+        self.max_batch = max_batch
+        self.miner = PromptMiner(
+            self.encoder_size, self.low_res_size, use_point=use_point,
+            use_box=use_box, use_mask=use_mask, add_neg=add_neg, margin=margin,
+            gamma=gamma, strength=strength)
+        self.resize = ResizeLongestSide(self.encoder_size)
+
+    # -- sizes, read from the model ---------------------------------------
+    @property
+    def encoder_size(self) -> int:
+        """Side of SAM's square encoder input (pixels)."""
+        return self.sam.image_encoder.img_size
+
+    @property
+    def embedding_size(self) -> Tuple[int, int]:
+        """(h, w) of the image-embedding grid."""
+        return tuple(self.sam.prompt_encoder.image_embedding_size)
+
+    @property
+    def low_res_size(self) -> Tuple[int, int]:
+        """(h, w) of SAM's mask input and low-res mask output."""
+        return tuple(self.sam.prompt_encoder.mask_input_size)
+
+    @property
+    def device(self) -> torch.device:
+        return self.sam.device
+
+    # -- the steps -----------------------------------------------------------
+    @torch.no_grad()
+    def encode_image(self, image: ImageLike,
+                     channel_order: str = 'rgb') -> ImageEmbedding:
+        """Run SAM's image encoder once on an image (path or (H, W, 3) uint8)."""
+        rgb = load_rgb_image(image, channel_order)
+        resized = self.resize.apply_image(rgb)  # (h, w, 3) uint8, long side = S
+        pixels = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)
+        embedding = self.sam.image_encoder(self.sam.preprocess(pixels[None].float()))
+        return ImageEmbedding(embedding, tuple(resized.shape[:2]), tuple(rgb.shape[:2]))
+
+    def mine_prompts(self, masks: MaskLike,
+                     image_embedding: Optional[Union[ImageEmbedding, Tensor]] = None
+                     ) -> Prompts:
+        """Prompts for (N, H, W) binary masks, in the original image frame.
+
+        ``image_embedding`` is needed for the elastic box (``margin > 0``).
+        """
+        masks = to_bool_masks(masks).to(self.device)
+        if isinstance(image_embedding, ImageEmbedding):
+            check_same_size(masks.shape[-2:], image_embedding.original_size)
+            image_embedding = image_embedding.embedding
+        return self.miner(masks, image_embedding)
+
+    @torch.no_grad()
+    def decode(self, prompts: Prompts,
+               image_embedding: ImageEmbedding) -> Tuple[Tensor, Tensor]:
+        """Run the prompt encoder and mask decoder with multimask output.
+
+        Returns:
+            ``(low_res_logits, iou_predictions)``: (N, M, h, w) mask logits at
+            the low-res size (padded input frame) and (N, M) predicted IoUs.
+        """
+        height, width = image_embedding.original_size
+        in_h, in_w = image_embedding.input_size
+        scale = torch.tensor([in_w / width, in_h / height], device=self.device)
+        prompts = prompts.to(self.device)
+        logits, ious = [], []
+        for start in range(0, len(prompts), self.max_batch):
+            part = slice(start, start + self.max_batch)
+            points = None
+            if prompts.points is not None:
+                points = (prompts.points[part] * scale, prompts.labels[part])
+            boxes = None
+            if prompts.boxes is not None:
+                boxes = prompts.boxes[part] * scale.repeat(2)
+            mask_inputs = None
+            if prompts.mask_inputs is not None:
+                mask_inputs = prompts.mask_inputs[part]
+            sparse, dense = self.sam.prompt_encoder(
+                points=points, boxes=boxes, masks=mask_inputs)
+            low_res, iou = self.sam.mask_decoder(
+                image_embeddings=image_embedding.embedding,
+                image_pe=self.sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=True)
+            logits.append(low_res)
+            ious.append(iou)
+        return torch.cat(logits), torch.cat(ious)
+
+    @torch.no_grad()
+    def upscale(self, low_res_logits: Tensor,
+                image_embedding: ImageEmbedding) -> Tensor:
+        """(N, h, w) low-res logits -> (N, H, W) bool masks (logit > 0)."""
+        masks = []
+        for part in low_res_logits.split(self.max_batch):
+            full = self.sam.postprocess_masks(
+                part[:, None], image_embedding.input_size,
+                image_embedding.original_size)
+            masks.append(full[:, 0] > self.sam.mask_threshold)
+        if not masks:
+            return low_res_logits.new_zeros(
+                (0,) + tuple(image_embedding.original_size), dtype=torch.bool)
+        return torch.cat(masks)
+
+    @torch.no_grad()
+    def refine_once(self, masks: Tensor, image_embedding: ImageEmbedding
+                    ) -> Tuple[Tensor, Tensor, Prompts]:
+        """One round for (N, H, W) bool non-empty masks on the refiner's device.
+
+        Returns ``(masks, scores, prompts)``: (N, H, W) bool, (N,) float, and
+        the prompts that made them.
+        """
+        prompts = self.miner(masks, image_embedding.embedding)
+        logits, ious = self.decode(prompts, image_embedding)
+        scores, best = ious.max(1)
+        best_logits = logits[torch.arange(len(best), device=logits.device), best]
+        return self.upscale(best_logits, image_embedding), scores, prompts
+
+    @torch.no_grad()
+    def refine(self,
+               image: Optional[ImageLike],
+               masks: MaskLike,
+               channel_order: str = 'rgb',
+               image_embedding: Optional[ImageEmbedding] = None) -> RefineResult:
+        """Refine N coarse masks of one image.
+
+        Args:
+            image: (H, W, 3) uint8 array (see ``channel_order``) or a path; may
+                be None when ``image_embedding`` is given.
+            masks: (N, H, W) bool or {0, 1} / {0, 255} ndarray or tensor,
+                original image frame.
+            channel_order: ``'rgb'`` or ``'bgr'`` (MM pipelines carry BGR).
+            image_embedding: a precomputed :meth:`encode_image` result.
+
+        Returns:
+            :class:`RefineResult`.  A mask SAM returns empty in a round keeps
+            its previous mask (so no non-empty coarse mask comes back empty).
+        """
+        as_numpy = isinstance(masks, np.ndarray)
+        coarse = to_bool_masks(masks)
+        out_device = coarse.device
+        if image_embedding is None:
+            if image is None:
+                raise ValueError('refine needs an image or an image_embedding')
+            rgb = load_rgb_image(image, channel_order)
+            check_same_size(coarse.shape[-2:], rgb.shape[:2])
+            image_embedding = self.encode_image(rgb)
+        else:
+            check_same_size(coarse.shape[-2:], image_embedding.original_size)
+
+        coarse = coarse.to(self.device)
+        empty = ~coarse.flatten(1).any(1)
+        refined = torch.zeros_like(coarse)
+        scores = torch.zeros(len(coarse), device=self.device)
+        prompts = None
+        active = torch.nonzero(~empty).flatten()
+        if len(active):
+            current = coarse[active]
+            current_scores = torch.zeros(len(active), device=self.device)
+            for _ in range(self.iters):
+                new, new_scores, prompts = self.refine_once(current, image_embedding)
+                kept = new.flatten(1).any(1)
+                current = torch.where(kept[:, None, None], new, current)
+                current_scores = torch.where(kept, new_scores, current_scores)
+            refined[active] = current
+            scores[active] = current_scores
+
+        result = RefineResult(refined.to(out_device), scores.float().to(out_device),
+                              empty.to(out_device), prompts)
+        if as_numpy:
+            result.masks = result.masks.cpu().numpy()
+            result.scores = result.scores.cpu().numpy()
+            result.empty = result.empty.cpu().numpy()
+        return result
+
+    @torch.no_grad()
+    def refine_semantic(self,
+                        image: Optional[ImageLike],
+                        label_map: np.ndarray,
+                        ignore_index: Optional[int] = 255,
+                        classes: Optional[Sequence[int]] = None,
+                        background: int = 0,
+                        channel_order: str = 'rgb',
+                        image_embedding: Optional[ImageEmbedding] = None,
+                        min_area: int = 5) -> np.ndarray:
+        """Refine a semantic label map by split-then-merge.
+
+        Each class in ``classes`` (default: every class present except
+        ``background`` and ``ignore_index``) is split into instances
+        (:func:`split_then_merge`); all instances are refined in one batch;
+        :func:`merge_instances` writes them back:
+
+        * pixels of refined classes that no refined instance claims become
+          ``background`` (fragments under ``min_area`` pixels are dropped);
+        * where refined instances of different classes overlap, the one with
+          the higher predicted IoU wins (ties: the lower class id's instance);
+        * refined instances only claim pixels that are ``background`` or of a
+          refined class: other classes and ``ignore_index`` pixels are kept.
+
+        Args:
+            image: as in :meth:`refine`.
+            label_map: (H, W) integer class ids, original image frame.
+            ignore_index: label of pixels to leave alone (None: no such label).
+            classes: class ids to refine.
+            background: label of unclaimed pixels.
+
+        Returns:
+            (H, W) label map of ``label_map``'s dtype.
+        """
+        label_map = np.asarray(label_map)
+        if label_map.ndim != 2 or not np.issubdtype(label_map.dtype, np.integer):
+            raise ValueError('label_map must be an (H, W) integer array, got '
+                             f'shape {label_map.shape} dtype {label_map.dtype}')
+        if classes is None:
+            skip = {background} | ({ignore_index} if ignore_index is not None else set())
+            classes = [int(c) for c in np.unique(label_map) if int(c) not in skip]
+        instance_masks, instance_classes = split_then_merge(
+            label_map, classes, min_area=min_area)
+        if image_embedding is None and image is not None:
+            rgb = load_rgb_image(image, channel_order)
+            check_same_size(label_map.shape, rgb.shape[:2], 'label_map')
+            image_embedding = self.encode_image(rgb) if len(instance_masks) else None
+        if len(instance_masks):
+            result = self.refine(None, instance_masks, image_embedding=image_embedding)
+            refined, scores = result.masks, result.scores
+        else:
+            refined, scores = instance_masks, np.zeros(0, np.float32)
+        return merge_instances(label_map, refined, instance_classes, scores,
+                               classes, background=background)
+
+    def __repr__(self) -> str:
+        encoder = self.sam.image_encoder
+        return (f'{self.__class__.__name__}(iters={self.iters}, '
+                f'max_batch={self.max_batch}, miner={self.miner!r}, '
+                f'sam=Sam(encoder_size={self.encoder_size}, '
+                f'embed_dim={encoder.patch_embed.proj.out_channels}, '
+                f'depth={len(encoder.blocks)}, '
+                f'embedding_size={self.embedding_size}, '
+                f'low_res_size={self.low_res_size}))')

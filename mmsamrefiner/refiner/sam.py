@@ -1,0 +1,222 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Building Segment Anything Models and loading their checkpoints.
+
+A SAM is described by ``dict(type='SAM', arch=..., checkpoint=...)``:
+
+* ``arch`` names an official architecture (``'vit_b'``, ``'vit_l'``,
+  ``'vit_h'``) or is a dict of architecture settings (see
+  :data:`SAM_ARCH_DEFAULTS`), e.g. a small SAM for tests;
+* ``checkpoint`` is ``None`` (random weights), a local path, or a URL loaded
+  through mmengine's :class:`~mmengine.runner.CheckpointLoader` (``http(s)://``
+  files are downloaded once into torch hub's cache).
+
+A checkpoint that does not fit the architecture is refused with a message that
+names both (and the architecture the checkpoint seems to be made for).
+"""
+import copy
+from functools import partial
+from typing import Dict, Optional, Union
+
+import torch
+from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
+                                       PromptEncoder, Sam, TwoWayTransformer)
+
+from mmsamrefiner.registry import MODELS, build_in_scope
+
+#: Settings shared by all official SAMs; an ``arch`` dict overrides any of them.
+SAM_ARCH_DEFAULTS: Dict[str, object] = dict(
+    img_size=1024,  # input side of the image encoder (pixels, square, padded)
+    patch_size=16,  # ViT patch size: the embedding grid is img_size // patch_size
+    prompt_embed_dim=256,  # channels of the image embedding and prompt tokens
+    window_size=14,
+    mlp_ratio=4.0,
+    decoder_depth=2,
+    decoder_mlp_dim=2048,
+    decoder_num_heads=8,
+    iou_head_depth=3,
+    iou_head_hidden_dim=256,
+    mask_in_chans=16,
+    num_multimask_outputs=3,
+)
+
+#: The image encoders of the official SAM checkpoints.
+SAM_ARCHS: Dict[str, Dict[str, object]] = {
+    'vit_b': dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
+    'vit_l': dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
+    'vit_h': dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
+}
+
+#: Where the official checkpoints are published (Segment Anything, Apache-2.0).
+SAM_CHECKPOINT_URLS: Dict[str, str] = {
+    'vit_b': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth',
+    'vit_l': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth',
+    'vit_h': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth',
+}
+
+_PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs
+_PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+def resolve_sam_arch(arch: Union[str, dict]) -> Dict[str, object]:
+    """Full architecture settings for an arch name or a dict of settings."""
+    if isinstance(arch, str):
+        if arch not in SAM_ARCHS:
+            raise KeyError(f'unknown SAM arch {arch!r}; expected one of '
+                           f'{sorted(SAM_ARCHS)} or a dict of settings')
+        settings = dict(SAM_ARCH_DEFAULTS, **SAM_ARCHS[arch])
+    elif isinstance(arch, dict):
+        unknown = set(arch) - set(SAM_ARCH_DEFAULTS) - set(SAM_ARCHS['vit_b'])
+        if unknown:
+            raise KeyError(f'unknown SAM arch settings {sorted(unknown)}')
+        base = SAM_ARCHS.get(arch.get('base', ''), {})
+        settings = dict(SAM_ARCH_DEFAULTS, **base, **arch)
+        missing = set(SAM_ARCHS['vit_b']) - set(settings)
+        if missing:
+            raise KeyError(f'SAM arch dict lacks {sorted(missing)}')
+    else:
+        raise TypeError(f'SAM arch must be a name or a dict, got {type(arch)}')
+    return settings
+
+
+def arch_name(arch: Union[str, dict]) -> str:
+    """A short printable name for an arch (the name, or its key settings)."""
+    if isinstance(arch, str):
+        return arch
+    s = resolve_sam_arch(arch)
+    return (f"custom(embed_dim={s['embed_dim']}, depth={s['depth']}, "
+            f"img_size={s['img_size']})")
+
+
+def build_sam_model(arch: Union[str, dict]) -> Sam:
+    """A randomly initialised :class:`Sam` of the given architecture."""
+    s = resolve_sam_arch(arch)
+    embed_grid = s['img_size'] // s['patch_size']
+    dim = s['prompt_embed_dim']
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            img_size=s['img_size'],
+            patch_size=s['patch_size'],
+            embed_dim=s['embed_dim'],
+            depth=s['depth'],
+            num_heads=s['num_heads'],
+            mlp_ratio=s['mlp_ratio'],
+            out_chans=dim,
+            qkv_bias=True,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            use_rel_pos=True,
+            window_size=s['window_size'],
+            global_attn_indexes=tuple(s['global_attn_indexes']),
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=dim,
+            image_embedding_size=(embed_grid, embed_grid),
+            input_image_size=(s['img_size'], s['img_size']),
+            mask_in_chans=s['mask_in_chans'],
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=s['num_multimask_outputs'],
+            transformer=TwoWayTransformer(
+                depth=s['decoder_depth'],
+                embedding_dim=dim,
+                mlp_dim=s['decoder_mlp_dim'],
+                num_heads=s['decoder_num_heads'],
+            ),
+            transformer_dim=dim,
+            iou_head_depth=s['iou_head_depth'],
+            iou_head_hidden_dim=s['iou_head_hidden_dim'],
+        ),
+        pixel_mean=list(_PIXEL_MEAN),
+        pixel_std=list(_PIXEL_STD),
+    )
+    return sam.eval()
+
+
+def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
+    """Read a SAM state dict from a path or URL (mmengine's CheckpointLoader).
+
+    Official checkpoints are a bare state dict; mmengine-style files holding it
+    under ``'state_dict'`` or ``'model'`` are accepted too.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    for key in ('state_dict', 'model'):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+            break
+    if not isinstance(loaded, dict):
+        raise TypeError(f'checkpoint {checkpoint!r} does not hold a state dict '
+                        f'(got {type(loaded).__name__})')
+    return loaded
+
+
+def guess_sam_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+    """The official arch whose encoder width and depth match a state dict."""
+    proj = state_dict.get('image_encoder.patch_embed.proj.weight')
+    if proj is None:
+        return None
+    depth = len({k.split('.')[2] for k in state_dict
+                 if k.startswith('image_encoder.blocks.')})
+    for name, spec in SAM_ARCHS.items():
+        if spec['embed_dim'] == proj.shape[0] and spec['depth'] == depth:
+            return name
+    return f'custom(embed_dim={proj.shape[0]}, depth={depth})'
+
+
+def load_sam_state_dict(sam: Sam, state_dict: Dict[str, torch.Tensor],
+                        arch: Union[str, dict], source: str) -> None:
+    """Load ``state_dict`` into ``sam``, refusing one made for another arch."""
+    own = sam.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [
+        f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
+        for k, v in own.items() if k in state_dict and state_dict[k].shape != v.shape
+    ]
+    if missing or unexpected or mismatched:
+        problems = []
+        if mismatched:
+            problems.append(f'{len(mismatched)} tensors of another shape '
+                            f'(e.g. {mismatched[0]})')
+        if missing:
+            problems.append(f'{len(missing)} missing keys (e.g. {missing[0]!r})')
+        if unexpected:
+            problems.append(f'{len(unexpected)} unexpected keys '
+                            f'(e.g. {unexpected[0]!r})')
+        guess = guess_sam_arch(state_dict)
+        hint = f'; it looks like a checkpoint for {guess!r}' if guess else ''
+        raise ValueError(
+            f'checkpoint {source!r} does not fit SAM arch {arch_name(arch)!r}: '
+            + ', '.join(problems) + hint)
+    sam.load_state_dict(state_dict, strict=True)
+
+
+@MODELS.register_module(name='SAM')
+def build_sam(arch: Union[str, dict] = 'vit_h',
+              checkpoint: Optional[str] = None) -> Sam:
+    """Build a SAM, optionally with weights: ``dict(type='SAM', ...)``.
+
+    Args:
+        arch: ``'vit_b'``, ``'vit_l'``, ``'vit_h'`` or a dict of architecture
+            settings (keys of :data:`SAM_ARCH_DEFAULTS` plus ``embed_dim``,
+            ``depth``, ``num_heads``, ``global_attn_indexes``).
+        checkpoint: ``None`` for random weights, a local path, or a URL
+            (e.g. :data:`SAM_CHECKPOINT_URLS`), read through mmengine's
+            checkpoint loader (URLs are cached in torch hub's folder).
+
+    Returns:
+        A :class:`segment_anything.modeling.Sam` in eval mode, on the CPU.
+    """
+    sam = build_sam_model(copy.deepcopy(arch))
+    if checkpoint is not None:
+        load_sam_state_dict(sam, read_state_dict(checkpoint), arch, checkpoint)
+    return sam
+
+
+def as_sam(sam: Union[Sam, dict]) -> Sam:
+    """Return ``sam`` itself, or build it from a config dict."""
+    if isinstance(sam, Sam):
+        return sam
+    if isinstance(sam, dict):
+        return build_in_scope(dict(sam, type=sam.get('type', 'SAM')))
+    raise TypeError('sam must be a segment_anything Sam or a config dict like '
+                    f"dict(type='SAM', arch='vit_b'), got {type(sam).__name__}")

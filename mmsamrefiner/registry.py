@@ -1,0 +1,55 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""The package's registries: children of mmengine's root registries.
+
+Scope ``'mmsamrefiner'``.  ``locations`` makes building by type name import the
+module that registers it, so ``MODELS.build(dict(type='SAMRefiner', ...))``
+works without importing :mod:`mmsamrefiner.refiner` first.
+"""
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import Registry
+
+#: SAM builders (``type='SAM'``), ``SAMRefiner`` and the adaption model.
+MODELS = Registry(
+    'model',
+    parent=MMENGINE_MODELS,
+    scope='mmsamrefiner',
+    locations=['mmsamrefiner.refiner', 'mmsamrefiner.models'])
+#: Data transforms such as ``RefineCoarseMasks``.
+TRANSFORMS = Registry(
+    'transform',
+    parent=MMENGINE_TRANSFORMS,
+    scope='mmsamrefiner',
+    locations=['mmsamrefiner.datasets.transforms'])
+#: Hooks such as ``SAMRefinerHook``.
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope='mmsamrefiner',
+    locations=['mmsamrefiner.engine.hooks'])
+#: Coarse-mask datasets.
+DATASETS = Registry(
+    'dataset',
+    parent=MMENGINE_DATASETS,
+    scope='mmsamrefiner',
+    locations=['mmsamrefiner.datasets'])
+#: Mask-quality metrics (mIoU, boundary IoU).
+METRICS = Registry(
+    'metric',
+    parent=MMENGINE_METRICS,
+    scope='mmsamrefiner',
+    locations=['mmsamrefiner.evaluation'])
+
+
+def build_in_scope(cfg: dict, registry: Registry = MODELS):
+    """Build ``cfg`` from ``registry`` with ``'mmsamrefiner'`` as default scope.
+
+    Lets mmsamrefiner build its own parts by plain type names even while an
+    mmdet or mmseg runner has set another default scope.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmsamrefiner'):
+        return registry.build(cfg)

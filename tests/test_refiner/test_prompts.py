@@ -1,0 +1,177 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Prompt mining on hand-made masks whose right answers are known."""
+import numpy as np
+import pytest
+import torch
+
+from mmsamrefiner.refiner.distance import (distance_to_background,
+                                           farthest_background_in_box)
+from mmsamrefiner.refiner.prompts import (PromptMiner, masks_to_boxes,
+                                          resized_shape)
+from tests.conftest import disk
+
+H, W = 96, 120
+
+
+def miner(**kwargs):
+    return PromptMiner(encoder_size=128, low_res_size=(32, 32), **kwargs)
+
+
+def ring(cx, cy, r_out, r_in, gap_half_height=0):
+    """A ring (O); with ``gap_half_height`` a C opening to the right."""
+    yy, xx = np.mgrid[:H, :W]
+    d2 = (xx - cx) ** 2 + (yy - cy) ** 2
+    shape = (d2 <= r_out ** 2) & (d2 > r_in ** 2)
+    if gap_half_height:
+        shape &= ~((np.abs(yy - cy) <= gap_half_height) & (xx > cx))
+    return shape
+
+
+def brute_force_distance(mask, to_foreground):
+    """Euclidean distance of each pixel to the nearest pixel of the other set."""
+    target = np.argwhere(mask if to_foreground else ~mask)
+    pixels = np.argwhere(np.ones_like(mask))
+    d2 = ((pixels[:, None, :] - target[None]) ** 2).sum(-1).min(1)
+    return np.sqrt(d2).reshape(mask.shape)
+
+
+def test_boxes_are_tight_inclusive_xyxy():
+    masks = np.zeros((3, H, W), bool)
+    masks[0, 10:30, 5:45] = True  # rows 10..29, columns 5..44
+    masks[1, 50, 60] = True  # one pixel
+    boxes = masks_to_boxes(torch.from_numpy(masks))
+    assert boxes.tolist() == [[5, 10, 44, 29], [60, 50, 60, 50], [0, 0, 0, 0]]
+
+
+def test_positive_point_is_disk_centre():
+    masks = torch.from_numpy(np.stack([disk(H, W, 35, 40, 18), disk(H, W, 90, 60, 9)]))
+    prompts = miner()(masks)
+    assert prompts.points[:, 0].tolist() == [[35, 40], [90, 60]]
+    assert prompts.labels[:, 0].tolist() == [1, 1]
+
+
+def test_negative_point_is_in_hollow_of_c_shape():
+    c_shape = ring(60, 48, 30, 16, gap_half_height=4)
+    prompts = miner()(torch.from_numpy(c_shape[None]))
+    assert prompts.labels[0].tolist() == [1, 0]
+    assert prompts.points[0, 1].tolist() == [60, 48]  # the hollow's centre
+    assert not c_shape[48, 60]
+
+
+def test_points_match_brute_force_distances():
+    c_shape = ring(60, 48, 30, 16, gap_half_height=4)
+    inside = brute_force_distance(c_shape, to_foreground=False) * c_shape
+    x1, y1, x2, y2 = masks_to_boxes(torch.from_numpy(c_shape[None]))[0].tolist()
+    outside = brute_force_distance(c_shape, to_foreground=True)
+    in_box = np.zeros_like(c_shape)
+    in_box[y1:y2 + 1, x1:x2 + 1] = True
+    outside = outside * (in_box & ~c_shape)
+
+    dist = distance_to_background(c_shape[None], np.array([[x1, y1, x2, y2]]))[0]
+    np.testing.assert_allclose(dist, inside, atol=1e-4)
+    neg, found = farthest_background_in_box(c_shape[None], np.array([[x1, y1, x2, y2]]))
+    y, x = np.unravel_index(outside.argmax(), outside.shape)
+    assert found[0] and neg[0].tolist() == [x, y]
+
+
+def test_distance_ignores_image_border_as_background():
+    mask = np.zeros((1, H, W), bool)
+    mask[0, 0:20, 0:40] = True  # touches the top and left borders
+    dist = distance_to_background(mask, np.array([[0, 0, 39, 19]]))[0]
+    np.testing.assert_allclose(dist, brute_force_distance(mask[0], False) * mask[0],
+                               atol=1e-4)
+    assert dist[0, 0] == 20  # nearest background is below, not the border
+
+
+def test_filled_box_has_no_negative_point():
+    masks = np.zeros((2, H, W), bool)
+    masks[0, 10:30, 5:45] = True
+    masks[1] = disk(H, W, 60, 50, 12)
+    prompts = miner()(torch.from_numpy(masks))
+    assert prompts.labels.tolist() == [[1, -1], [1, 0]]
+    assert prompts.boxes[0].tolist() == [5, 10, 44, 29]
+
+
+def test_prompt_switches():
+    masks = torch.from_numpy(disk(H, W, 35, 40, 18)[None])
+    only_box = miner(use_point=False, use_mask=False)(masks)
+    assert only_box.points is None and only_box.mask_inputs is None
+    assert only_box.boxes.tolist() == [[17, 22, 53, 58]]
+    no_neg = miner(add_neg=False, use_box=False)(masks)
+    assert no_neg.points.shape == (1, 1, 2) and no_neg.boxes is None
+    with pytest.raises(ValueError, match='at least one'):
+        miner(use_point=False, use_box=False, use_mask=False)
+
+
+def test_gaussian_mask_prompt_levels():
+    masks = torch.from_numpy(np.stack([disk(H, W, 60, 48, 30)]))
+    prompt = miner(strength=30.0)(masks).mask_inputs
+    assert prompt.shape == (1, 1, 32, 32)
+    in_h, in_w = resized_shape(H, W, 128)  # 102 x 128: rows past 102 are padding
+    low_h = in_h * 32 // 128
+    assert torch.all(prompt[0, 0, low_h + 1:] == -30)  # padding: background
+    assert torch.all(prompt[0, 0, 0, :] == -30)  # image corner: background
+    centre = prompt[0, 0, int(48 * 32 / 120), int(60 * 32 / 120)]
+    assert 25 < centre <= 30  # near the positive point the Gaussian is ~1
+    inside = prompt[prompt > 0]
+    assert inside.max() <= 30 and inside.min() < 10  # decays toward the edge
+
+
+def test_gaussian_span_grows_with_area_over_gamma():
+    masks = torch.from_numpy(disk(H, W, 60, 48, 30)[None])
+    narrow = miner(gamma=16.0)(masks).mask_inputs
+    wide = miner(gamma=1.0)(masks).mask_inputs
+    assert narrow[narrow > 0].mean() < wide[wide > 0].mean()
+
+
+def elastic_case():
+    """A 128x128 image whose left 64 columns have feature +e0, the rest -e0."""
+    embedding = torch.zeros(2, 8, 8)
+    embedding[0, :, :4] = 1.0
+    embedding[0, :, 4:] = -1.0
+    embedding[1] = 0.01
+    masks = torch.zeros(1, 128, 128, dtype=torch.bool)
+    masks[0, 30:100, 30:64] = True  # box (30, 30, 63, 99): w 33 -> 3 px, h 69 -> 6 px
+    return masks, embedding
+
+
+def test_elastic_box_grows_only_toward_similar_context():
+    masks, embedding = elastic_case()
+    prompts = miner(margin=0.5)(masks, embedding)
+    # left, top and bottom strips look like the object; the right one does not
+    assert prompts.boxes.tolist() == [[27, 24, 63, 105]]
+    assert prompts.expanded.tolist() == [True]
+    # an expanded box's mask prompt has amplitude 1 instead of strength
+    assert prompts.mask_inputs.abs().max() == 1
+
+
+def test_elastic_box_off_by_default_and_needs_embedding():
+    masks, embedding = elastic_case()
+    prompts = miner()(masks, embedding)
+    assert prompts.boxes.tolist() == [[30, 30, 63, 99]]
+    assert prompts.expanded.tolist() == [False]
+    assert prompts.mask_inputs.abs().max() == 30
+    with pytest.raises(ValueError, match='embedding'):
+        miner(margin=0.1)(masks)
+
+
+def test_expanded_choice_is_per_mask():
+    masks, embedding = elastic_case()
+    small = torch.zeros_like(masks)
+    small[0, 60:65, 100:105] = True  # 5x5: too small to grow
+    prompts = miner(margin=0.5)(torch.cat([masks, small]), embedding)
+    assert prompts.expanded.tolist() == [True, False]
+    assert prompts.mask_inputs[0].abs().max() == 1
+    assert prompts.mask_inputs[1].abs().max() == 30
+
+
+def test_batch_prompts_equal_single_prompts():
+    masks = torch.from_numpy(np.stack([
+        disk(H, W, 35, 40, 18), ring(60, 48, 30, 16, 4), disk(H, W, 100, 80, 6)]))
+    batch = miner()(masks)
+    for i in range(len(masks)):
+        single = miner()(masks[i:i + 1])
+        assert torch.equal(batch.points[i], single.points[0])
+        assert torch.equal(batch.labels[i], single.labels[0])
+        assert torch.equal(batch.boxes[i], single.boxes[0])
+        torch.testing.assert_close(batch.mask_inputs[i], single.mask_inputs[0])
