@@ -17,31 +17,31 @@ MODELS = Registry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmsamrefiner',
-    locations=['mmsamrefiner.refiner', 'mmsamrefiner.models'])
+    locations=['mmsamrefiner.refiner'])
 #: Data transforms such as ``RefineCoarseMasks``.
 TRANSFORMS = Registry(
     'transform',
     parent=MMENGINE_TRANSFORMS,
     scope='mmsamrefiner',
-    locations=['mmsamrefiner.datasets.transforms'])
+    locations=[])  # filled in as the modules land
 #: Hooks such as ``SAMRefinerHook``.
 HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
     scope='mmsamrefiner',
-    locations=['mmsamrefiner.engine.hooks'])
+    locations=[])  # filled in as the modules land
 #: Coarse-mask datasets.
 DATASETS = Registry(
     'dataset',
     parent=MMENGINE_DATASETS,
     scope='mmsamrefiner',
-    locations=['mmsamrefiner.datasets'])
+    locations=[])  # filled in as the modules land
 #: Mask-quality metrics (mIoU, boundary IoU).
 METRICS = Registry(
     'metric',
     parent=MMENGINE_METRICS,
     scope='mmsamrefiner',
-    locations=['mmsamrefiner.evaluation'])
+    locations=[])  # filled in as the modules land
 
 
 def build_in_scope(cfg: dict, registry: Registry = MODELS):

@@ -1,0 +1,122 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Building SAMs and loading checkpoints through the real loaders."""
+import functools
+import http.server
+import threading
+
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from segment_anything.modeling import Sam
+
+from mmsamrefiner import SAMRefiner
+from mmsamrefiner.refiner.sam import (SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam,
+                                      resolve_sam_arch)
+from mmsamrefiner.registry import MODELS
+from tests.conftest import TINY_SAM_ARCH, make_tiny_sam
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_checkpoint_by_path_round_trips(tiny_sam_checkpoint):
+    sam = build_sam(TINY_SAM_ARCH, tiny_sam_checkpoint)
+    assert isinstance(sam, Sam) and not sam.training
+    assert same_weights(sam, make_tiny_sam())
+    assert not same_weights(build_sam(TINY_SAM_ARCH), make_tiny_sam(seed=1))
+
+
+def test_checkpoint_wrapped_in_state_dict_key(tmp_path):
+    path = tmp_path / 'wrapped.pth'
+    torch.save({'state_dict': make_tiny_sam().state_dict(), 'meta': {}}, path)
+    assert same_weights(build_sam(TINY_SAM_ARCH, str(path)), make_tiny_sam())
+
+
+def test_checkpoint_by_url_is_downloaded_once_and_cached(
+        tiny_sam_checkpoint, tmp_path, monkeypatch):
+    """The URL path of mmengine's CheckpointLoader, served from loopback."""
+    import os
+    import shutil
+    serve_dir = tmp_path / 'serve'
+    serve_dir.mkdir()
+    shutil.copy(tiny_sam_checkpoint, serve_dir / 'tiny_sam.pth')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Handler, directory=str(serve_dir)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f'http://127.0.0.1:{server.server_port}/tiny_sam.pth'
+        first = build_sam(TINY_SAM_ARCH, url)
+        second = build_sam(TINY_SAM_ARCH, url)
+    finally:
+        server.shutdown()
+    assert same_weights(first, make_tiny_sam()) and same_weights(second, first)
+    assert len(requests) == 1  # the second build read the cache
+    cached = [f for _, _, files in os.walk(tmp_path / 'torch_home') for f in files]
+    assert cached == ['tiny_sam.pth']
+
+
+def test_checkpoint_of_another_arch_is_refused(tiny_sam_checkpoint):
+    other = dict(TINY_SAM_ARCH, embed_dim=48)
+    with pytest.raises(ValueError) as info:
+        build_sam(other, tiny_sam_checkpoint)
+    message = str(info.value)
+    assert tiny_sam_checkpoint in message
+    assert 'embed_dim=48' in message  # the arch asked for
+    assert 'embed_dim=32' in message  # what the checkpoint looks like
+    assert 'another shape' in message
+
+
+def test_checkpoint_for_official_arch_is_named(tmp_path):
+    """A vit_b-shaped encoder is recognised by width and depth."""
+    from mmsamrefiner.refiner.sam import guess_sam_arch
+    fake = {'image_encoder.patch_embed.proj.weight': torch.zeros(768, 3, 16, 16)}
+    fake.update({f'image_encoder.blocks.{i}.norm1.weight': torch.zeros(1)
+                 for i in range(12)})
+    assert guess_sam_arch(fake) == 'vit_b'
+    path = tmp_path / 'fake_vit_b.pth'
+    torch.save(fake, path)
+    with pytest.raises(ValueError, match=r"looks like a checkpoint for 'vit_b'"):
+        build_sam(TINY_SAM_ARCH, str(path))
+
+
+def test_missing_checkpoint_and_unknown_arch():
+    with pytest.raises(FileNotFoundError):
+        build_sam(TINY_SAM_ARCH, '/nonexistent/sam.pth')
+    with pytest.raises(KeyError, match='vit_x'):
+        build_sam('vit_x')
+    with pytest.raises(KeyError, match='unknown'):
+        build_sam(dict(TINY_SAM_ARCH, colour='red'))
+
+
+def test_official_archs_and_urls():
+    assert set(SAM_ARCHS) == set(SAM_CHECKPOINT_URLS) == {'vit_b', 'vit_l', 'vit_h'}
+    assert resolve_sam_arch('vit_b')['embed_dim'] == 768
+    assert resolve_sam_arch('vit_h')['depth'] == 32
+
+
+@pytest.mark.parametrize('scope', [None, 'mmdet', 'mmseg'])
+def test_config_build_under_any_default_scope(tiny_sam_cfg, scope):
+    cfg = dict(type='SAMRefiner', sam=tiny_sam_cfg, iters=1)
+    if scope is None:
+        refiner = MODELS.build(cfg)
+    else:
+        with DefaultScope.overwrite_default_scope(scope):
+            refiner = MODELS.build(dict(cfg, type='mmsamrefiner.SAMRefiner'))
+    assert isinstance(refiner, SAMRefiner)
+    assert same_weights(refiner.sam, make_tiny_sam())
+
+
+def test_refiner_accepts_built_sam_and_refuses_others(tiny_sam):
+    assert SAMRefiner(tiny_sam).sam is tiny_sam
+    with pytest.raises(TypeError, match='Sam or a config'):
+        SAMRefiner('vit_b')
