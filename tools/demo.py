@@ -71,13 +71,15 @@ def load_inputs(args):
 def main():
     args = parse_args()
     image, coarse, truth = load_inputs(args)
-    if args.arch is None and args.checkpoint is None:
+    if args.checkpoint is None:
         torch.manual_seed(args.seed)
-        sam_cfg = dict(type='SAM', arch=DEMO_SAM_ARCH)
-        print('NOTE: no checkpoint given, so this demo uses a small SAM with RANDOM '
-              'weights on a generated image.\n      It runs the whole SAMRefiner '
-              'pipeline, but its refined masks are meaningless.\n      For real '
-              'refinement pass --arch vit_h --checkpoint sam_vit_h_4b8939.pth.')
+        arch = args.arch or DEMO_SAM_ARCH
+        sam_cfg = dict(type='SAM', arch=arch)
+        what = 'a small SAM' if args.arch is None else f'SAM {args.arch}'
+        print(f'NOTE: no checkpoint given, so this demo uses {what} with RANDOM '
+              'weights.\n      It runs the whole SAMRefiner pipeline, but its '
+              'refined masks are meaningless.\n      For real refinement pass '
+              '--arch vit_h --checkpoint sam_vit_h_4b8939.pth.')
     else:
         sam_cfg = dict(type='SAM', arch=args.arch or 'vit_h', checkpoint=args.checkpoint)
     refiner = SAMRefiner(sam_cfg, iters=args.iters, margin=args.margin,

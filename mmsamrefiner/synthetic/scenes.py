@@ -47,7 +47,7 @@ def _shape_mask(rng: np.random.Generator, kind: int, height: int,
     return canvas.astype(bool)
 
 
-def make_scene(seed: int = 0, height: int = 192, width: int = 256,
+def make_scene(seed: int = 0, height: int = 192, width: int = 240,
                num_objects: int = 3) -> Scene:
     """A scene of ``num_objects`` textured shapes; see :class:`Scene`."""
     rng = np.random.default_rng(seed)
