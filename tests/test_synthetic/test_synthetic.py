@@ -11,7 +11,7 @@ def test_scenes_are_seeded_and_objects_do_not_overlap():
     np.testing.assert_array_equal(a.image, b.image)
     np.testing.assert_array_equal(a.masks, b.masks)
     assert not np.array_equal(a.image, make_scene(seed=4).image)
-    assert a.image.dtype == np.uint8 and a.image.shape == (192, 256, 3)
+    assert a.image.dtype == np.uint8 and a.image.shape == (192, 240, 3)
     assert (a.masks.sum(0) <= 1).all() and a.masks.any((1, 2)).all()
     assert len(a.labels) == len(a.masks)
 
