@@ -81,7 +81,10 @@ if __name__ == '__main__':
         'pseudo-labels, openmmlab',
         packages=find_packages(exclude=('configs', 'tools', 'tests')),
         include_package_data=True,
-        package_data={'mmsamrefiner': ['.mim/configs/**/*', '.mim/tools/**/*']},
+        package_data={
+            'mmsamrefiner':
+            ['checkpoints/*.pth', '.mim/configs/**/*', '.mim/tools/**/*']
+        },
         classifiers=[
             'Development Status :: 3 - Alpha',
             'License :: OSI Approved :: Apache Software License',

@@ -3,9 +3,11 @@
 """Refine coarse masks of one image and save a picture of before and after.
 
 With no arguments it runs on an embedded default: a generated scene whose
-coarse masks are spoiled copies of the true ones, refined by a small SAM with
-*random weights* (no download).  Such a SAM runs the whole pipeline but its
-masks mean nothing; pass a real checkpoint for real refinement::
+coarse masks are spoiled copies of the true ones, refined by the toy SAM that
+ships in the package (SAM's architecture, small, trained on generated scenes by
+``tools/train_toy_sam.py``; a test and demo model, not a substitute for SAM on
+real photos).  It prints the IoU of the coarse and refined masks against the
+true ones and writes image | coarse | refined | true side by side::
 
     python tools/demo.py                                   # embedded default
     python tools/demo.py --image img.jpg --masks m1.png m2.png \\
@@ -23,25 +25,20 @@ import torch
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.evaluation import mask_iou
 from mmsamrefiner.refiner.inputs import load_rgb_image, to_bool_masks
+from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS
 from mmsamrefiner.synthetic import make_coarse_masks, make_scene
 from mmsamrefiner.visualization import draw_masks, side_by_side
-
-#: A small SAM-architecture model for the embedded default (random weights).
-DEMO_SAM_ARCH = dict(
-    embed_dim=64, depth=4, num_heads=4, global_attn_indexes=(1, 3),
-    img_size=256, prompt_embed_dim=64, window_size=8, decoder_mlp_dim=256,
-    decoder_num_heads=4, iou_head_hidden_dim=64, mask_in_chans=8)
-
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--image', help='image path (default: a generated scene)')
     parser.add_argument('--masks', nargs='+', default=[],
                         help='binary mask PNGs (0/255 or 0/1), one per object')
-    parser.add_argument('--arch', default=None,
-                        help="SAM arch: vit_b, vit_l or vit_h (default: a small "
-                        'random demo SAM)')
-    parser.add_argument('--checkpoint', help='SAM checkpoint path or URL')
+    parser.add_argument('--arch', default='toy',
+                        help='SAM arch: vit_b, vit_l, vit_h or toy (default)')
+    parser.add_argument('--checkpoint',
+                        help="SAM checkpoint path or URL (default: the shipped "
+                        "toy SAM for --arch toy); 'none' for random weights")
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--margin', type=float, default=0.0,
                         help='elastic-box threshold (0: off)')
@@ -54,7 +51,7 @@ def parse_args():
 def load_inputs(args):
     """(RGB image, coarse masks, true masks or None) from files or a generated scene."""
     if args.image is None:
-        scene = make_scene(seed=args.seed, num_objects=4)
+        scene = make_scene(seed=args.seed, height=288, width=384, num_objects=4)
         return scene.image, make_coarse_masks(scene.masks, seed=args.seed), scene.masks
     if not args.masks:
         raise SystemExit('--image needs --masks')
@@ -71,17 +68,16 @@ def load_inputs(args):
 def main():
     args = parse_args()
     image, coarse, truth = load_inputs(args)
-    if args.checkpoint is None:
+    checkpoint = args.checkpoint or SAM_CHECKPOINT_URLS.get(args.arch)
+    if checkpoint in (None, 'none'):
+        checkpoint = None
         torch.manual_seed(args.seed)
-        arch = args.arch or DEMO_SAM_ARCH
-        sam_cfg = dict(type='SAM', arch=arch)
-        what = 'a small SAM' if args.arch is None else f'SAM {args.arch}'
-        print(f'NOTE: no checkpoint given, so this demo uses {what} with RANDOM '
-              'weights.\n      It runs the whole SAMRefiner pipeline, but its '
-              'refined masks are meaningless.\n      For real refinement pass '
-              '--arch vit_h --checkpoint sam_vit_h_4b8939.pth.')
-    else:
-        sam_cfg = dict(type='SAM', arch=args.arch or 'vit_h', checkpoint=args.checkpoint)
+        print(f'NOTE: no checkpoint, so SAM {args.arch} has RANDOM weights: the '
+              'whole pipeline runs, but its refined masks are meaningless.')
+    elif args.arch == 'toy':
+        print('SAM: the shipped toy SAM (trained on generated scenes; a test and '
+              'demo model, not a substitute for SAM on real photos)')
+    sam_cfg = dict(type='SAM', arch=args.arch, checkpoint=checkpoint)
     refiner = SAMRefiner(sam_cfg, iters=args.iters, margin=args.margin,
                          device=args.device)
     print(f'refiner: {refiner!r}')
@@ -112,7 +108,13 @@ def main():
               f'refined {iou_refined.mean():.3f}')
 
     os.makedirs(args.out_dir, exist_ok=True)
-    panels = [draw_masks(image, coarse, 'coarse'), draw_masks(image, result.masks, 'refined')]
+    def title(name, masks):
+        if truth is None:
+            return name
+        return f'{name}: mIoU {mask_iou(masks, truth).mean():.3f}'
+
+    panels = [image, draw_masks(image, coarse, title('coarse', coarse)),
+              draw_masks(image, result.masks, title('refined', result.masks))]
     if truth is not None:
         panels.append(draw_masks(image, truth, 'true'))
     out_path = osp.join(args.out_dir, 'demo.png')

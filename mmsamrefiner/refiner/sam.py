@@ -14,10 +14,12 @@ A checkpoint that does not fit the architecture is refused with a message that
 names both (and the architecture the checkpoint seems to be made for).
 """
 import copy
+import os.path as osp
 from functools import partial
 from typing import Dict, Optional, Union
 
 import torch
+from mmengine.runner.checkpoint import CheckpointLoader
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
                                        PromptEncoder, Sam, TwoWayTransformer)
 
@@ -44,6 +46,11 @@ SAM_ARCHS: Dict[str, Dict[str, object]] = {
     'vit_b': dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11)),
     'vit_l': dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
     'vit_h': dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
+    # The toy SAM shipped in the package (tools/train_toy_sam.py): a test and
+    # demo model trained on generated scenes, not a substitute for SAM.
+    'toy': dict(embed_dim=96, depth=4, num_heads=4, global_attn_indexes=(1, 3),
+                img_size=256, prompt_embed_dim=64, window_size=8,
+                decoder_mlp_dim=256, decoder_num_heads=4, iou_head_hidden_dim=64),
 }
 
 #: Where the official checkpoints are published (Segment Anything, Apache-2.0).
@@ -51,7 +58,22 @@ SAM_CHECKPOINT_URLS: Dict[str, str] = {
     'vit_b': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth',
     'vit_l': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth',
     'vit_h': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth',
+    'toy': 'mmsamrefiner://toy_sam.pth',
 }
+
+#: ``mmsamrefiner://NAME`` names a checkpoint shipped in the package's
+#: ``checkpoints/`` folder; it is read by mmengine's CheckpointLoader like any
+#: path or URL.
+PACKAGE_CHECKPOINT_PREFIX = 'mmsamrefiner://'
+PACKAGE_CHECKPOINT_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                                  'checkpoints')
+
+
+@CheckpointLoader.register_scheme(prefixes=PACKAGE_CHECKPOINT_PREFIX)
+def load_from_package(filename: str, map_location=None):
+    """Load ``mmsamrefiner://NAME`` from the package's ``checkpoints/``."""
+    path = osp.join(PACKAGE_CHECKPOINT_DIR, filename[len(PACKAGE_CHECKPOINT_PREFIX):])
+    return CheckpointLoader.load_checkpoint(path, map_location)
 
 _PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs
 _PIXEL_STD = (58.395, 57.12, 57.375)
@@ -137,7 +159,6 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     Official checkpoints are a bare state dict; mmengine-style files holding it
     under ``'state_dict'`` or ``'model'`` are accepted too.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
     loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     for key in ('state_dict', 'model'):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
@@ -196,11 +217,12 @@ def build_sam(arch: Union[str, dict] = 'vit_h',
     """Build a SAM, optionally with weights: ``dict(type='SAM', ...)``.
 
     Args:
-        arch: ``'vit_b'``, ``'vit_l'``, ``'vit_h'`` or a dict of architecture
+        arch: ``'vit_b'``, ``'vit_l'``, ``'vit_h'``, ``'toy'`` or a dict of architecture
             settings (keys of :data:`SAM_ARCH_DEFAULTS` plus ``embed_dim``,
             ``depth``, ``num_heads``, ``global_attn_indexes``).
-        checkpoint: ``None`` for random weights, a local path, or a URL
-            (e.g. :data:`SAM_CHECKPOINT_URLS`), read through mmengine's
+        checkpoint: ``None`` for random weights, a local path, a URL
+            (e.g. :data:`SAM_CHECKPOINT_URLS`) or ``mmsamrefiner://NAME`` for a
+            checkpoint shipped in the package, read through mmengine's
             checkpoint loader (URLs are cached in torch hub's folder).
 
     Returns:

@@ -9,6 +9,10 @@ import cv2
 import numpy as np
 
 
+#: Object kinds; a scene's label ``k`` is ``SHAPE_KINDS[k - 1]``.
+SHAPE_KINDS = ('ellipse', 'polygon', 'ring', 'c_shape', 'thin_handle')
+
+
 @dataclass
 class Scene:
     """One generated image with its objects.
@@ -17,7 +21,7 @@ class Scene:
         image: (H, W, 3) uint8 RGB.
         masks: (N, H, W) bool, the visible part of each object (later objects
             occlude earlier ones).
-        labels: (N,) int64 class ids (1 disk, 2 polygon, 3 ring, 4 C-shape).
+        labels: (N,) int64 class ids, indices into :data:`SHAPE_KINDS` plus 1.
     """
     image: np.ndarray
     masks: np.ndarray
@@ -38,6 +42,12 @@ def _shape_mask(rng: np.random.Generator, kind: int, height: int,
         radii = size * rng.uniform(0.6, 1.0, len(angles))
         pts = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
         cv2.fillPoly(canvas, [pts.astype(np.int32)], 1)
+    elif kind == 5:  # a blob with a thin handle
+        cv2.ellipse(canvas, (cx, cy), (int(size * 0.7), int(size * 0.5)),
+                    float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        angle = rng.uniform(0, 2 * np.pi)
+        end = (int(cx + 1.8 * size * np.cos(angle)), int(cy + 1.8 * size * np.sin(angle)))
+        cv2.line(canvas, (cx, cy), end, 1, int(rng.integers(2, 4)))
     else:  # ring (3) or C-shape (4)
         thickness = max(2, int(size * rng.uniform(0.25, 0.4)))
         start = float(rng.uniform(0, 360)) if kind == 4 else 0.0
@@ -63,7 +73,7 @@ def make_scene(seed: int = 0, height: int = 192, width: int = 240,
     visible = np.zeros((0, height, width), bool)
     labels = []
     for _ in range(num_objects):
-        kind = int(rng.integers(1, 5))
+        kind = int(rng.integers(1, len(SHAPE_KINDS) + 1))
         shape = _shape_mask(rng, kind, height, width)
         colour = rng.uniform(120, 255, 3) * (rng.uniform(0, 1, 3) > 0.3)
         stripes = np.sin((xx * rng.uniform(0.1, 0.4) + yy * rng.uniform(0.1, 0.4)))

@@ -99,7 +99,7 @@ def test_missing_checkpoint_and_unknown_arch():
 
 
 def test_official_archs_and_urls():
-    assert set(SAM_ARCHS) == set(SAM_CHECKPOINT_URLS) == {'vit_b', 'vit_l', 'vit_h'}
+    assert set(SAM_ARCHS) == set(SAM_CHECKPOINT_URLS) == {'vit_b', 'vit_l', 'vit_h', 'toy'}
     assert resolve_sam_arch('vit_b')['embed_dim'] == 768
     assert resolve_sam_arch('vit_h')['depth'] == 32
 

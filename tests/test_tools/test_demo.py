@@ -15,12 +15,18 @@ def run_demo(*args):
                           capture_output=True, text=True, check=True).stdout
 
 
-def test_embedded_default_says_it_is_random_and_writes_a_picture(tmp_path):
+def test_embedded_default_uses_the_toy_sam_and_writes_a_picture(tmp_path):
     out = run_demo('--out-dir', str(tmp_path), '--iters', '1')
-    assert 'RANDOM' in out and 'meaningless' in out
+    assert 'toy SAM' in out and 'RANDOM' not in out
     assert 'mean IoU against the true masks' in out
     picture = cv2.imread(str(tmp_path / 'demo.png'))
-    assert picture is not None and picture.shape[0] == 192
+    assert picture is not None and picture.shape[0] == 288
+    assert picture.shape[1] > 4 * 384  # image | coarse | refined | true
+
+
+def test_random_weights_are_announced(tmp_path):
+    out = run_demo('--out-dir', str(tmp_path), '--iters', '1', '--checkpoint', 'none')
+    assert 'RANDOM' in out and 'meaningless' in out
 
 
 def test_user_image_and_masks(tmp_path):
