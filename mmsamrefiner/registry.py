@@ -23,13 +23,13 @@ TRANSFORMS = Registry(
     'transform',
     parent=MMENGINE_TRANSFORMS,
     scope='mmsamrefiner',
-    locations=[])  # filled in as the modules land
+    locations=['mmsamrefiner.datasets.transforms'])
 #: Hooks such as ``SAMRefinerHook``.
 HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
     scope='mmsamrefiner',
-    locations=[])  # filled in as the modules land
+    locations=['mmsamrefiner.engine.hooks'])
 #: Coarse-mask datasets.
 DATASETS = Registry(
     'dataset',
@@ -42,6 +42,23 @@ METRICS = Registry(
     parent=MMENGINE_METRICS,
     scope='mmsamrefiner',
     locations=[])  # filled in as the modules land
+
+
+def register_also_in_root(registry: Registry):
+    """A class decorator: register in ``registry`` and in its mmengine parent.
+
+    The parent registration lets a config of another scope (``default_scope=
+    'mmdet'`` or ``'mmseg'``) build the class by its bare name, e.g.
+    ``dict(type='SAMRefinerHook')``; the scoped name
+    ``'mmsamrefiner.SAMRefinerHook'`` works everywhere without it.
+    """
+
+    def register(cls):
+        registry.register_module(module=cls)
+        registry.parent.register_module(module=cls)
+        return cls
+
+    return register
 
 
 def build_in_scope(cfg: dict, registry: Registry = MODELS):

@@ -1,0 +1,15 @@
+# DeepLabV3+ (Pascal VOC) whose predicted label maps are refined by
+# SAMRefiner (SAM ViT-H) through split-then-merge before evaluation. Test with
+# a trained model through mmseg's tools/test.py. Class 0 is VOC's background:
+# pixels no refined instance claims become 0; 255 is left alone.
+_base_ = [
+    'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
+    '../_base_/hooks/samrefiner_hook.py',
+]
+custom_hooks = [
+    dict(
+        type='mmsamrefiner.SAMRefinerHook',
+        refiner={{_base_.refiner}},
+        background=0,
+        ignore_index=255)
+]

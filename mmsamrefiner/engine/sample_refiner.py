@@ -1,0 +1,113 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Refining the predictions held by mmdet/mmseg data samples.
+
+The one place where MM data samples meet :class:`~mmsamrefiner.SAMRefiner`;
+the hook and ``tools/refine.py`` go through it.
+
+* :func:`refine_det_sample`: ``DetDataSample.pred_instances.masks``
+  ((N, H, W) bool tensor, original image frame since mmdet rescales
+  predictions) are refined in place; instances scored under ``score_thr`` are
+  left as they are.
+* :func:`refine_seg_sample`: ``SegDataSample.pred_sem_seg`` ((1, H, W) label
+  map) goes through split-then-merge.
+* :func:`sample_image`: the image the predictions refer to, read from
+  ``img_path`` or rebuilt from the batch input.
+"""
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+
+from mmsamrefiner.refiner import SAMRefiner
+from mmsamrefiner.refiner.inputs import load_rgb_image
+
+
+def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
+                 channel_order: str = 'bgr') -> Tuple[np.ndarray, str]:
+    """The image of ``data_sample`` in its original frame, and its channel order.
+
+    Reads ``img_path`` from the metainfo when it is a readable file (returns
+    RGB).  Otherwise rebuilds the image from ``batch_input``, the (3, h, w)
+    uint8 tensor the pipeline packed (``img_shape`` frame, before the data
+    preprocessor; channel order ``channel_order``, BGR for MM's loaders),
+    resized back to ``ori_shape`` (bilinear).  Pipelines that flip or crop at
+    test time cannot be undone this way: give them ``img_path``.
+    """
+    img_path = data_sample.metainfo.get('img_path')
+    if img_path:
+        try:
+            return load_rgb_image(img_path), 'rgb'
+        except (IOError, OSError, ValueError):
+            if batch_input is None:
+                raise
+    if batch_input is None:
+        raise ValueError('the data sample has no readable img_path and no batch input was '
+                         'given, so there is no image to refine against')
+    h, w = data_sample.metainfo.get('img_shape', batch_input.shape[-2:])
+    image = batch_input[:, :h, :w].permute(1, 2, 0).cpu().numpy()
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    ori_h, ori_w = data_sample.metainfo.get('ori_shape', (h, w))
+    if (ori_h, ori_w) != (h, w):
+        image = cv2.resize(image, (ori_w, ori_h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(image), channel_order
+
+
+def refine_det_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
+                      channel_order: str = 'rgb', score_thr: float = 0.0,
+                      keep_coarse: bool = False) -> int:
+    """Refine ``data_sample.pred_instances.masks`` in place; returns how many.
+
+    Args:
+        refiner: the refiner.
+        data_sample: a ``DetDataSample`` whose ``pred_instances`` has ``masks``
+            (N, H, W) bool and ``scores`` (N,), H x W = the image's size.
+        image: (H, W, 3) uint8 in ``channel_order``.
+        score_thr: instances with a lower score keep their masks.
+        keep_coarse: store the unrefined masks as ``pred_instances.coarse_masks``.
+    """
+    instances = data_sample.pred_instances
+    if 'masks' not in instances:
+        raise KeyError('pred_instances has no masks: SAMRefinerHook needs an instance '
+                       'segmentation model (e.g. Mask R-CNN), not a box-only detector')
+    masks = instances.masks
+    if not isinstance(masks, torch.Tensor):  # BitmapMasks
+        masks = torch.from_numpy(masks.to_ndarray())
+    masks = masks.bool()
+    if keep_coarse:
+        instances.coarse_masks = masks.clone()
+    selected = torch.nonzero(instances.scores >= score_thr).flatten()
+    if len(selected) == 0:
+        instances.masks = masks
+        return 0
+    result = refiner.refine(image, masks[selected].cpu().numpy(), channel_order=channel_order)
+    refined = masks.clone()
+    refined[selected] = torch.from_numpy(result.masks).to(masks.device)
+    instances.masks = refined
+    return len(selected)
+
+
+def refine_seg_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
+                      channel_order: str = 'rgb', classes: Optional[Sequence[int]] = None,
+                      background: int = 0, ignore_index: Optional[int] = 255,
+                      keep_coarse: bool = False) -> None:
+    """Refine ``data_sample.pred_sem_seg`` in place through split-then-merge.
+
+    Args:
+        data_sample: a ``SegDataSample`` whose ``pred_sem_seg.data`` is a
+            (1, H, W) integer label map, H x W = the image's size.
+        image: (H, W, 3) uint8 in ``channel_order``.
+        classes, background, ignore_index: as in
+            :meth:`SAMRefiner.refine_semantic`.
+        keep_coarse: store the unrefined map as ``coarse_sem_seg``.
+    """
+    from mmengine.structures import PixelData
+    label_map = data_sample.pred_sem_seg.data
+    if keep_coarse:
+        data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
+    refined = refiner.refine_semantic(
+        image, label_map[0].cpu().numpy(), ignore_index=ignore_index, classes=classes,
+        background=background, channel_order=channel_order)
+    data_sample.pred_sem_seg = PixelData(
+        data=torch.from_numpy(refined).to(label_map.device, label_map.dtype)[None])
