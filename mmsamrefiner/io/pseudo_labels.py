@@ -83,6 +83,10 @@ class CocoInstanceWriter:
         """Write one image's instances: (N, H, W) bool masks, (N,) int labels
         (indices into ``classes``), (N,) float scores."""
         height, width = masks.shape[1:]
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            raise ValueError(f'labels must index the {len(self.classes)} classes, got '
+                             f'{labels.min()}..{labels.max()} (does the model predict the '
+                             "dataset's classes?)")
         rles = encode_rle(masks)
         annotations = []
         for rle, label, score in zip(rles, labels, scores):

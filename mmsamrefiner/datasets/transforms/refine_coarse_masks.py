@@ -15,12 +15,15 @@ from mmsamrefiner.registry import TRANSFORMS, build_in_scope, register_also_in_r
 def masks_to_polygons(masks: np.ndarray) -> list:
     """(N, H, W) bool -> per mask a list of flat ``[x0, y0, x1, y1, ...]``
     polygons: the outer contours of its parts (holes are filled); parts too small
-    for a polygon (under 3 points) are dropped; an empty mask gets ``[]``."""
+    for a polygon (under 3 points) are dropped; an empty mask gets one zero-area
+    polygon, mmdet's convention for an instance with nothing left (as after a
+    crop)."""
     polygons = []
     for mask in masks:
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                        cv2.CHAIN_APPROX_SIMPLE)
-        polygons.append([c.reshape(-1).astype(np.float64) for c in contours if len(c) >= 3])
+        parts = [c.reshape(-1).astype(np.float64) for c in contours if len(c) >= 3]
+        polygons.append(parts or [np.zeros(6)])
     return polygons
 
 
@@ -129,8 +132,12 @@ class RefineCoarseMasks(BaseTransform):
             raise KeyError('RefineCoarseMasks needs "img": put it after LoadImageFromFile')
         if 'gt_masks' in results:
             refine = self._refine_instances
+            if self.keep_coarse:
+                results['coarse_masks'] = results['gt_masks']
         elif 'gt_seg_map' in results:
             refine = self._refine_label_map
+            if self.keep_coarse:
+                results['coarse_seg_map'] = results['gt_seg_map']
         else:
             raise KeyError('RefineCoarseMasks needs "gt_masks" (mmdet, LoadAnnotations with '
                            'with_mask=True) or "gt_seg_map" (mmseg LoadAnnotations)')
@@ -176,8 +183,6 @@ class RefineCoarseMasks(BaseTransform):
             (image, np.packbits(coarse)),
             lambda: self.refiner.refine(image, coarse, channel_order=self.channel_order).masks)
         refined = refined.astype(bool).reshape(coarse.shape)
-        if self.keep_coarse:
-            results['coarse_masks'] = gt_masks
         if self.mask_format == 'polygon' and isinstance(gt_masks, PolygonMasks):
             results['gt_masks'] = PolygonMasks(masks_to_polygons(refined), height, width)
         else:
@@ -198,8 +203,6 @@ class RefineCoarseMasks(BaseTransform):
             lambda: self.refiner.refine_semantic(
                 image, coarse, ignore_index=self.ignore_index, classes=self.classes,
                 background=self.background, channel_order=self.channel_order))
-        if self.keep_coarse:
-            results['coarse_seg_map'] = coarse
         results['gt_seg_map'] = refined.astype(coarse.dtype)
 
     def __repr__(self) -> str:

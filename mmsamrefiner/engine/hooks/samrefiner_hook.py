@@ -96,6 +96,7 @@ class SAMRefinerHook(Hook):
         self.num_refined = 0
         self.num_resumed = 0
         self._writer = None
+        self._dataset = None
 
     # -- set-up ---------------------------------------------------------------
     def refiner(self, runner=None):
@@ -132,6 +133,7 @@ class SAMRefinerHook(Hook):
             return
         self.refiner(runner)
         self._writer = None
+        self._dataset = getattr(runner, f'{mode}_loop').dataloader.dataset
         self.num_refined = self.num_resumed = 0
         model = runner.model
         step_name = _STEP_OF_MODE[mode]
@@ -176,15 +178,14 @@ class SAMRefinerHook(Hook):
     def _instance_writer(self, runner) -> Optional[CocoInstanceWriter]:
         out_dir = self._export_dir(runner)
         if out_dir is not None and self._writer is None:
-            meta = getattr(runner.model, 'dataset_meta', None) or {}
-            if is_model_wrapper(runner.model):
-                meta = getattr(runner.model.module, 'dataset_meta', None) or meta
-            classes = meta.get('classes')
+            dataset = self._dataset
+            classes = getattr(dataset, 'metainfo', {}).get('classes')
             if classes is None:
-                raise ValueError('exporting COCO pseudo-labels needs the class names: the model '
-                                 'has no dataset_meta["classes"]')
-            cat_ids = meta.get('cat_ids')
-            self._writer = CocoInstanceWriter(out_dir, classes, cat_ids)
+                raise ValueError('exporting COCO pseudo-labels needs the class names: the '
+                                 f'{type(dataset).__name__} of this loop has no '
+                                 'metainfo["classes"]')
+            # mmdet's CocoDataset maps labels to COCO category ids; others get 1..K
+            self._writer = CocoInstanceWriter(out_dir, classes, getattr(dataset, 'cat_ids', None))
         return self._writer
 
     def _refine_instances(self, runner, data_sample, batch_input) -> None:
