@@ -20,3 +20,37 @@ def test_refiner_configs(path):
     assert cfg.sam.checkpoint == SAM_CHECKPOINT_URLS[arch]
     assert cfg.margin == (0.1 if 'cebox' in path else 0.0)
     assert cfg.iters == 5 and cfg.gamma == 4.0 and cfg.strength == 30.0
+
+
+MM_CONFIGS = {
+    'mmdet/mask-rcnn_r50_fpn_1x_coco_samrefiner-test.py': 'hook',
+    'mmseg/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512_samrefiner-test.py': 'hook',
+    'mmdet/mask-rcnn_r50_fpn_1x_coco_refined-coarse-gt.py': 'transform',
+}
+ROOT = osp.dirname(CONFIG_DIR)
+
+
+@pytest.mark.parametrize('name', sorted(MM_CONFIGS))
+def test_ready_mm_configs_inherit_real_configs_and_switch_samrefiner_in(name):
+    cfg = Config.fromfile(osp.join(ROOT, name))
+    assert cfg.custom_imports.imports == ['mmsamrefiner']
+    refiner = None
+    if MM_CONFIGS[name] == 'hook':
+        (hook, ) = cfg.custom_hooks
+        assert hook.type == 'mmsamrefiner.SAMRefinerHook'
+        refiner = hook.refiner
+        assert 'test_evaluator' in cfg  # the real mmdet/mmseg config underneath
+    else:
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        types = [t.type for t in pipeline]
+        # right after LoadAnnotations, before any geometric transform
+        assert types[:3] == ['LoadImageFromFile', 'LoadAnnotations',
+                             'mmsamrefiner.RefineCoarseMasks']
+        refiner = pipeline[2].refiner
+    assert refiner.type == 'SAMRefiner'
+    assert refiner.sam.arch == 'vit_h'
+    assert refiner.sam.checkpoint == SAM_CHECKPOINT_URLS['vit_h']
+    if 'mmseg' in name:
+        assert cfg.default_scope == 'mmseg' and hook.background == 0
+    else:
+        assert cfg.default_scope == 'mmdet'
