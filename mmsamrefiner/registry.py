@@ -41,7 +41,7 @@ METRICS = Registry(
     'metric',
     parent=MMENGINE_METRICS,
     scope='mmsamrefiner',
-    locations=[])  # filled in as the modules land
+    locations=['mmsamrefiner.evaluation.metrics'])
 
 
 def register_also_in_root(registry: Registry):

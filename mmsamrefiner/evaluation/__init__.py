@@ -1,5 +1,11 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Mask-quality measures."""
+"""Mask-quality measures: functions, collection scoring, and an MM metric."""
+from .collections import (evaluate_instances, evaluate_label_maps,
+                          evaluate_mask_pairs, match_masks)
 from .functional import boundary_iou, mask_boundary, mask_iou
+from .metrics import MaskRefinementMetric
 
-__all__ = ['mask_iou', 'boundary_iou', 'mask_boundary']
+__all__ = [
+    'mask_iou', 'boundary_iou', 'mask_boundary', 'evaluate_instances',
+    'evaluate_label_maps', 'evaluate_mask_pairs', 'match_masks', 'MaskRefinementMetric'
+]

@@ -1,0 +1,171 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""tools/refine.py on generated tiny collections: formats round-trip, nothing is
+lost, an interrupted run resumes, two processes agree with one."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+from mmsamrefiner.synthetic import make_scene
+from mmsamrefiner.synthetic.defects import make_coarse_masks
+
+from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import refine as refine_tool  # noqa: E402
+
+
+@pytest.fixture
+def config(tmp_path, tiny_sam_checkpoint):
+    from .._tiny import tiny_refiner_config
+    return tiny_refiner_config(tmp_path, tiny_sam_checkpoint)
+
+
+def coco_collection(root, num_images=3):
+    gt = make_coco_dataset(root / 'gt', num_images=num_images)
+    coarse = make_coco_dataset(root / 'coarse', num_images=num_images, coarse=True)
+    return str(root / 'coarse' / 'images'), coarse, gt
+
+
+def run(argv, after_image=None):
+    return refine_tool.run(refine_tool.parse_args(argv), after_image=after_image)
+
+
+def test_coco_round_trip_keeps_fields_and_evaluates(tmp_path, config, capsys):
+    img_dir, coarse_file, gt_file = coco_collection(tmp_path)
+    out = str(tmp_path / 'refined.json')
+    report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out,
+                  '--eval', gt_file, '--show-dir', str(tmp_path / 'show'), '--device', 'cpu'])
+    coarse, refined = json.load(open(coarse_file)), json.load(open(out))
+    assert refined['images'] == coarse['images'] and refined['categories'] == coarse['categories']
+    assert len(refined['annotations']) == len(coarse['annotations'])
+    for before, after in zip(coarse['annotations'], refined['annotations']):
+        assert isinstance(after['segmentation'], dict)  # RLE
+        assert 0 <= after['refined_score'] <= 1
+        for key in ('id', 'image_id', 'category_id', 'bbox', 'area', 'iscrowd'):
+            assert after[key] == before[key]
+    api = COCO(out)  # pycocotools reads it
+    assert api.annToMask(api.loadAnns([1])[0]).shape == (HEIGHT, WIDTH)
+    scores = report['eval']
+    assert set(scores) == {'coarse', 'refined'}
+    assert set(scores['coarse']) == {'miou', 'biou', 'ap', 'ap50', 'ap75'}
+    assert scores['coarse']['miou'] < 1.0  # the coarse masks are spoiled
+    assert json.load(open(out + '.eval.json')) == scores
+    printed = capsys.readouterr().out
+    assert 'images: 3 (3 refined, 0 failed' in printed and '| coarse |' in printed
+    assert sorted(os.listdir(tmp_path / 'show')) == ['1.jpg', '2.jpg', '3.jpg']
+
+
+def test_an_interrupted_run_resumes_to_the_same_output(tmp_path, config):
+    img_dir, coarse_file, _ = coco_collection(tmp_path)
+    reference = str(tmp_path / 'reference.json')
+    run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', reference])
+
+    out = str(tmp_path / 'refined.json')
+    done = []
+
+    def crash_after_two(item):
+        done.append(item.key)
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out],
+            after_image=crash_after_two)
+    assert not osp.exists(out)  # merged only at the end
+    report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out])
+    assert report['rank_summary']['skipped'] == 2 and report['rank_summary']['done'] == 1
+    assert json.load(open(out)) == json.load(open(reference))
+
+
+def test_a_failing_image_is_reported_and_passed_through(tmp_path, config, capsys):
+    img_dir, coarse_file, _ = coco_collection(tmp_path)
+    os.remove(osp.join(img_dir, '0001.png'))  # image id 2 is unreadable
+    out = str(tmp_path / 'refined.json')
+    report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out])
+    assert report['rank_summary']['failed'][0][0] == '2'
+    assert 'images: 3 (2 refined, 1 failed' in capsys.readouterr().out
+    coarse_api, refined_api = COCO(coarse_file), COCO(out)
+    for ann_id in coarse_api.getAnnIds(imgIds=[2]):
+        np.testing.assert_array_equal(
+            refined_api.annToMask(refined_api.loadAnns([ann_id])[0]),
+            coarse_api.annToMask(coarse_api.loadAnns([ann_id])[0]))
+
+
+def test_palette_label_maps_round_trip(tmp_path, config):
+    palette = np.random.default_rng(0).integers(0, 255, (256, 3), dtype=np.uint8)
+    for sub in ('images', 'coarse', 'gt'):
+        os.makedirs(tmp_path / sub)
+    for index in range(2):
+        scene = make_scene(seed=index, height=HEIGHT, width=WIDTH, num_objects=3)
+        cv2.imwrite(str(tmp_path / 'images' / f'{index}.jpg'), scene.image[..., ::-1])
+        for sub, masks in (('gt', scene.masks), ('coarse', make_coarse_masks(scene.masks))):
+            label_map = np.zeros((HEIGHT, WIDTH), np.uint8)
+            for mask, label in zip(masks, scene.labels):
+                label_map[mask] = label
+            label_map[:3, :3] = 255
+            image = Image.fromarray(label_map, mode='P')
+            image.putpalette(palette.reshape(-1).tolist())
+            image.save(tmp_path / sub / f'{index}.png')
+    out = tmp_path / 'refined'
+    report = run([config, '--img-dir', str(tmp_path / 'images'), '--label-dir',
+                  str(tmp_path / 'coarse'), '--out', str(out), '--eval', str(tmp_path / 'gt')])
+    for index in range(2):
+        with Image.open(out / f'{index}.png') as image:
+            assert image.mode == 'P'
+            np.testing.assert_array_equal(
+                np.array(image.getpalette(), np.uint8).reshape(-1, 3)[:256], palette)
+            refined = np.array(image)
+        assert refined.shape == (HEIGHT, WIDTH) and (refined[:3, :3] == 255).all()
+    assert set(report['eval']['refined']) == {'miou', 'biou'}
+
+
+def test_binary_mask_folders_round_trip(tmp_path, config):
+    scene = make_scene(seed=5, height=HEIGHT, width=WIDTH, num_objects=3)
+    os.makedirs(tmp_path / 'images')
+    cv2.imwrite(str(tmp_path / 'images' / 'a.png'), scene.image[..., ::-1])
+    for sub, masks in (('coarse', make_coarse_masks(scene.masks)), ('gt', scene.masks)):
+        os.makedirs(tmp_path / sub / 'a')
+        for k, mask in enumerate(masks):
+            cv2.imwrite(str(tmp_path / sub / 'a' / f'{k}.png'), mask.astype(np.uint8) * 255)
+    out = tmp_path / 'refined'
+    report = run([config, '--img-dir', str(tmp_path / 'images'), '--mask-dir',
+                  str(tmp_path / 'coarse'), '--out', str(out), '--eval', str(tmp_path / 'gt')])
+    names = sorted(os.listdir(out / 'a'))
+    assert names == [f'{k}.png' for k in range(len(scene.masks))]
+    mask = cv2.imread(str(out / 'a' / '0.png'), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (HEIGHT, WIDTH) and set(np.unique(mask)) <= {0, 255}
+    assert report['records'][0]['num_masks'] == len(scene.masks)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_give_the_same_output_as_one(tmp_path, config):
+    img_dir, coarse_file, _ = coco_collection(tmp_path, num_images=4)
+    single = str(tmp_path / 'single.json')
+    run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', single])
+    double = str(tmp_path / 'double.json')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                    '--master_port', str(_free_port()), osp.join(ROOT, 'tools', 'refine.py'),
+                    config, '--img-dir', img_dir, '--coco', coarse_file, '--out', double,
+                    '--launcher', 'pytorch', '--device', 'cpu'],
+                   env=env, timeout=300, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = [json.load(open(osp.join(double + '.parts', '.records', f)))
+               for f in os.listdir(osp.join(double + '.parts', '.records'))]
+    assert len(records) == 4
+    assert json.load(open(double)) == json.load(open(single))

@@ -1,0 +1,157 @@
+#!/usr/bin/env python
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Refine a whole collection of coarse masks, optionally on several GPUs/nodes.
+
+Inputs and outputs keep the formats users have:
+
+* ``--coco ANN.json``: COCO-style instances (polygon or RLE) -> the same json
+  with refined RLE segmentations (other fields kept, ``refined_score`` added);
+* ``--label-dir DIR``: PNG label maps (palette or grey) -> refined PNG label
+  maps, palette kept (split-then-merge);
+* ``--mask-dir DIR``: per image a folder of binary instance PNGs
+  (``DIR/<image stem>/*.png``) -> the same layout, refined.
+
+Examples::
+
+    python tools/refine.py configs/samrefiner/samrefiner_vit_h.py \\
+        --img-dir data/coco/train2017 --coco coarse.json --out refined.json \\
+        --eval gt.json
+    bash tools/dist_refine.sh configs/samrefiner/samrefiner_vit_h.py 8 \\
+        --img-dir ... --coco coarse.json --out refined.json
+
+Nothing is lost: every output is written atomically and each finished image is
+recorded, so a re-run (after a crash or Ctrl-C) skips finished images; an image
+that fails (unreadable, masks of another size) is reported with its reason and
+its coarse masks are written unchanged.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dist import barrier, get_dist_info, init_dist
+
+from mmsamrefiner.apis import refine_collection, summarize
+from mmsamrefiner.io.coarse_masks import BinaryMasks, CocoInstances, LabelMaps
+from mmsamrefiner.io.refined_masks import (RefinedBinaryMaskWriter,
+                                           RefinedCocoWriter, RefinedLabelMapWriter)
+from mmsamrefiner.registry import build_in_scope
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Refine a collection of coarse masks.')
+    parser.add_argument('config', help='a config with a `refiner` (configs/samrefiner/*.py)')
+    parser.add_argument('--img-dir', required=True, help='folder of the images')
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--coco', help='COCO-style instance json of coarse masks')
+    source.add_argument('--label-dir', help='folder of PNG label maps')
+    source.add_argument('--mask-dir', help='folder of per-image folders of binary PNGs')
+    parser.add_argument('--out', required=True,
+                        help='output json (--coco) or folder (--label-dir, --mask-dir)')
+    parser.add_argument('--eval', metavar='GT',
+                        help='ground truth in the input format: score coarse and refined')
+    parser.add_argument('--show-dir', help='write coarse-vs-refined overlays here')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--ignore-index', type=int, default=255)
+    parser.add_argument('--background', type=int, default=0)
+    parser.add_argument('--classes', type=int, nargs='+', help='label-map classes to refine')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. refiner.margin=0.1')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def open_collection(args):
+    """(source, writer) for the chosen format."""
+    if args.coco:
+        source = CocoInstances(args.coco, args.img_dir)
+        return source, RefinedCocoWriter(args.out, source.coco)
+    if args.label_dir:
+        return LabelMaps(args.label_dir, args.img_dir), RefinedLabelMapWriter(args.out)
+    return BinaryMasks(args.mask_dir, args.img_dir), RefinedBinaryMaskWriter(args.out)
+
+
+def build_refiner(args):
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if 'refiner' not in cfg:
+        raise SystemExit(f'{args.config} has no `refiner`; use one of configs/samrefiner/')
+    device = args.device
+    if device.startswith('cuda') and args.launcher != 'none':
+        device = f'cuda:{int(os.environ["LOCAL_RANK"])}'
+    return build_in_scope(cfg.refiner.to_dict()).to(device).eval()
+
+
+def setup_distributed(args) -> None:
+    """Join the process group: NCCL through mmengine on GPUs; gloo from
+    torchrun's environment on CPUs (mmengine's launcher assumes CUDA)."""
+    if args.launcher == 'none':
+        return
+    if args.device.startswith('cuda'):
+        init_dist(args.launcher, backend='nccl')
+    elif args.launcher == 'pytorch':
+        torch.distributed.init_process_group(backend='gloo')
+    else:
+        raise SystemExit('--launcher slurm runs on GPUs; for CPU processes use torchrun '
+                         '(tools/dist_refine.sh) with --device cpu')
+
+
+def run(args, after_image=None) -> dict:
+    """Refine (this rank's share), merge on rank 0; returns rank 0's report."""
+    setup_distributed(args)
+    rank, world_size = get_dist_info()
+    source, writer = open_collection(args)
+    refiner = build_refiner(args)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        summary = refine_collection(
+            refiner, source, writer, rank, world_size,
+            semantic_options=dict(ignore_index=args.ignore_index, classes=args.classes,
+                                  background=args.background),
+            after_image=after_image)
+    barrier()
+    report = dict(rank_summary=summary, seconds=time.perf_counter() - start)
+    if rank != 0:
+        return report
+    if isinstance(writer, RefinedCocoWriter):
+        writer.merge()
+    records = writer.records.all()
+    print('\n' + summarize(records), flush=True)
+    report['records'] = records
+    if args.eval:
+        from mmsamrefiner.evaluation.report import evaluate_collection, format_table
+        scores = evaluate_collection(args, source)
+        print(format_table(scores), flush=True)
+        eval_file = (args.out + '.eval.json' if args.coco else osp.join(args.out, 'eval.json'))
+        with open(eval_file, 'w') as f:
+            json.dump(scores, f, indent=1)
+        print(f'wrote {eval_file}')
+        report['eval'] = scores
+    if args.show_dir:
+        from mmsamrefiner.visualization.collection import show_collection
+        show_collection(args, source)
+        print(f'wrote overlays to {args.show_dir}')
+    return report
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print('\ninterrupted: finished images are recorded; run the same command again to '
+              'resume', file=sys.stderr)
+        raise SystemExit(130)
+
+
+if __name__ == '__main__':
+    main()
