@@ -12,7 +12,8 @@ What it does (seeded, reproducible on one device):
 * scenes from :func:`mmsamrefiner.synthetic.make_scene` (textured ellipses,
   polygons, rings, C-shapes, blobs with thin handles, clutter, occlusion),
   long side = the encoder's input size, random aspect ratio;
-* prompts sampled the SAM way, one kind per image and round: a jittered box,
+* prompts sampled the SAM way, one kind per step (all objects of the batch
+  go through one decoder call): a jittered box,
   1-3 points (positives and negatives), a noisy mask (a coarse mask from
   :mod:`mmsamrefiner.synthetic.defects` as logits), or mixtures; then an
   iterative round whose mask input is the model's own previous low-res logits
@@ -140,6 +141,28 @@ def candidate_ious(logits, target):
 
 
 # -- training ----------------------------------------------------------------
+def decode_per_prompt(decoder, embeddings, image_pe, sparse, dense):
+    """Run SAM's ``MaskDecoder`` for N prompts that each bring their own image
+    embedding ((N, C, h, w)), so objects of several images share one call
+    (``MaskDecoder.forward`` repeats a single image's embedding instead).
+    Same modules, same arithmetic; returns the multimask candidates:
+    (N, 3, low, low) logits and (N, 3) predicted IoUs."""
+    count = len(sparse)
+    output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])
+    tokens = torch.cat([output_tokens[None].expand(count, -1, -1), sparse], dim=1)
+    src = embeddings + dense
+    n, c, h, w = src.shape
+    hs, src = decoder.transformer(src, image_pe.expand(count, -1, -1, -1), tokens)
+    iou_token, mask_tokens = hs[:, 0], hs[:, 1:1 + decoder.num_mask_tokens]
+    upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(n, c, h, w))
+    hyper_in = torch.stack([mlp(mask_tokens[:, i])
+                            for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1)
+    _, c_up, h_up, w_up = upscaled.shape
+    masks = (hyper_in @ upscaled.flatten(2)).view(n, -1, h_up, w_up)
+    iou_pred = decoder.iou_prediction_head(iou_token)
+    return masks[:, 1:], iou_pred[:, 1:]
+
+
 class ToySamTrainer:
 
     def __init__(self, sam, device, size, rng):
@@ -150,50 +173,61 @@ class ToySamTrainer:
         self.rng = rng
 
     def prompts_for(self, kind, masks, noisy_masks):
-        """Prompt tensors for (N, h, w) bool masks of one image; ``noisy_masks``
-        (N, h, w) float are coarse-mask logits for mask prompts."""
-        rng, n = self.rng, len(masks)
-        boxes = np.stack([jittered_box(rng, m) for m in masks])
-        points = labels = mask_inputs = None
-        if 'point' in kind or kind == 'all':
-            count = int(rng.integers(1, 4))
-            pts = [sample_points(rng, m, b, count) for m, b in zip(masks, boxes)]
-            points = torch.from_numpy(np.stack([p for p, _ in pts])).to(self.device)
-            labels = torch.from_numpy(np.stack([l for _, l in pts])).to(self.device)
-        if 'mask' in kind or kind == 'all':
-            logits = torch.from_numpy(noisy_masks).to(self.device)
-            mask_inputs = to_low_res(logits, self.size, self.low_res)
-        use_box = 'box' in kind or kind == 'all'
-        return dict(points=None if points is None else (points, labels),
-                    boxes=torch.from_numpy(boxes).to(self.device) if use_box else None,
-                    masks=mask_inputs), n
+        """Prompt tensors of one kind for the objects of a batch of images.
 
-    def decode(self, embedding, prompts):
+        ``masks`` is a list of (N_i, h_i, w_i) bool masks, ``noisy_masks`` the
+        matching (N_i, h_i, w_i) coarse-mask logits; prompts are in each
+        image's input frame (no resize: the long side is the input size) and
+        concatenated over images, so one decoder call serves the batch.
+        """
+        rng = self.rng
+        count = int(rng.integers(1, 4))
+        boxes, points, labels, mask_inputs = [], [], [], []
+        for image_masks, image_noisy in zip(masks, noisy_masks):
+            image_boxes = np.stack([jittered_box(rng, m) for m in image_masks])
+            boxes.append(image_boxes)
+            pts = [sample_points(rng, m, b, count) for m, b in zip(image_masks, image_boxes)]
+            points.append(np.stack([p for p, _ in pts]))
+            labels.append(np.stack([l for _, l in pts]))
+            if 'mask' in kind or kind == 'all':
+                logits = torch.from_numpy(image_noisy).to(self.device)
+                mask_inputs.append(to_low_res(logits, self.size, self.low_res))
+        use_points = 'point' in kind or kind == 'all'
+        use_box = 'box' in kind or kind == 'all'
+        tensor = lambda arrays: torch.from_numpy(np.concatenate(arrays)).to(self.device)  # noqa
+        return dict(points=(tensor(points), tensor(labels)) if use_points else None,
+                    boxes=tensor(boxes) if use_box else None,
+                    masks=torch.cat(mask_inputs) if mask_inputs else None)
+
+    def decode(self, embeddings, prompts):
+        """(N, 3, low, low) logits and (N, 3) IoUs of the multimask candidates."""
         sparse, dense = self.sam.prompt_encoder(**prompts)
-        return self.sam.mask_decoder(
-            image_embeddings=embedding, image_pe=self.sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-            multimask_output=True)
+        return decode_per_prompt(self.sam.mask_decoder, embeddings,
+                                 self.sam.prompt_encoder.get_dense_pe(), sparse, dense)
 
     def losses(self, low_res, iou_pred, target):
-        """Loss of (N, 3, low, low) logits against (N, 1, S, S) float targets."""
-        logits = F.interpolate(low_res, (self.size, self.size), mode='bilinear',
-                               align_corners=False)
-        target = target.expand_as(logits)
-        mask_loss = 20 * focal_loss(logits, target) + dice_loss(logits, target)
+        """Loss of (N, 3, low, low) logits against (N, 1, low, low) float
+        targets (the true masks area-averaged to the low-res grid: 16x fewer
+        pixels than at the input size, which is what makes CPU training fit)."""
+        target = target.expand_as(low_res)
+        mask_loss = 20 * focal_loss(low_res, target) + dice_loss(low_res, target)
         best = mask_loss.argmin(1)
         picked = mask_loss.gather(1, best[:, None]).mean()
-        iou_loss = F.mse_loss(iou_pred, candidate_ious(logits.detach(), target))
-        return picked + iou_loss, logits.detach(), best
+        iou_loss = F.mse_loss(iou_pred, candidate_ious(low_res.detach(), target))
+        return picked + iou_loss, low_res.detach(), best
 
     def corrective_points(self, logits, best, target, prompts):
-        """Add a point at the largest error of each best candidate."""
+        """Add a point at the largest error of each best candidate.
+
+        ``logits`` and ``target`` are on the low-res grid; the point goes to
+        the centre of the chosen cell in the input frame."""
         pred = logits[torch.arange(len(best)), best] > 0
         truth = target[:, 0] > 0.5
         error = (pred != truth).float()
-        dist = F.max_pool2d(error[:, None], 5, 1, 2)[:, 0] * error  # inside errors
+        dist = F.max_pool2d(error[:, None], 3, 1, 1)[:, 0] * error  # inside errors
         flat = (dist + 1e-3 * torch.rand_like(dist)).flatten(1).argmax(1)
-        xy = torch.stack([flat % self.size, flat // self.size], 1).float()
+        grid = logits.shape[-1]
+        xy = (torch.stack([flat % grid, flat // grid], 1).float() + 0.5) * (self.size / grid)
         label = truth.flatten(1).gather(1, flat[:, None]).long()
         if prompts['points'] is None:
             prompts['points'] = (xy[:, None], label)
@@ -203,29 +237,32 @@ class ToySamTrainer:
         return prompts
 
     def step(self, batch):
-        """The loss of a list of ``(scene, noisy_mask_logits)``."""
+        """The loss of a list of ``(scene, noisy_mask_logits)``: one prompt
+        kind for the step, one decoder call for all objects of all images
+        (each object's decoder input is its own image's embedding)."""
         images = torch.stack([
             self.sam.preprocess(torch.from_numpy(s.image).permute(2, 0, 1).float().to(self.device))
             for s, _ in batch])
         embeddings = self.sam.image_encoder(images)
-        total, count = 0.0, 0
-        for embedding, (scene, noisy_masks) in zip(embeddings, batch):
-            masks = scene.masks
-            h, w = masks.shape[1:]
-            target = torch.from_numpy(masks).float().to(self.device)
-            target = F.pad(target, (0, self.size - w, 0, self.size - h))[:, None]
-            kind = str(self.rng.choice(PROMPT_KINDS))
-            prompts, n = self.prompts_for(kind, masks, noisy_masks)
-            low_res, iou_pred = self.decode(embedding[None], prompts)
-            loss, logits, best = self.losses(low_res, iou_pred, target)
-            total, count = total + loss, count + 1
-            if self.rng.random() < 0.5:  # an iterative round on the model's own output
-                prompts = self.corrective_points(logits, best, target, prompts)
-                prompts['masks'] = low_res[torch.arange(len(best)), best][:, None].detach()
-                low_res, iou_pred = self.decode(embedding[None], prompts)
-                loss, _, _ = self.losses(low_res, iou_pred, target)
-                total, count = total + loss, count + 1
-        return total / count
+        owner = torch.cat([torch.full((len(s.masks), ), i, dtype=torch.long)
+                           for i, (s, _) in enumerate(batch)]).to(self.device)
+        embedding = embeddings[owner]  # (N_total, C, h, w)
+        target = torch.cat([
+            F.pad(torch.from_numpy(s.masks).float(),
+                  (0, self.size - s.masks.shape[2], 0, self.size - s.masks.shape[1]))
+            for s, _ in batch]).to(self.device)[:, None]
+        target = F.adaptive_avg_pool2d(target, self.low_res)
+        kind = str(self.rng.choice(PROMPT_KINDS))
+        prompts = self.prompts_for(kind, [s.masks for s, _ in batch], [n for _, n in batch])
+        low_res, iou_pred = self.decode(embedding, prompts)
+        loss, logits, best = self.losses(low_res, iou_pred, target)
+        if self.rng.random() < 0.5:  # an iterative round on the model's own output
+            prompts = self.corrective_points(logits, best, target, prompts)
+            prompts['masks'] = low_res[torch.arange(len(best)), best][:, None].detach()
+            low_res, iou_pred = self.decode(embedding, prompts)
+            second, _, _ = self.losses(low_res, iou_pred, target)
+            loss = (loss + second) / 2
+        return loss
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
-from mmsamrefiner.registry import MODELS
+from mmsamrefiner.registry import MODELS, register_also_in_root
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .prompts import PromptMiner, Prompts, resized_shape
@@ -69,7 +69,7 @@ class RefineResult:
         return len(self.masks)
 
 
-@MODELS.register_module()
+@register_also_in_root(MODELS)
 class SAMRefiner(nn.Module):
     """Refine coarse masks with SAM through noise-tolerant prompts.
 

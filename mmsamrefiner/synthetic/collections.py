@@ -1,0 +1,65 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Generated scenes written as datasets: a COCO-format instance collection
+(images + json) and an mmseg-style one (images + PNG label maps)."""
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .defects import make_coarse_masks
+from .scenes import SHAPE_KINDS, make_scene
+
+
+def write_coco_collection(root: str, num_images: int = 2, coarse: bool = False,
+                          seed: int = 0, height: int = 96, width: int = 128,
+                          num_objects: int = 3) -> str:
+    """``root/images/NNNN.png`` and ``root/instances.json`` (polygon masks;
+    ``coarse=True`` spoils each mask with a random defect first).  Image ids
+    start at 1, categories are :data:`SHAPE_KINDS`.  Returns the json path."""
+    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    images, annotations = [], []
+    for index in range(num_images):
+        scene = make_scene(seed=seed + index, height=height, width=width,
+                           num_objects=num_objects)
+        masks = make_coarse_masks(scene.masks, seed=seed + index) if coarse else scene.masks
+        file_name = f'{index:04d}.png'
+        cv2.imwrite(osp.join(root, 'images', file_name), scene.image[..., ::-1])
+        images.append(dict(id=index + 1, file_name=file_name, height=height, width=width))
+        for mask, label in zip(masks, scene.labels):
+            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                           cv2.CHAIN_APPROX_NONE)
+            polygons = [c.reshape(-1).tolist() for c in contours if len(c) >= 3]
+            if not polygons:
+                continue
+            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=index + 1, category_id=int(label),
+                segmentation=polygons, area=float(mask_utils.area(rle)),
+                bbox=mask_utils.toBbox(rle).tolist(), iscrowd=0))
+    categories = [dict(id=i + 1, name=name) for i, name in enumerate(SHAPE_KINDS)]
+    ann_file = osp.join(root, 'instances.json')
+    with open(ann_file, 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    return ann_file
+
+
+def write_label_map_collection(root: str, num_images: int = 2, coarse: bool = False,
+                               seed: int = 0, height: int = 96, width: int = 128,
+                               num_objects: int = 3) -> str:
+    """``root/img_dir/NNNN.png`` and ``root/ann_dir/NNNN.png``: label maps with
+    0 = background and ``k`` = ``SHAPE_KINDS[k - 1]``.  Returns ``root``."""
+    for sub in ('img_dir', 'ann_dir'):
+        os.makedirs(osp.join(root, sub), exist_ok=True)
+    for index in range(num_images):
+        scene = make_scene(seed=seed + index, height=height, width=width,
+                           num_objects=num_objects)
+        masks = make_coarse_masks(scene.masks, seed=seed + index) if coarse else scene.masks
+        label_map = np.zeros((height, width), np.uint8)
+        for mask, label in zip(masks, scene.labels):
+            label_map[mask] = label
+        cv2.imwrite(osp.join(root, 'img_dir', f'{index:04d}.png'), scene.image[..., ::-1])
+        cv2.imwrite(osp.join(root, 'ann_dir', f'{index:04d}.png'), label_map)
+    return root
