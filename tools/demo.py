@@ -3,7 +3,7 @@
 """Refine coarse masks of one image and save a picture of before and after.
 
 With no arguments it runs on an embedded default: a generated scene whose
-coarse masks are spoiled copies of the true ones, refined by the toy SAM that
+coarse masks are the true ones dilated by 5 pixels (``--defect`` for others), refined by the toy SAM that
 ships in the package (SAM's architecture, small, trained on generated scenes by
 ``tools/train_toy_sam.py``; a test and demo model, not a substitute for SAM on
 real photos).  It prints the IoU of the coarse and refined masks against the
@@ -27,6 +27,7 @@ from mmsamrefiner.evaluation import mask_iou
 from mmsamrefiner.refiner.inputs import load_rgb_image, to_bool_masks
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS
 from mmsamrefiner.synthetic import make_coarse_masks, make_scene
+from mmsamrefiner.synthetic.defects import DEFECTS
 from mmsamrefiner.visualization import draw_masks, side_by_side
 
 def parse_args():
@@ -44,6 +45,9 @@ def parse_args():
                         help='elastic-box threshold (0: off)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0, help='seed of the generated scene')
+    parser.add_argument('--defect', default='dilate', choices=DEFECTS + ('random', ),
+                        help='how the generated coarse masks are spoiled (default: dilated by '
+                        '5 px, like loose pseudo-labels; random: one random defect per mask)')
     parser.add_argument('--out-dir', default='outputs/demo')
     return parser.parse_args()
 
@@ -52,7 +56,9 @@ def load_inputs(args):
     """(RGB image, coarse masks, true masks or None) from files or a generated scene."""
     if args.image is None:
         scene = make_scene(seed=args.seed, height=288, width=384, num_objects=4)
-        return scene.image, make_coarse_masks(scene.masks, seed=args.seed), scene.masks
+        defect = None if args.defect == 'random' else args.defect
+        coarse = make_coarse_masks(scene.masks, seed=args.seed, amount=5, defect=defect)
+        return scene.image, coarse, scene.masks
     if not args.masks:
         raise SystemExit('--image needs --masks')
     image = load_rgb_image(args.image)
