@@ -78,13 +78,6 @@ def masks_to_boxes(masks: Tensor) -> Tensor:
     return boxes * rows.any(1, keepdim=True)
 
 
-def _argmax_xy(maps: Tensor) -> Tensor:
-    """xy of the first maximum (row-major) of each (N, H, W) map: (N, 2) int64."""
-    width = maps.shape[-1]
-    flat = maps.flatten(1).argmax(1)
-    return torch.stack([flat % width, flat // width], 1)
-
-
 def _box_sums(integral: Tensor, y0: Tensor, y1: Tensor, x0: Tensor,
               x1: Tensor) -> Tensor:
     """Sums over rows [y0, y1) and columns [x0, x1) from (N, H+1, W+1) integral
@@ -218,7 +211,10 @@ def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
     area = maskf.flatten(1).sum(1)
     dmax = dist.flatten(1).amax(1)
     span = (area / gamma).clamp(min=1)
-    gauss = torch.exp(-(dist - dmax[:, None, None]).pow(2) / span[:, None, None]) * maskf
+    # evaluated on mask pixels only (zero elsewhere): a fraction of the image
+    index, ys, xs = torch.nonzero(masks, as_tuple=True)
+    gauss = torch.zeros_like(maskf)
+    gauss[index, ys, xs] = torch.exp(-(dist[index, ys, xs] - dmax[index]).pow(2) / span[index])
     pad = (0, encoder_size - input_size[1], 0, encoder_size - input_size[0])
 
     def to_low_res(x: Tensor, pad_value: float) -> Tensor:
@@ -279,7 +275,8 @@ class PromptMiner:
         """
         n, height, width = masks.shape
         device = masks.device
-        boxes = masks_to_boxes(masks)
+        tight = masks_to_boxes(masks)
+        boxes = tight
         expanded = torch.zeros(n, dtype=torch.bool, device=device)
         if self.use_box and self.margin > 0:
             if image_embedding is None:
@@ -291,14 +288,15 @@ class PromptMiner:
 
         need_dist = self.use_point or self.use_mask
         masks_np = masks.cpu().numpy()
-        tight_np = masks_to_boxes(masks).cpu().numpy()
-        dist = None
+        tight_np = tight.cpu().numpy()
+        dist = peaks = None
         if need_dist:
-            dist = torch.from_numpy(distance_to_background(masks_np, tight_np)).to(device)
+            dist, peaks = distance_to_background(masks_np, tight_np, return_peaks=True)
+            dist, peaks = torch.from_numpy(dist).to(device), torch.from_numpy(peaks).to(device)
 
         points = labels = None
         if self.use_point:
-            coords = [_argmax_xy(dist)]
+            coords = [peaks]
             labels = [torch.ones(n, dtype=torch.long, device=device)]
             if self.add_neg:
                 neg, found = farthest_background_in_box(masks_np, tight_np)

@@ -1,0 +1,224 @@
+#!/usr/bin/env python
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Where the time of a refinement goes, against a mask-by-mask baseline.
+
+Method
+------
+* Input: one ``--height`` x ``--width`` image (a generated scene) and N coarse
+  masks (random discs and ellipses of 10-60 px, N from ``--masks``), fixed by
+  ``--seed``.
+* Stages of one ``SAMRefiner.refine`` (``--iters`` rounds), timed separately
+  with the refiner's own methods: ``encoder`` (resize, normalise, image
+  encoder), ``mining`` (prompt mining, all rounds), ``decoder`` (prompt encoder
+  + mask decoder, all rounds), ``other`` (candidate selection at low res,
+  upsampling of the kept candidate, bookkeeping).  ``SAM`` = encoder +
+  decoder, SAM's own forward passes; ``overhead`` = everything else
+  (mining + other), also as a percentage of SAM.
+* Baseline, in the same process and run right after each measured run: the
+  same algorithm with prompts mined mask by mask (``PromptMiner`` called on
+  one mask at a time, as the reference does); its mining replaces ours, the
+  rest is shared.  The ratio of the two overheads is reported.
+* Each configuration: ``--warmup`` untimed runs, then ``--runs`` timed runs;
+  the median of each stage is reported.  On CUDA every stage ends with
+  ``torch.cuda.synchronize()``; peak memory is ``torch.cuda.max_memory_allocated``
+  on CUDA and the process's peak RSS on CPU.
+* Split-then-merge: a 512x512 label map with ``--fragments`` fragments of one
+  class (a grid of small squares), median of ``--runs`` calls.
+
+    python tools/benchmark_speed.py                       # toy SAM, CPU
+    python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import time
+
+import numpy as np
+import torch
+
+from mmsamrefiner import SAMRefiner
+from mmsamrefiner.refiner.prompts import Prompts
+from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
+from mmsamrefiner.refiner.stm import split_then_merge
+from mmsamrefiner.synthetic import make_scene
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--arch', default='toy', help='toy, vit_b, vit_l, vit_h')
+    parser.add_argument('--checkpoint', default=None,
+                        help="default: the shipped toy SAM for 'toy', random weights otherwise")
+    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--masks', type=int, nargs='+', default=[1, 10, 50, 200])
+    parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--fragments', type=int, default=200)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark_speed')
+    return parser.parse_args()
+
+
+def random_masks(count: int, height: int, width: int, seed: int) -> np.ndarray:
+    """(count, H, W) bool discs and ellipses of 10-60 px radius."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    masks = np.zeros((count, height, width), bool)
+    for index in range(count):
+        ry, rx = rng.uniform(10, 60, 2)
+        cy, cx = rng.uniform(ry, height - ry), rng.uniform(rx, width - rx)
+        masks[index] = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    return masks
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def mine_mask_by_mask(refiner: SAMRefiner, masks, embedding) -> Prompts:
+    """The baseline: the same miner, one mask at a time."""
+    parts = [refiner.miner(masks[i:i + 1], embedding) for i in range(len(masks))]
+    return Prompts(
+        points=torch.cat([p.points for p in parts]), labels=torch.cat([p.labels for p in parts]),
+        boxes=torch.cat([p.boxes for p in parts]),
+        mask_inputs=torch.cat([p.mask_inputs for p in parts]),
+        expanded=torch.cat([p.expanded for p in parts]))
+
+
+@torch.inference_mode()
+def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
+                 mask_by_mask: bool) -> dict:
+    """One refinement, stage by stage (seconds); the same steps as ``refine``."""
+    device = refiner.device
+    times = dict(encoder=0.0, mining=0.0, decoder=0.0, other=0.0)
+    sync(device)
+    start = time.perf_counter()
+    embedding = refiner.encode_image(image)
+    sync(device)
+    times['encoder'] = time.perf_counter() - start
+    current = masks
+    for _ in range(refiner.iters):
+        tick = time.perf_counter()
+        if mask_by_mask:
+            prompts = mine_mask_by_mask(refiner, current, embedding.embedding)
+        else:
+            prompts = refiner.miner(current, embedding.embedding)
+        sync(device)
+        tock = time.perf_counter()
+        times['mining'] += tock - tick
+        logits, ious = refiner.decode(prompts, embedding)
+        sync(device)
+        tick = time.perf_counter()
+        times['decoder'] += tick - tock
+        scores, best = ious.max(1)
+        new = refiner.upscale(logits[torch.arange(len(best), device=device), best], embedding)
+        kept = new.flatten(1).any(1)
+        current = torch.where(kept[:, None, None], new, current)
+        sync(device)
+        times['other'] += time.perf_counter() - tick
+    times['total'] = time.perf_counter() - start
+    return times
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def benchmark_refiner(args) -> list:
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.arch == 'toy':
+        checkpoint = SAM_CHECKPOINT_URLS['toy']
+    if checkpoint == 'none':
+        checkpoint = None
+    refiner = SAMRefiner(build_sam(args.arch, checkpoint), iters=args.iters,
+                         device=args.device).eval()
+    device = refiner.device
+    image = make_scene(seed=args.seed, height=args.height, width=args.width).image
+    rows = []
+    for count in args.masks:
+        masks = torch.from_numpy(random_masks(count, args.height, args.width, args.seed)).to(device)
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(device)
+        ours, baseline = [], []
+        for run in range(args.warmup + args.runs):
+            a = timed_refine(refiner, image, masks, mask_by_mask=False)
+            b = timed_refine(refiner, image, masks, mask_by_mask=True)
+            if run >= args.warmup:
+                ours.append(a)
+                baseline.append(b)
+        med = {k: float(np.median([t[k] for t in ours])) for k in ours[0]}
+        base = {k: float(np.median([t[k] for t in baseline])) for k in baseline[0]}
+        sam = med['encoder'] + med['decoder']
+        overhead = med['mining'] + med['other']
+        base_overhead = base['mining'] + base['other']
+        rows.append(dict(
+            masks=count, **{f'{k}_ms': 1000 * v for k, v in med.items()},
+            sam_ms=1000 * sam, overhead_ms=1000 * overhead, overhead_pct=100 * overhead / sam,
+            baseline_mining_ms=1000 * base['mining'], baseline_overhead_ms=1000 * base_overhead,
+            baseline_total_ms=1000 * base['total'], overhead_ratio=base_overhead / overhead,
+            peak_memory_mb=peak_memory_mb(device)))
+        print(f"N={count}: total {rows[-1]['total_ms']:.0f} ms, overhead "
+              f"{rows[-1]['overhead_pct']:.1f}% of SAM, baseline overhead "
+              f"{rows[-1]['overhead_ratio']:.1f}x ours", flush=True)
+    return rows
+
+
+def benchmark_stm(fragments: int, runs: int) -> float:
+    """Median seconds of split-then-merge on a 512x512 map with ``fragments`` squares."""
+    label_map = np.zeros((512, 512), np.int64)
+    side = int(np.ceil(np.sqrt(fragments)))
+    step = 512 // side
+    placed = 0
+    for gy in range(side):
+        for gx in range(side):
+            if placed < fragments:
+                label_map[gy * step + 2:gy * step + step - 2, gx * step + 2:gx * step + step - 2] = 1
+                placed += 1
+    times = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        split_then_merge(label_map, [1])
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
+def markdown(args, rows, stm_seconds) -> str:
+    lines = [f'SAM `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds, device '
+             f'`{args.device}`; median of {args.runs} runs after {args.warmup} warm-up (ms)', '',
+             '| masks | encoder | mining | decoder | other | total | overhead / SAM | '
+             'baseline mining | baseline overhead / ours | peak MB |',
+             '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for r in rows:
+        lines.append(
+            f"| {r['masks']} | {r['encoder_ms']:.1f} | {r['mining_ms']:.1f} | {r['decoder_ms']:.1f} "
+            f"| {r['other_ms']:.1f} | {r['total_ms']:.1f} | {r['overhead_pct']:.1f}% | "
+            f"{r['baseline_mining_ms']:.1f} | {r['overhead_ratio']:.1f}x | {r['peak_memory_mb']:.0f} |")
+    lines += ['', f'split-then-merge, 512x512, {args.fragments} fragments: '
+              f'{1000 * stm_seconds:.0f} ms (median of {args.runs})']
+    return '\n'.join(lines)
+
+
+def main():
+    args = parse_args()
+    rows = benchmark_refiner(args)
+    stm_seconds = benchmark_stm(args.fragments, args.runs)
+    report = markdown(args, rows, stm_seconds)
+    print(report)
+    os.makedirs(args.out_dir, exist_ok=True)
+    name = f'speed_{args.arch}_{args.device}'
+    with open(osp.join(args.out_dir, name + '.md'), 'w') as f:
+        f.write(report + '\n')
+    with open(osp.join(args.out_dir, name + '.json'), 'w') as f:
+        json.dump(dict(settings=vars(args), rows=rows, stm_seconds=stm_seconds), f, indent=1)
+    print(f'wrote {args.out_dir}/{name}.md')
+
+
+if __name__ == '__main__':
+    main()
