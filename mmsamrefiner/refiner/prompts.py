@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .distance import distance_to_background, farthest_background_in_box
+from .resize import prompt_resize_matrices, resize_box_crops
 
 
 @dataclass
@@ -180,10 +181,29 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
     return grown, left | right | top | bottom
 
 
+def box_crops(maps: Tensor, boxes: Tensor) -> Tuple[Tensor, Tensor]:
+    """Each (N, H, W) map's box, at the top-left of an (N, hc, wc) array (hc, wc:
+    the largest box), zero beyond its own box; and the (N, 4) boxes used."""
+    n, height, width = maps.shape
+    if n == 0:
+        return maps.new_zeros((0, 1, 1)), boxes
+    crop_h = int((boxes[:, 3] - boxes[:, 1]).max()) + 1
+    crop_w = int((boxes[:, 2] - boxes[:, 0]).max()) + 1
+    dy = torch.arange(crop_h, device=maps.device)
+    dx = torch.arange(crop_w, device=maps.device)
+    ys = boxes[:, 1:2] + dy                       # (N, hc)
+    xs = boxes[:, 0:1] + dx                       # (N, wc)
+    inside = ((ys <= boxes[:, 3:4])[:, :, None] & (xs <= boxes[:, 2:3])[:, None, :])
+    index = torch.arange(n, device=maps.device)[:, None, None]
+    crops = maps[index, ys.clamp(max=height - 1)[:, :, None], xs.clamp(max=width - 1)[:, None, :]]
+    return crops * inside, boxes
+
+
 def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
                           gamma: float, input_size: Tuple[int, int],
                           encoder_size: int,
-                          low_res_size: Tuple[int, int]) -> Tensor:
+                          low_res_size: Tuple[int, int],
+                          boxes: Optional[Tensor] = None) -> Tensor:
     """Gaussian-style mask prompts in SAM's low-res mask-input frame.
 
     Inside a mask ``g = exp(-(d - dmax)^2 / max(area / gamma, 1))`` where ``d`` is
@@ -193,6 +213,11 @@ def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
     to the low-res size; the prompt is ``sign(mask) * amplitude * g`` with
     ``g`` set to 1 where it is not positive (outside the mask).
 
+    The resizes are done as matrices on each mask's box only
+    (:mod:`.resize`): the +1/-1 map resizes to ``2 * resize(mask) - 1`` since
+    the weights of a bilinear resize sum to one, and both ``mask`` and ``g``
+    are zero outside the box.
+
     Args:
         masks: (N, H, W) bool, original image frame.
         dist: (N, H, W) float, distance to the background (0 outside masks).
@@ -201,31 +226,28 @@ def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
         input_size: (h, w) of the image resized to the encoder (unpadded).
         encoder_size: side of SAM's square encoder input.
         low_res_size: (h, w) of SAM's mask input.
+        boxes: (N, 4) int64 xyxy tight boxes of ``masks`` if known.
 
     Returns:
         (N, 1, h, w) float32 mask logits.
     """
     if len(masks) == 0:
         return masks.new_zeros((0, 1) + tuple(low_res_size), dtype=torch.float32)
-    maskf = masks.float()
+    if boxes is None:
+        boxes = masks_to_boxes(masks)
+    mask_crops, _ = box_crops(masks, boxes)
+    dist_crops, _ = box_crops(dist, boxes)
+    maskf = mask_crops.float()
     area = maskf.flatten(1).sum(1)
-    dmax = dist.flatten(1).amax(1)
+    dmax = dist_crops.flatten(1).amax(1)
     span = (area / gamma).clamp(min=1)
-    # evaluated on mask pixels only (zero elsewhere): a fraction of the image
-    index, ys, xs = torch.nonzero(masks, as_tuple=True)
-    gauss = torch.zeros_like(maskf)
-    gauss[index, ys, xs] = torch.exp(-(dist[index, ys, xs] - dmax[index]).pow(2) / span[index])
-    pad = (0, encoder_size - input_size[1], 0, encoder_size - input_size[0])
-
-    def to_low_res(x: Tensor, pad_value: float) -> Tensor:
-        x = F.interpolate(x[:, None], input_size, mode='bilinear', align_corners=False)
-        x = F.pad(x, pad, 'constant', pad_value)
-        return F.interpolate(x, low_res_size, mode='bilinear', align_corners=False)
-
-    signed = to_low_res(maskf * 2 - 1, -1.0)
-    gauss = to_low_res(gauss, 0.0)
-    gauss = torch.where(gauss > 0, gauss, torch.ones_like(gauss))
-    sign = torch.where(signed > 0, 1.0, -1.0)
+    gauss = torch.exp(-(dist_crops - dmax[:, None, None]).pow(2) / span[:, None, None]) * maskf
+    rows, cols = prompt_resize_matrices(masks.shape[-2:], input_size, encoder_size,
+                                        low_res_size, masks.device)
+    inside = resize_box_crops(maskf, boxes, rows, cols)
+    gauss = resize_box_crops(gauss, boxes, rows, cols)[:, None]
+    gauss = torch.where(gauss > 0, gauss, torch.ones_like(gauss))  # exact 0 off the mask
+    sign = torch.where(inside[:, None] > 0.5 + 1e-6, 1.0, -1.0)
     return sign * amplitude.float()[:, None, None, None] * gauss
 
 
@@ -311,7 +333,7 @@ class PromptMiner:
             mask_inputs = gaussian_mask_prompts(
                 masks, dist, amplitude, self.gamma,
                 resized_shape(height, width, self.encoder_size),
-                self.encoder_size, self.low_res_size)
+                self.encoder_size, self.low_res_size, boxes=tight)
 
         return Prompts(
             points=points,

@@ -175,3 +175,28 @@ def test_batch_prompts_equal_single_prompts():
         assert torch.equal(batch.labels[i], single.labels[0])
         assert torch.equal(batch.boxes[i], single.boxes[0])
         torch.testing.assert_close(batch.mask_inputs[i], single.mask_inputs[0])
+
+
+def test_box_restricted_resize_matches_the_interpolate_chain():
+    """The mask prompt's resizes, done as matrices on each mask's box, equal
+    F.interpolate -> pad -> F.interpolate on the whole image."""
+    import torch.nn.functional as F
+
+    from mmsamrefiner.refiner.resize import (prompt_resize_matrices,
+                                             resize_box_crops)
+    from mmsamrefiner.refiner.prompts import box_crops, masks_to_boxes
+    rng = np.random.default_rng(0)
+    H, W, S, L = 75, 110, 64, (16, 16)
+    maps = torch.zeros(3, H, W)
+    maps[0, 10:30, 5:50] = torch.from_numpy(rng.random((20, 45))).float()
+    maps[1, 60:75, 90:110] = 1.0  # touching the bottom-right corner
+    maps[2, 0:1, 0:1] = 2.0       # a single pixel
+    boxes = masks_to_boxes(maps > 0)
+    in_h, in_w = resized_shape(H, W, S)
+    expected = F.interpolate(maps[:, None], (in_h, in_w), mode='bilinear', align_corners=False)
+    expected = F.pad(expected, (0, S - in_w, 0, S - in_h))
+    expected = F.interpolate(expected, L, mode='bilinear', align_corners=False)[:, 0]
+    rows, cols = prompt_resize_matrices((H, W), (in_h, in_w), S, L)
+    crops, _ = box_crops(maps, boxes)
+    got = resize_box_crops(crops, boxes, rows, cols)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
