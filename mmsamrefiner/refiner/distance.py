@@ -57,6 +57,38 @@ def distance_to_background(masks: np.ndarray, boxes: np.ndarray,
     return (dist, peaks) if return_peaks else dist
 
 
+def distance_box_crops(masks: np.ndarray, boxes: np.ndarray
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`distance_to_background` on each mask's box only, never the image.
+
+    Args:
+        masks: (N, H, W) bool, original image frame.
+        boxes: (N, 4) int xyxy, inclusive tight boxes.
+
+    Returns:
+        ``(crops, peaks)``: (N, hc, wc) float32 distances of each box at the
+        top-left (hc, wc: the largest box; zero beyond each box), and (N, 2)
+        int64 xy of each mask's first maximum (image frame, row-major order).
+    """
+    n, height, width = masks.shape
+    if n == 0:
+        return np.zeros((0, 1, 1), np.float32), np.zeros((0, 2), np.int64)
+    crop_h = int((boxes[:, 3] - boxes[:, 1]).max()) + 1
+    crop_w = int((boxes[:, 2] - boxes[:, 0]).max()) + 1
+    crops = np.zeros((n, crop_h, crop_w), np.float32)
+    peaks = np.zeros((n, 2), np.int64)
+    for i in np.flatnonzero(masks.reshape(n, -1).any(1)):
+        x1, y1, x2, y2 = boxes[i]
+        ya, yb = max(y1 - 1, 0), min(y2 + 2, height)
+        xa, xb = max(x1 - 1, 0), min(x2 + 2, width)
+        ring_dist = _edt(masks[i, ya:yb, xa:xb].view(np.uint8))
+        box_dist = ring_dist[y1 - ya:y2 + 1 - ya, x1 - xa:x2 + 1 - xa]
+        crops[i, :y2 - y1 + 1, :x2 - x1 + 1] = box_dist
+        flat = int(box_dist.argmax())  # all mask pixels lie in the box
+        peaks[i] = (x1 + flat % box_dist.shape[1], y1 + flat // box_dist.shape[1])
+    return crops, peaks
+
+
 def farthest_background_in_box(masks: np.ndarray, boxes: np.ndarray
                                ) -> Tuple[np.ndarray, np.ndarray]:
     """The background pixel inside each mask's box farthest from the mask.

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .distance import distance_to_background, farthest_background_in_box
+from .distance import distance_box_crops, farthest_background_in_box
 from .resize import prompt_resize_matrices, resize_box_crops
 
 
@@ -237,13 +237,24 @@ def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
         boxes = masks_to_boxes(masks)
     mask_crops, _ = box_crops(masks, boxes)
     dist_crops, _ = box_crops(dist, boxes)
+    return gaussian_prompts_from_crops(mask_crops, dist_crops, boxes, amplitude, gamma,
+                                       masks.shape[-2:], input_size, encoder_size,
+                                       low_res_size)
+
+
+def gaussian_prompts_from_crops(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
+                                amplitude: Tensor, gamma: float,
+                                image_size: Tuple[int, int], input_size: Tuple[int, int],
+                                encoder_size: int, low_res_size: Tuple[int, int]) -> Tensor:
+    """:func:`gaussian_mask_prompts` from (N, hc, wc) box crops of the masks and
+    distances (:func:`box_crops`, :func:`~.distance.distance_box_crops`)."""
     maskf = mask_crops.float()
     area = maskf.flatten(1).sum(1)
     dmax = dist_crops.flatten(1).amax(1)
     span = (area / gamma).clamp(min=1)
     gauss = torch.exp(-(dist_crops - dmax[:, None, None]).pow(2) / span[:, None, None]) * maskf
-    rows, cols = prompt_resize_matrices(masks.shape[-2:], input_size, encoder_size,
-                                        low_res_size, masks.device)
+    rows, cols = prompt_resize_matrices(tuple(image_size), input_size, encoder_size,
+                                        low_res_size, mask_crops.device)
     inside = resize_box_crops(maskf, boxes, rows, cols)
     gauss = resize_box_crops(gauss, boxes, rows, cols)[:, None]
     gauss = torch.where(gauss > 0, gauss, torch.ones_like(gauss))  # exact 0 off the mask
@@ -311,10 +322,11 @@ class PromptMiner:
         need_dist = self.use_point or self.use_mask
         masks_np = masks.cpu().numpy()
         tight_np = tight.cpu().numpy()
-        dist = peaks = None
-        if need_dist:
-            dist, peaks = distance_to_background(masks_np, tight_np, return_peaks=True)
-            dist, peaks = torch.from_numpy(dist).to(device), torch.from_numpy(peaks).to(device)
+        dist_crops = peaks = None
+        if need_dist:  # distances on each mask's box only
+            dist_crops, peaks = distance_box_crops(masks_np, tight_np)
+            dist_crops = torch.from_numpy(dist_crops).to(device)
+            peaks = torch.from_numpy(peaks).to(device)
 
         points = labels = None
         if self.use_point:
@@ -330,10 +342,11 @@ class PromptMiner:
         mask_inputs = None
         if self.use_mask:
             amplitude = torch.where(expanded, 1.0, float(self.strength))
-            mask_inputs = gaussian_mask_prompts(
-                masks, dist, amplitude, self.gamma,
+            mask_crops, _ = box_crops(masks, tight)
+            mask_inputs = gaussian_prompts_from_crops(
+                mask_crops, dist_crops, tight, amplitude, self.gamma, (height, width),
                 resized_shape(height, width, self.encoder_size),
-                self.encoder_size, self.low_res_size, boxes=tight)
+                self.encoder_size, self.low_res_size)
 
         return Prompts(
             points=points,

@@ -200,3 +200,21 @@ def test_box_restricted_resize_matches_the_interpolate_chain():
     crops, _ = box_crops(maps, boxes)
     got = resize_box_crops(crops, boxes, rows, cols)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_distance_box_crops_equal_the_whole_image_transform():
+    from mmsamrefiner.refiner.distance import distance_box_crops
+    from mmsamrefiner.refiner.prompts import masks_to_boxes
+    rng = np.random.default_rng(1)
+    masks = np.zeros((3, 40, 50), bool)
+    masks[0, 5:20, 3:30] = rng.random((15, 27)) > 0.3
+    masks[1, 30:40, 40:50] = True   # touches the image border
+    boxes = masks_to_boxes(torch.from_numpy(masks)).numpy()
+    full, peaks = distance_to_background(masks, boxes, return_peaks=True)
+    crops, crop_peaks = distance_box_crops(masks, boxes)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        if masks[i].any():
+            np.testing.assert_array_equal(crops[i, :y2 - y1 + 1, :x2 - x1 + 1],
+                                          full[i, y1:y2 + 1, x1:x2 + 1])
+    np.testing.assert_array_equal(crop_peaks, peaks)
+    assert crops[2].max() == 0 and tuple(crop_peaks[2]) == (0, 0)  # empty mask
