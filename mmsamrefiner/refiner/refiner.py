@@ -28,6 +28,7 @@ from mmsamrefiner.registry import MODELS, register_also_in_root
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .prompts import PromptMiner, Prompts, resized_shape
+from .resize import upscale_matrices, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
 
@@ -200,13 +201,19 @@ class SAMRefiner(nn.Module):
     @torch.no_grad()
     def upscale(self, low_res_logits: Tensor,
                 image_embedding: ImageEmbedding) -> Tensor:
-        """(N, h, w) low-res logits -> (N, H, W) bool masks (logit > 0)."""
-        masks = []
-        for part in low_res_logits.split(self.max_batch):
-            full = self.sam.postprocess_masks(
-                part[:, None], image_embedding.input_size,
-                image_embedding.original_size)
-            masks.append(full[:, 0] > self.sam.mask_threshold)
+        """(N, h, w) low-res logits -> (N, H, W) bool masks (logit > threshold).
+
+        SAM's ``postprocess_masks`` (bilinear to the encoder square, crop,
+        bilinear to the original size) as matrices, evaluated only on the
+        window each mask's positive cells can reach (:func:`upscale_to_masks`):
+        the same masks up to float rounding, at a cost that follows the masks'
+        size instead of the image's.
+        """
+        rows, cols = upscale_matrices(self.low_res_size, self.encoder_size,
+                                      image_embedding.input_size,
+                                      image_embedding.original_size, low_res_logits.device)
+        masks = [upscale_to_masks(part, rows, cols, self.sam.mask_threshold)
+                 for part in low_res_logits.split(self.max_batch)]
         if not masks:
             return low_res_logits.new_zeros(
                 (0,) + tuple(image_embedding.original_size), dtype=torch.bool)

@@ -69,3 +69,91 @@ def resize_box_crops(crops: Tensor, boxes: Tensor, rows: Tensor, cols: Tensor) -
     rows_n = rows.t()[y_index].transpose(1, 2)  # (N, h, hc)
     cols_n = cols.t()[x_index]                  # (N, wc, w)
     return rows_n @ crops @ cols_n
+
+
+def upscale_matrices(low_res_size: Tuple[int, int], encoder_size: int,
+                     input_size: Tuple[int, int], original_size: Tuple[int, int],
+                     device=None) -> Tuple[Tensor, Tensor]:
+    """``(U_y, U_x)``: (H, h) and (W, w) float32 matrices of SAM's
+    ``postprocess_masks`` (bilinear low-res -> encoder square, crop to the
+    resized input, bilinear to the original size)."""
+    mats = []
+    for axis in (0, 1):
+        to_square = bilinear_matrix(low_res_size[axis], encoder_size, device)
+        to_original = bilinear_matrix(input_size[axis], original_size[axis], device)
+        mats.append((to_original @ to_square[:input_size[axis]]).float())
+    return mats[0], mats[1]
+
+
+def _support(matrix: Tensor) -> Tuple[Tensor, Tensor]:
+    """First and last column with a non-zero weight, per row (both non-decreasing)."""
+    nonzero = matrix != 0
+    columns = torch.arange(matrix.shape[1], device=matrix.device)
+    first = torch.where(nonzero, columns, matrix.shape[1]).amin(1)
+    last = torch.where(nonzero, columns, -1).amax(1)
+    return first, last
+
+
+def _window(first: Tensor, last: Tensor, lo: Tensor, hi: Tensor):
+    """Output range influenced by low-res cells ``lo..hi``, and the cells it reads."""
+    out_lo = torch.searchsorted(last.contiguous(), lo.contiguous())
+    out_hi = torch.searchsorted(first.contiguous(), hi.contiguous(), right=True) - 1
+    return out_lo, out_hi, first[out_lo], last[out_hi]
+
+
+def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
+                     threshold: float = 0.0) -> Tensor:
+    """``rows @ low_res @ cols.T > threshold`` for (N, h, w) logits, computed
+    only where it can be true.
+
+    An output pixel is a convex combination of a few neighbouring low-res
+    logits, so it can exceed ``threshold`` only if one of them does: each mask
+    is evaluated on the output window its above-threshold cells influence
+    (reading the cells that window depends on) and is False elsewhere.
+
+    Returns:
+        (N, H, W) bool.
+    """
+    n = len(low_res)
+    height, width = rows.shape[0], cols.shape[0]
+    device = low_res.device
+    out = torch.zeros((n, height, width), dtype=torch.bool, device=device)
+    positive = low_res > threshold
+    live = torch.nonzero(positive.flatten(1).any(1)).flatten()
+    if len(live) == 0:
+        return out
+    positive = positive[live]
+    ys = torch.nonzero(positive.any(2))  # (k, 2) [mask, row]
+    xs = torch.nonzero(positive.any(1))
+    count = len(live)
+    r_lo = torch.full((count, ), low_res.shape[1], device=device).scatter_reduce(
+        0, ys[:, 0], ys[:, 1], 'amin')
+    r_hi = torch.full((count, ), -1, device=device).scatter_reduce(0, ys[:, 0], ys[:, 1], 'amax')
+    c_lo = torch.full((count, ), low_res.shape[2], device=device).scatter_reduce(
+        0, xs[:, 0], xs[:, 1], 'amin')
+    c_hi = torch.full((count, ), -1, device=device).scatter_reduce(0, xs[:, 0], xs[:, 1], 'amax')
+    oy_lo, oy_hi, wy_lo, wy_hi = _window(*_support(rows), r_lo, r_hi)
+    ox_lo, ox_hi, wx_lo, wx_hi = _window(*_support(cols), c_lo, c_hi)
+
+    def gather(matrix, out_lo, out_hi, win_lo, win_hi):
+        size_out = int((out_hi - out_lo).max()) + 1
+        size_win = int((win_hi - win_lo).max()) + 1
+        o = out_lo[:, None] + torch.arange(size_out, device=device)
+        w = win_lo[:, None] + torch.arange(size_win, device=device)
+        valid_o = o <= out_hi[:, None]
+        valid_w = w <= win_hi[:, None]
+        part = matrix[o.clamp(max=matrix.shape[0] - 1)[:, :, None],
+                      w.clamp(max=matrix.shape[1] - 1)[:, None, :]]
+        return part * (valid_o[:, :, None] & valid_w[:, None, :]), o, valid_o, w, valid_w
+
+    rows_n, oy, valid_y, wy, valid_wy = gather(rows, oy_lo, oy_hi, wy_lo, wy_hi)
+    cols_n, ox, valid_x, wx, valid_wx = gather(cols, ox_lo, ox_hi, wx_lo, wx_hi)
+    index = torch.arange(count, device=device)[:, None, None]
+    window = low_res[live][index, wy.clamp(max=low_res.shape[1] - 1)[:, :, None],
+                           wx.clamp(max=low_res.shape[2] - 1)[:, None, :]]
+    window = window * (valid_wy[:, :, None] & valid_wx[:, None, :])
+    crop = (rows_n @ window @ cols_n.transpose(1, 2)) > threshold
+    crop &= valid_y[:, :, None] & valid_x[:, None, :]
+    k, i, j = torch.nonzero(crop, as_tuple=True)
+    out[live[k], oy[k, i], ox[k, j]] = True
+    return out

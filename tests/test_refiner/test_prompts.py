@@ -218,3 +218,23 @@ def test_distance_box_crops_equal_the_whole_image_transform():
                                           full[i, y1:y2 + 1, x1:x2 + 1])
     np.testing.assert_array_equal(crop_peaks, peaks)
     assert crops[2].max() == 0 and tuple(crop_peaks[2]) == (0, 0)  # empty mask
+
+
+def test_windowed_upscale_matches_sams_postprocess(tiny_sam):
+    """Only the window positive cells reach is evaluated; the masks are SAM's."""
+    import torch.nn.functional as F
+
+    from mmsamrefiner.refiner.resize import upscale_matrices, upscale_to_masks
+    yy, xx = torch.meshgrid(torch.arange(32.), torch.arange(32.), indexing='ij')
+    low = torch.stack([
+        8 - ((yy - 10) ** 2 + (xx - 12) ** 2).sqrt(),      # a disc
+        torch.full((32, 32), -3.0),                         # nothing positive
+        torch.where((xx > 20) & (yy < 6), 4.0, -4.0),      # a block at the border
+    ])
+    input_size, original = (96, 128), (150, 200)
+    expected = tiny_sam.postprocess_masks(low[:, None], input_size, original)[:, 0] > 0
+    rows, cols = upscale_matrices((32, 32), 128, input_size, original)
+    got = upscale_to_masks(low, rows, cols)
+    assert got.shape == (3, 150, 200) and not got[1].any()
+    assert (got != expected).sum() <= 2  # float rounding at the threshold at most
+    assert got[0].sum() > 1000 and got[2].sum() > 100
