@@ -85,6 +85,9 @@ class SAMRefiner(nn.Module):
         strength: amplitude of the mask prompt (1 for masks whose box grew).
         max_batch: masks per decoder call; larger batches are chunked.
         device: where SAM runs; default: where it already is.
+        encoder_dtype: run the image encoder under autocast in ``'float16'``
+            or ``'bfloat16'`` (the embedding is returned as float32; prompt
+            encoder and decoder stay float32); None (default): float32.
 
     The defaults are those of the authors' ``sam_refiner``.
     """
@@ -100,8 +103,13 @@ class SAMRefiner(nn.Module):
                  gamma: float = 4.0,
                  strength: float = 30.0,
                  max_batch: int = 64,
-                 device: Optional[Union[str, torch.device]] = None) -> None:
+                 device: Optional[Union[str, torch.device]] = None,
+                 encoder_dtype: Optional[str] = None) -> None:
         super().__init__()
+        if encoder_dtype not in (None, 'float16', 'bfloat16'):
+            raise ValueError(f"encoder_dtype must be None, 'float16' or 'bfloat16', "
+                             f'got {encoder_dtype!r}')
+        self.encoder_dtype = encoder_dtype
         if iters < 1:
             raise ValueError(f'iters must be >= 1, got {iters}')
         if max_batch < 1:
@@ -145,7 +153,12 @@ class SAMRefiner(nn.Module):
         rgb = load_rgb_image(image, channel_order)
         resized = self.resize.apply_image(rgb)  # (h, w, 3) uint8, long side = S
         pixels = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)
-        embedding = self.sam.image_encoder(self.sam.preprocess(pixels[None].float()))
+        pixels = self.sam.preprocess(pixels[None].float())
+        if self.encoder_dtype is None:
+            embedding = self.sam.image_encoder(pixels)
+        else:
+            with torch.autocast(self.device.type, dtype=getattr(torch, self.encoder_dtype)):
+                embedding = self.sam.image_encoder(pixels).float()
         return ImageEmbedding(embedding, tuple(resized.shape[:2]), tuple(rgb.shape[:2]))
 
     def mine_prompts(self, masks: MaskLike,

@@ -87,3 +87,19 @@ def test_box_prompt_segments_held_out_objects(toy_sam):
         scene = make_scene(seed=seed, height=288, width=384, num_objects=4)
         ious.append(mask_iou(refiner.refine(scene.image, scene.masks).masks, scene.masks))
     assert np.concatenate(ious).mean() > 0.65
+
+
+def test_bfloat16_encoder_gives_the_same_masks(toy_sam):
+    """Mixed precision for the encoder is an option only if the masks stay."""
+    fp32 = SAMRefiner(toy_sam, iters=2)
+    bf16 = SAMRefiner(toy_sam, iters=2, encoder_dtype='bfloat16')
+    ious = []
+    for scene, coarse in list(cases())[:4]:
+        ious.append(mask_iou(bf16.refine(scene.image, coarse).masks,
+                             fp32.refine(scene.image, coarse).masks))
+    assert np.concatenate(ious).mean() >= 0.99
+
+
+def test_unknown_encoder_dtype_is_refused(toy_sam):
+    with pytest.raises(ValueError, match="encoder_dtype must be None, 'float16' or 'bfloat16'"):
+        SAMRefiner(toy_sam, encoder_dtype='int8')
