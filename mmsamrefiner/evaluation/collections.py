@@ -17,21 +17,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from mmsamrefiner.io.coarse_masks import decode_segmentation
 from .functional import boundary_iou, mask_iou
-
-
-def _decode(ann: dict, height: int, width: int) -> np.ndarray:
-    from pycocotools import mask as mask_utils
-    segmentation = ann['segmentation']
-    if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get('counts'), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = dict(segmentation)
-        if isinstance(rle['counts'], str):
-            rle['counts'] = rle['counts'].encode('ascii')
-    return mask_utils.decode(rle).astype(bool)
 
 
 def match_masks(pred: np.ndarray, gt: np.ndarray) -> List[Tuple[int, int]]:
@@ -71,21 +58,15 @@ def evaluate_instances(pred_coco: dict, gt_coco: dict) -> Dict[str, float]:
         gts, preds = gt_of[image_id], pred_of[image_id]
         if not preds:
             continue
-        pred_masks = np.stack([_decode(a, h, w) for a in preds])
-        gt_masks = (np.stack([_decode(a, h, w) for a in gts]) if gts
+        pred_masks = np.stack([decode_segmentation(a['segmentation'], h, w) for a in preds])
+        gt_masks = (np.stack([decode_segmentation(a['segmentation'], h, w) for a in gts]) if gts
                     else np.zeros((0, h, w), bool))
         gt_index = {a['id']: k for k, a in enumerate(gts)}
-        if all(a['id'] in gt_index for a in preds):
-            pairs = [(k, gt_index[a['id']]) for k, a in enumerate(preds)]
-        else:
-            pairs = match_masks(pred_masks, gt_masks)
-        if pairs:
-            pi, gi = map(list, zip(*pairs))
-            ious.extend(mask_iou(pred_masks[pi], gt_masks[gi]))
-            bious.extend(boundary_iou(pred_masks[pi], gt_masks[gi]))
-        unmatched = len(preds) - len(pairs)
-        ious.extend([0.0] * unmatched)
-        bious.extend([0.0] * unmatched)
+        pairs = ([(k, gt_index[a['id']]) for k, a in enumerate(preds)]
+                 if all(a['id'] in gt_index for a in preds) else None)
+        image_ious, image_bious = instance_stats(pred_masks, gt_masks, pairs)
+        ious.extend(image_ious)
+        bious.extend(image_bious)
     metrics = dict(miou=float(np.mean(ious)) if ious else 0.0,
                    biou=float(np.mean(bious)) if bious else 0.0)
     metrics.update(coco_mask_ap(pred_coco, gt_coco))
@@ -94,6 +75,7 @@ def evaluate_instances(pred_coco: dict, gt_coco: dict) -> Dict[str, float]:
 
 def coco_mask_ap(pred_coco: dict, gt_coco: dict) -> Dict[str, float]:
     """Mask AP, AP50 and AP75 of ``pred_coco``'s annotations against ``gt_coco``."""
+    from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     results = []
@@ -102,9 +84,8 @@ def coco_mask_ap(pred_coco: dict, gt_coco: dict) -> Dict[str, float]:
         if ann['image_id'] not in images or ann.get('iscrowd', 0):
             continue
         image = images[ann['image_id']]
-        from pycocotools import mask as mask_utils
         rle = mask_utils.encode(np.asfortranarray(
-            _decode(ann, image['height'], image['width']).astype(np.uint8)))
+            decode_segmentation(ann['segmentation'], image['height'], image['width']).astype(np.uint8)))
         results.append(dict(image_id=ann['image_id'], category_id=ann['category_id'],
                             segmentation=rle, score=float(ann.get('score', 1.0))))
     if not results:
@@ -158,10 +139,13 @@ def evaluate_label_maps(pairs: Iterable[Tuple[np.ndarray, np.ndarray]],
     return reduce_label_map_stats(label_map_stats(p, g, ignore_index) for p, g in pairs)
 
 
-def instance_stats(pred: np.ndarray, gt: np.ndarray):
+def instance_stats(pred: np.ndarray, gt: np.ndarray,
+                   pairs: Optional[List[Tuple[int, int]]] = None):
     """One image's matched IoUs and boundary IoUs of (N, H, W) / (M, H, W) bool
-    masks (greedy matching; an unmatched prediction scores 0)."""
-    pairs = match_masks(pred, gt)
+    masks: ``pairs`` of (pred, gt) indices, default greedy matching
+    (:func:`match_masks`); an unmatched prediction scores 0."""
+    if pairs is None:
+        pairs = match_masks(pred, gt)
     ious, bious = [], []
     if pairs:
         pi, gi = map(list, zip(*pairs))

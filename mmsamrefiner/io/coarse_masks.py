@@ -52,6 +52,20 @@ def find_image(img_dir: str, stem: str) -> str:
     raise FileNotFoundError(f'no image named {stem}.* ({", ".join(IMAGE_SUFFIXES)}) in {img_dir}')
 
 
+def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
+    """An (H, W) bool mask from a COCO segmentation: polygons, uncompressed RLE
+    (``counts`` a list) or compressed RLE (``counts`` bytes or str)."""
+    if isinstance(segmentation, list):  # polygons
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get('counts'), list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = dict(segmentation)
+        if isinstance(rle['counts'], str):
+            rle['counts'] = rle['counts'].encode('ascii')
+    return mask_utils.decode(rle).astype(bool)
+
+
 def read_label_map(path: str):
     """(H, W) int64 label map and its palette ((K, 3) uint8 RGB, or None for grey)."""
     with Image.open(path) as image:
@@ -107,16 +121,7 @@ class CocoInstances:
         anns = [a for a in self.anns_of[image['id']] if self.refinable(a)]
         masks = np.zeros((len(anns), height, width), bool)
         for index, ann in enumerate(anns):
-            segmentation = ann['segmentation']
-            if isinstance(segmentation, list):  # polygons
-                rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-            elif isinstance(segmentation.get('counts'), list):  # uncompressed RLE
-                rle = mask_utils.frPyObjects(segmentation, height, width)
-            else:
-                rle = dict(segmentation)
-                if isinstance(rle['counts'], str):
-                    rle['counts'] = rle['counts'].encode('ascii')
-            masks[index] = mask_utils.decode(rle).astype(bool)
+            masks[index] = decode_segmentation(ann['segmentation'], height, width)
         return masks, [a['id'] for a in anns]
 
 

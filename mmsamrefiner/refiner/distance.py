@@ -29,6 +29,9 @@ def distance_to_background(masks: np.ndarray, boxes: np.ndarray,
                            return_peaks: bool = False):
     """Distance of every foreground pixel to the nearest background pixel.
 
+    The whole-image form of :func:`distance_box_crops` (its box crops pasted
+    into (N, H, W) maps).
+
     Args:
         masks: (N, H, W) bool, original image frame.
         boxes: (N, 4) int xyxy, inclusive pixel indices of each mask's tight box
@@ -38,22 +41,14 @@ def distance_to_background(masks: np.ndarray, boxes: np.ndarray,
     Returns:
         (N, H, W) float32; 0 on background pixels.  With ``return_peaks``,
         also (N, 2) int64 xy of each map's first maximum in row-major order
-        (found on the box crop, whose row-major order is the image's; (0, 0)
-        for empty masks).
+        ((0, 0) for empty masks).
     """
     n, height, width = masks.shape
     dist = np.zeros((n, height, width), np.float32)
-    peaks = np.zeros((n, 2), np.int64)
+    crops, peaks = distance_box_crops(masks, boxes)
     for i in np.flatnonzero(masks.reshape(n, -1).any(1)):
         x1, y1, x2, y2 = boxes[i]
-        # one ring of background around the box, where it lies in the image
-        ya, yb = max(y1 - 1, 0), min(y2 + 2, height)
-        xa, xb = max(x1 - 1, 0), min(x2 + 2, width)
-        crop = masks[i, ya:yb, xa:xb].view(np.uint8)
-        crop_dist = _edt(crop)
-        dist[i, ya:yb, xa:xb] = crop_dist
-        flat = int(crop_dist.argmax())
-        peaks[i] = (xa + flat % crop_dist.shape[1], ya + flat // crop_dist.shape[1])
+        dist[i, y1:y2 + 1, x1:x2 + 1] = crops[i, :y2 - y1 + 1, :x2 - x1 + 1]
     return (dist, peaks) if return_peaks else dist
 
 

@@ -181,12 +181,12 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
     return grown, left | right | top | bottom
 
 
-def box_crops(maps: Tensor, boxes: Tensor) -> Tuple[Tensor, Tensor]:
-    """Each (N, H, W) map's box, at the top-left of an (N, hc, wc) array (hc, wc:
-    the largest box), zero beyond its own box; and the (N, 4) boxes used."""
+def box_crops(maps: Tensor, boxes: Tensor) -> Tensor:
+    """Each (N, H, W) map's box ((N, 4) xyxy inclusive), at the top-left of an
+    (N, hc, wc) array (hc, wc: the largest box), zero beyond its own box."""
     n, height, width = maps.shape
     if n == 0:
-        return maps.new_zeros((0, 1, 1)), boxes
+        return maps.new_zeros((0, 1, 1))
     crop_h = int((boxes[:, 3] - boxes[:, 1]).max()) + 1
     crop_w = int((boxes[:, 2] - boxes[:, 0]).max()) + 1
     dy = torch.arange(crop_h, device=maps.device)
@@ -196,14 +196,13 @@ def box_crops(maps: Tensor, boxes: Tensor) -> Tuple[Tensor, Tensor]:
     inside = ((ys <= boxes[:, 3:4])[:, :, None] & (xs <= boxes[:, 2:3])[:, None, :])
     index = torch.arange(n, device=maps.device)[:, None, None]
     crops = maps[index, ys.clamp(max=height - 1)[:, :, None], xs.clamp(max=width - 1)[:, None, :]]
-    return crops * inside, boxes
+    return crops * inside
 
 
-def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
-                          gamma: float, input_size: Tuple[int, int],
-                          encoder_size: int,
-                          low_res_size: Tuple[int, int],
-                          boxes: Optional[Tensor] = None) -> Tensor:
+def gaussian_mask_prompts(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
+                          amplitude: Tensor, gamma: float,
+                          image_size: Tuple[int, int], input_size: Tuple[int, int],
+                          encoder_size: int, low_res_size: Tuple[int, int]) -> Tensor:
     """Gaussian-style mask prompts in SAM's low-res mask-input frame.
 
     Inside a mask ``g = exp(-(d - dmax)^2 / max(area / gamma, 1))`` where ``d`` is
@@ -219,42 +218,29 @@ def gaussian_mask_prompts(masks: Tensor, dist: Tensor, amplitude: Tensor,
     are zero outside the box.
 
     Args:
-        masks: (N, H, W) bool, original image frame.
-        dist: (N, H, W) float, distance to the background (0 outside masks).
+        mask_crops: (N, hc, wc) bool, each mask's box (:func:`box_crops`).
+        dist_crops: (N, hc, wc) float, the distances to the background on the
+            same boxes (:func:`~.distance.distance_box_crops`).
+        boxes: (N, 4) int64 xyxy inclusive tight boxes, original image frame.
         amplitude: (N,) float, ``strength`` (or 1 for expanded boxes).
         gamma: span of the Gaussian (larger is narrower).
+        image_size: (H, W) of the original image.
         input_size: (h, w) of the image resized to the encoder (unpadded).
         encoder_size: side of SAM's square encoder input.
         low_res_size: (h, w) of SAM's mask input.
-        boxes: (N, 4) int64 xyxy tight boxes of ``masks`` if known.
 
     Returns:
         (N, 1, h, w) float32 mask logits.
     """
-    if len(masks) == 0:
-        return masks.new_zeros((0, 1) + tuple(low_res_size), dtype=torch.float32)
-    if boxes is None:
-        boxes = masks_to_boxes(masks)
-    mask_crops, _ = box_crops(masks, boxes)
-    dist_crops, _ = box_crops(dist, boxes)
-    return gaussian_prompts_from_crops(mask_crops, dist_crops, boxes, amplitude, gamma,
-                                       masks.shape[-2:], input_size, encoder_size,
-                                       low_res_size)
-
-
-def gaussian_prompts_from_crops(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
-                                amplitude: Tensor, gamma: float,
-                                image_size: Tuple[int, int], input_size: Tuple[int, int],
-                                encoder_size: int, low_res_size: Tuple[int, int]) -> Tensor:
-    """:func:`gaussian_mask_prompts` from (N, hc, wc) box crops of the masks and
-    distances (:func:`box_crops`, :func:`~.distance.distance_box_crops`)."""
+    if len(mask_crops) == 0:
+        return mask_crops.new_zeros((0, 1) + tuple(low_res_size), dtype=torch.float32)
     maskf = mask_crops.float()
     area = maskf.flatten(1).sum(1)
     dmax = dist_crops.flatten(1).amax(1)
     span = (area / gamma).clamp(min=1)
     gauss = torch.exp(-(dist_crops - dmax[:, None, None]).pow(2) / span[:, None, None]) * maskf
-    rows, cols = prompt_resize_matrices(tuple(image_size), input_size, encoder_size,
-                                        low_res_size, mask_crops.device)
+    rows, cols = prompt_resize_matrices(tuple(image_size), tuple(input_size), encoder_size,
+                                        tuple(low_res_size), mask_crops.device)
     inside = resize_box_crops(maskf, boxes, rows, cols)
     gauss = resize_box_crops(gauss, boxes, rows, cols)[:, None]
     gauss = torch.where(gauss > 0, gauss, torch.ones_like(gauss))  # exact 0 off the mask
@@ -342,9 +328,8 @@ class PromptMiner:
         mask_inputs = None
         if self.use_mask:
             amplitude = torch.where(expanded, 1.0, float(self.strength))
-            mask_crops, _ = box_crops(masks, tight)
-            mask_inputs = gaussian_prompts_from_crops(
-                mask_crops, dist_crops, tight, amplitude, self.gamma, (height, width),
+            mask_inputs = gaussian_mask_prompts(
+                box_crops(masks, tight), dist_crops, tight, amplitude, self.gamma, (height, width),
                 resized_shape(height, width, self.encoder_size),
                 self.encoder_size, self.low_res_size)
 

@@ -8,6 +8,7 @@ padding is a product of such matrices, so a map that is zero outside a box
 needs only the box's columns of ``R_y`` and ``R_x``: the cost follows the box,
 not the image.
 """
+from functools import lru_cache
 from typing import Tuple
 
 import torch
@@ -32,10 +33,12 @@ def bilinear_matrix(in_size: int, out_size: int, device=None) -> Tensor:
     return weights
 
 
+@lru_cache(maxsize=16)
 def prompt_resize_matrices(image_size: Tuple[int, int], input_size: Tuple[int, int],
                            encoder_size: int, low_res_size: Tuple[int, int],
                            device=None) -> Tuple[Tensor, Tensor]:
-    """``(R_y, R_x)``: (h, H) and (w, W) float32 matrices taking an original-frame
+    """``(R_y, R_x)``: (h, H) and (w, W) float32 matrices (cached per sizes and
+    device: read-only) taking an original-frame
     map to SAM's low-res mask-input frame the way SAMRefiner's mask prompt does
     (bilinear to the resized input, zero-padded to the encoder's square,
     bilinear to the low-res size)."""
@@ -71,10 +74,12 @@ def resize_box_crops(crops: Tensor, boxes: Tensor, rows: Tensor, cols: Tensor) -
     return rows_n @ crops @ cols_n
 
 
+@lru_cache(maxsize=16)
 def upscale_matrices(low_res_size: Tuple[int, int], encoder_size: int,
                      input_size: Tuple[int, int], original_size: Tuple[int, int],
                      device=None) -> Tuple[Tensor, Tensor]:
-    """``(U_y, U_x)``: (H, h) and (W, w) float32 matrices of SAM's
+    """``(U_y, U_x)``: (H, h) and (W, w) float32 matrices (cached per sizes and
+    device: read-only) of SAM's
     ``postprocess_masks`` (bilinear low-res -> encoder square, crop to the
     resized input, bilinear to the original size)."""
     mats = []

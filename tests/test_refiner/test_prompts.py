@@ -197,7 +197,7 @@ def test_box_restricted_resize_matches_the_interpolate_chain():
     expected = F.pad(expected, (0, S - in_w, 0, S - in_h))
     expected = F.interpolate(expected, L, mode='bilinear', align_corners=False)[:, 0]
     rows, cols = prompt_resize_matrices((H, W), (in_h, in_w), S, L)
-    crops, _ = box_crops(maps, boxes)
+    crops = box_crops(maps, boxes)
     got = resize_box_crops(crops, boxes, rows, cols)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 

@@ -103,6 +103,7 @@ class RefineCoarseMasks(BaseTransform):
         self.ignore_index = ignore_index
         self.channel_order = channel_order
         self._refiner = refiner if isinstance(refiner, torch.nn.Module) else None
+        self._settings = None  # the cache key's settings part, built on first use
         self.num_refined = self.num_cached = self.num_failed = 0
 
     # -- the refiner, once per process ----------------------------------------
@@ -158,7 +159,9 @@ class RefineCoarseMasks(BaseTransform):
         if self.cache is None:
             self.num_refined += 1
             return compute()
-        key = content_key(self.settings(), *key_arrays)
+        if self._settings is None:
+            self._settings = self.settings()
+        key = content_key(self._settings, *key_arrays)
         entry = self.cache.get(key)
         if entry is not None:
             self.num_cached += 1

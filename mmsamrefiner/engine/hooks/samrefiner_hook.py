@@ -100,15 +100,15 @@ class SAMRefinerHook(Hook):
 
     # -- set-up ---------------------------------------------------------------
     def refiner(self, runner=None):
-        """The refiner, built on first use on ``device`` (default: the model's)."""
+        """The refiner, built on first use; with ``runner`` (at a loop's start)
+        also moved to ``device`` (default: the model's) and set to eval."""
         if self._refiner is None:
             self._refiner = build_in_scope(self._refiner_cfg)
-        device = self.device
-        if device is None and runner is not None:
-            device = next(iter(runner.model.parameters()), torch.empty(0)).device
-        if device is not None:
-            self._refiner.to(device)
-        return self._refiner.eval()
+        if runner is not None:
+            device = self.device or next(iter(runner.model.parameters()),
+                                         torch.empty(0)).device
+            self._refiner.to(device).eval()
+        return self._refiner
 
     def _export_dir(self, runner) -> Optional[str]:
         if self.out_dir is None:
@@ -212,7 +212,9 @@ class SAMRefinerHook(Hook):
     def _refine_label_map(self, runner, data_sample, batch_input) -> None:
         from mmengine.structures import PixelData
         out_dir = self._export_dir(runner)
-        writer = LabelMapWriter(out_dir) if out_dir is not None else None
+        if out_dir is not None and self._writer is None:
+            self._writer = LabelMapWriter(out_dir)
+        writer = self._writer
         img_path = data_sample.metainfo.get('img_path')
         if writer is not None and img_path is None:
             raise KeyError('exporting label maps needs img_path in the data samples')
