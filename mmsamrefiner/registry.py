@@ -17,26 +17,26 @@ MODELS = Registry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmsamrefiner',
-    locations=['mmsamrefiner.refiner'])
+    locations=['mmsamrefiner.refiner', 'mmsamrefiner.models'])
 #: Data transforms such as ``RefineCoarseMasks``.
 TRANSFORMS = Registry(
     'transform',
     parent=MMENGINE_TRANSFORMS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.datasets.transforms'])
-#: Hooks such as ``SAMRefinerHook``.
+#: Hooks such as ``SAMRefinerHook`` and ``SaveIoUAdapterHook``.
 HOOKS = Registry(
     'hook',
     parent=MMENGINE_HOOKS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.engine.hooks'])
-#: Coarse-mask datasets.
+#: Coarse-mask datasets (SAMRefiner++ adaption).
 DATASETS = Registry(
     'dataset',
     parent=MMENGINE_DATASETS,
     scope='mmsamrefiner',
-    locations=[])  # filled in as the modules land
-#: Mask-quality metrics (mIoU, boundary IoU).
+    locations=['mmsamrefiner.datasets'])
+#: Mask-quality metrics (mIoU, boundary IoU) and the IoU-ranking metric.
 METRICS = Registry(
     'metric',
     parent=MMENGINE_METRICS,

@@ -1,5 +1,10 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Data-pipeline parts: the on-the-fly refinement transform."""
+"""Data: coarse-mask datasets (SAMRefiner++) and the on-the-fly refinement transform."""
+from .coarse_mask_dataset import (CocoCoarseMaskDataset, CoarseMaskDataset,
+                                  LabelMapCoarseMaskDataset)
 from .transforms import RefineCoarseMasks
 
-__all__ = ['RefineCoarseMasks']
+__all__ = [
+    'RefineCoarseMasks', 'CoarseMaskDataset', 'CocoCoarseMaskDataset',
+    'LabelMapCoarseMaskDataset'
+]

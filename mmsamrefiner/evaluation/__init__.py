@@ -3,9 +3,10 @@
 from .collections import (evaluate_instances, evaluate_label_maps,
                           evaluate_mask_pairs, match_masks)
 from .functional import boundary_iou, mask_boundary, mask_iou
-from .metrics import MaskRefinementMetric
+from .metrics import IoURankingMetric, MaskRefinementMetric
 
 __all__ = [
     'mask_iou', 'boundary_iou', 'mask_boundary', 'evaluate_instances',
-    'evaluate_label_maps', 'evaluate_mask_pairs', 'match_masks', 'MaskRefinementMetric'
+    'evaluate_label_maps', 'evaluate_mask_pairs', 'match_masks', 'MaskRefinementMetric',
+    'IoURankingMetric'
 ]

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from mmsamrefiner.registry import MODELS, register_also_in_root
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
+from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts, resized_shape
 from .resize import upscale_matrices, upscale_to_masks
 from .sam import as_sam
@@ -70,6 +71,16 @@ class RefineResult:
         return len(self.masks)
 
 
+def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
+    """An :class:`IoUAdapter`, or one loaded from ``dict(checkpoint=...)``."""
+    if isinstance(iou_adapter, IoUAdapter):
+        return iou_adapter
+    if isinstance(iou_adapter, dict) and set(iou_adapter) == {'checkpoint'}:
+        return IoUAdapter.load(iou_adapter['checkpoint'])
+    raise TypeError('iou_adapter must be an IoUAdapter or dict(checkpoint=PATH), '
+                    f'got {iou_adapter!r}')
+
+
 @register_also_in_root(MODELS)
 class SAMRefiner(nn.Module):
     """Refine coarse masks with SAM through noise-tolerant prompts.
@@ -88,8 +99,14 @@ class SAMRefiner(nn.Module):
         encoder_dtype: run the image encoder under autocast in ``'float16'``
             or ``'bfloat16'`` (the embedding is returned as float32; prompt
             encoder and decoder stay float32); None (default): float32.
+        iou_adapter: a SAMRefiner++ IoU adaptor for SAM's IoU head (it changes
+            which candidate is kept): ``dict(checkpoint=PATH_OR_URL)`` of a file
+            written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
+            attached to ``sam`` in place; one made for another SAM
+            architecture is refused.
 
-    The defaults are those of the authors' ``sam_refiner``.
+    The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
+    frozen (``requires_grad=False``).
     """
 
     def __init__(self,
@@ -104,7 +121,8 @@ class SAMRefiner(nn.Module):
                  strength: float = 30.0,
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
-                 encoder_dtype: Optional[str] = None) -> None:
+                 encoder_dtype: Optional[str] = None,
+                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None) -> None:
         super().__init__()
         if encoder_dtype not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"encoder_dtype must be None, 'float16' or 'bfloat16', "
@@ -114,9 +132,11 @@ class SAMRefiner(nn.Module):
             raise ValueError(f'iters must be >= 1, got {iters}')
         if max_batch < 1:
             raise ValueError(f'max_batch must be >= 1, got {max_batch}')
-        self.sam = as_sam(sam).eval()
+        self.sam = as_sam(sam).eval().requires_grad_(False)
         if device is not None:
             self.sam.to(device)
+        if iou_adapter is not None:
+            as_iou_adapter(iou_adapter).attach(self.sam)
         self.iters = iters
         self.max_batch = max_batch
         self.miner = PromptMiner(
@@ -174,10 +194,13 @@ class SAMRefiner(nn.Module):
             image_embedding = image_embedding.embedding
         return self.miner(masks, image_embedding)
 
-    @torch.no_grad()
     def decode(self, prompts: Prompts,
                image_embedding: ImageEmbedding) -> Tuple[Tensor, Tensor]:
         """Run the prompt encoder and mask decoder with multimask output.
+
+        Not under ``no_grad``: SAM is frozen, so gradients reach only a
+        trainable IoU adaptor (SAMRefiner++ training); :meth:`refine` runs it
+        without gradients.
 
         Returns:
             ``(low_res_logits, iou_predictions)``: (N, M, h, w) mask logits at
@@ -360,8 +383,11 @@ class SAMRefiner(nn.Module):
 
     def __repr__(self) -> str:
         encoder = self.sam.image_encoder
+        head = self.sam.mask_decoder.iou_prediction_head.layers[-1]
+        adapter = (f'iou_adapter=IoUAdapter({head.adapter.extra_repr()}), '
+                   if isinstance(head, AdaptedLinear) else '')
         return (f'{self.__class__.__name__}(iters={self.iters}, '
-                f'max_batch={self.max_batch}, miner={self.miner!r}, '
+                f'max_batch={self.max_batch}, miner={self.miner!r}, {adapter}'
                 f'sam=Sam(encoder_size={self.encoder_size}, '
                 f'embed_dim={encoder.patch_embed.proj.out_channels}, '
                 f'depth={len(encoder.blocks)}, '

@@ -1,0 +1,40 @@
+# SAMRefiner++ on SAM ViT-H with the authors' settings (their script: DAVIS-585,
+# one round of refinement in evaluation), for coarse masks in a COCO-style json.
+# Data layout (ground truth optional, only for the validation metrics):
+#   data/coarse/images/*.jpg   data/coarse/coarse.json   data/coarse/gt.json
+_base_ = [
+    '../_base_/models/iou_adaption.py', '../_base_/schedules/iou_adaption_1e.py',
+    '../_base_/default_runtime_adapt.py'
+]
+
+model = dict(
+    refiner=dict(
+        sam=dict(arch='vit_h', checkpoint='https://dl.fbaipublicfiles.com/'
+                 'segment_anything/sam_vit_h_4b8939.pth'),
+        iters=1))
+
+data_root = 'data/coarse/'
+train_dataloader = dict(
+    batch_size=5,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='CocoCoarseMaskDataset',
+        data_root=data_root,
+        ann_file='coarse.json',
+        img_dir='images'))
+val_dataloader = dict(
+    batch_size=5,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='CocoCoarseMaskDataset',
+        data_root=data_root,
+        ann_file='coarse.json',
+        img_dir='images',
+        gt_ann_file='gt.json'))
+val_evaluator = dict(type='IoURankingMetric')

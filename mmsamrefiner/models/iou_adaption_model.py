@@ -1,0 +1,206 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""The SAMRefiner++ adaption model for mmengine's Runner.
+
+A frozen :class:`SAMRefiner` (its SAM) plus a trainable :class:`IoUAdapter` on
+SAM's IoU head.  Per coarse mask (self-boosted, no labels):
+
+1. the image embedding comes from :class:`EmbeddingCache` (encoded once);
+2. SAM decodes the coarse mask's box prompt alone, with multimask output;
+3. the target candidate j is the one with the highest IoU against the coarse
+   mask (original image frame);
+4. loss ``sum_{i != j} max(0, x_i - x_j + margin)`` on the adapted predicted
+   IoUs x (:func:`margin_ranking_loss`), averaged over the batch.
+
+Only the adaptor is a parameter of this module: it alone is trained, saved in
+checkpoints and synchronised across ranks.  The refiner is kept outside the
+module tree (moved along by :meth:`_apply`), so checkpoints hold kilobytes.
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from mmsamrefiner.io.embedding_cache import EmbeddingCache, encoder_key
+from mmsamrefiner.refiner.iou_adapter import (IoUAdapter, candidate_ious,
+                                              margin_ranking_loss)
+from mmsamrefiner.refiner.prompts import PromptMiner
+from mmsamrefiner.refiner.refiner import SAMRefiner
+from mmsamrefiner.registry import MODELS, build_in_scope
+
+
+@MODELS.register_module()
+class IoUAdaptionModel(BaseModel):
+    """SAMRefiner++: train a low-rank adaptor on SAM's IoU head.
+
+    Args:
+        refiner: a :class:`SAMRefiner` config (its ``sam``, and the settings
+            used for validation refinement); it must not carry an adaptor.
+        rank, scale: of the :class:`IoUAdapter` (paper: rank 4).
+        margin: of the ranking loss (paper: 0.02).
+        embedding_cache: ``dict(cache_dir=None, in_memory=True)``, see
+            :class:`EmbeddingCache`.
+        val_refine: in validation, when a ground-truth mask is given, also run
+            the full refinement with and without the adaptor and report the
+            refined masks' IoU.
+        data_preprocessor: mmengine data preprocessor (default: moves tensors
+            to the model's device).
+
+    ``forward(inputs, data_samples, mode)`` takes the collated items of
+    :class:`~mmsamrefiner.datasets.CoarseMaskDataset`: ``inputs`` a list of
+    ``dict(img_path, coarse_mask)``, ``data_samples`` a list of
+    ``dict(img_path, instance_id, gt_mask)``.
+    """
+
+    def __init__(self,
+                 refiner: Union[dict, SAMRefiner],
+                 rank: int = 4,
+                 scale: float = 1.0,
+                 margin: float = 0.02,
+                 embedding_cache: Optional[dict] = None,
+                 val_refine: bool = True,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if isinstance(refiner, dict):
+            if refiner.get('iou_adapter') is not None:
+                raise ValueError('the refiner to adapt must not carry an iou_adapter')
+            refiner = build_in_scope(dict(refiner, type=refiner.get('type', 'SAMRefiner')))
+        refiner.eval().requires_grad_(False)
+        self.__dict__['refiner'] = refiner  # outside the module tree, see above
+        self.iou_adapter = IoUAdapter.for_sam(refiner.sam, rank=rank, scale=scale)
+        self.iou_adapter.attach(refiner.sam)
+        self.margin = margin
+        self.val_refine = val_refine
+        # SAMRefiner++ trains on the box prompt alone (no points, no mask prompt).
+        self.box_miner = PromptMiner(
+            refiner.encoder_size, refiner.low_res_size, use_point=False, use_box=True,
+            use_mask=False, add_neg=False, margin=refiner.miner.margin)
+        cache = dict(cache_dir=None, in_memory=True, **(embedding_cache or {}))
+        self.embeddings = EmbeddingCache(refiner.encode_image,
+                                         encoder_key(refiner.sam, refiner.encoder_dtype),
+                                         **cache)
+
+    # -- module plumbing ----------------------------------------------------------
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.refiner._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.refiner.eval()  # SAM stays in inference mode
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.refiner.device
+
+    # -- the steps ----------------------------------------------------------------
+    def score_image(self, img_path: str, coarse_masks: Tensor) -> dict:
+        """Box-prompt candidates of one image's coarse masks, and their scores.
+
+        Args:
+            img_path: the image (its embedding comes from the cache).
+            coarse_masks: (n, H, W) bool, original image frame.
+
+        Returns:
+            dict of ``iou_predictions`` (n, M) float, predicted IoUs through
+            the adaptor (with gradient to it; plain SAM's within
+            ``iou_adapter.disabled()``); ``coarse_ious`` (n, M) IoU of each
+            candidate with its coarse mask; ``candidates`` (n, M, H, W) bool;
+            ``coarse_masks``; ``prompts`` (the box prompts); ``embedding``
+            (:class:`~mmsamrefiner.refiner.ImageEmbedding`).
+        """
+        embedding = self.embeddings.get(img_path, self.device)
+        coarse_masks = coarse_masks.to(self.device).bool()
+        if tuple(coarse_masks.shape[-2:]) != embedding.original_size:
+            raise ValueError(f'coarse masks of {img_path} are {tuple(coarse_masks.shape[-2:])}, '
+                             f'the image is {embedding.original_size}')
+        prompts = self.box_miner(coarse_masks, embedding.embedding)
+        low_res, iou_predictions = self.refiner.decode(prompts, embedding)
+        with torch.no_grad():
+            num, m = low_res.shape[:2]
+            candidates = self.refiner.upscale(low_res.flatten(0, 1), embedding)
+            candidates = candidates.view(num, m, *candidates.shape[-2:])
+        return dict(iou_predictions=iou_predictions, candidates=candidates,
+                    coarse_ious=candidate_ious(candidates, coarse_masks),
+                    coarse_masks=coarse_masks, prompts=prompts, embedding=embedding)
+
+    def score_batch(self, inputs: List[dict]) -> List[Tuple[List[int], dict]]:
+        """:meth:`score_image` for each image of a batch of masks: a list of
+        (indices into ``inputs``, that image's scores)."""
+        groups: Dict[str, List[int]] = OrderedDict()
+        for index, item in enumerate(inputs):
+            groups.setdefault(item['img_path'], []).append(index)
+        return [(indices, self.score_image(
+                    img_path, torch.stack([inputs[i]['coarse_mask'] for i in indices])))
+                for img_path, indices in groups.items()]
+
+    @staticmethod
+    def gather(scored: List[Tuple[List[int], dict]], key: str) -> Tensor:
+        """One (N, ...) tensor of ``key`` in the order of the batch's inputs."""
+        rows = [i for indices, _ in scored for i in indices]
+        values = torch.cat([group[key] for _, group in scored])
+        return values[torch.as_tensor(rows, device=values.device).argsort()]
+
+    def loss(self, inputs: List[dict]) -> Dict[str, Tensor]:
+        """``loss_rank`` (trained) and ``top1_acc`` (logged): how often the
+        adapted top-scored candidate is the target."""
+        scored = self.score_batch(inputs)
+        iou_predictions = self.gather(scored, 'iou_predictions')
+        targets = self.gather(scored, 'coarse_ious').argmax(1)
+        loss = margin_ranking_loss(iou_predictions, targets, self.margin)
+        top1 = (iou_predictions.detach().argmax(1) == targets).float().mean()
+        return dict(loss_rank=loss, top1_acc=top1)
+
+    @torch.no_grad()
+    def predict(self, inputs: List[dict], data_samples: Optional[List[dict]] = None
+                ) -> List[dict]:
+        """Per mask, a dict of (M,) tensors: ``iou_predictions`` (adapted),
+        ``sam_iou_predictions`` (plain SAM), ``coarse_ious`` and, where a gt
+        mask is given, ``gt_ious``; with ``val_refine`` also
+        ``refined_adapted`` / ``refined_sam``: (intersection, union) pixel
+        counts of the fully refined mask (with / without the adaptor) and gt."""
+        data_samples = data_samples or [dict() for _ in inputs]
+        outputs = [dict(instance_id=sample.get('instance_id')) for sample in data_samples]
+        for indices, group in self.score_batch(inputs):
+            with self.iou_adapter.disabled():
+                sam_predictions = self.refiner.decode(group['prompts'], group['embedding'])[1]
+            for row, i in enumerate(indices):
+                outputs[i].update(iou_predictions=group['iou_predictions'][row].cpu(),
+                                  sam_iou_predictions=sam_predictions[row].cpu(),
+                                  coarse_ious=group['coarse_ious'][row].cpu())
+            with_gt = [k for k, i in enumerate(indices)
+                       if data_samples[i].get('gt_mask') is not None]
+            if not with_gt:
+                continue
+            gt = torch.stack([data_samples[indices[k]]['gt_mask'] for k in with_gt]
+                             ).to(self.device).bool()
+            gt_ious = candidate_ious(group['candidates'][with_gt], gt)
+            refined = {}
+            if self.val_refine:
+                coarse = group['coarse_masks'][with_gt]
+                refined['adapted'] = self.refiner.refine(
+                    None, coarse, image_embedding=group['embedding']).masks
+                with self.iou_adapter.disabled():
+                    refined['sam'] = self.refiner.refine(
+                        None, coarse, image_embedding=group['embedding']).masks
+            for row, k in enumerate(with_gt):
+                out = outputs[indices[k]]
+                out['gt_ious'] = gt_ious[row].cpu()
+                for name, masks in refined.items():
+                    out[f'refined_{name}'] = (int((masks[row] & gt[row]).sum()),
+                                              int((masks[row] | gt[row]).sum()))
+        return outputs
+
+    def forward(self, inputs: List[dict], data_samples: Optional[List[dict]] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.gather(self.score_batch(inputs), 'iou_predictions')
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
