@@ -75,8 +75,8 @@ class CocoCoarseMaskDataset(CoarseMaskDataset):
     """Coarse instance masks from a COCO-style json, one item per annotation.
 
     Args:
-        ann_file: json of coarse masks (polygons or RLE); crowd annotations and
-            ones without a segmentation are left out.
+        ann_file: json of coarse masks (polygons or RLE); crowd annotations,
+            ones without a segmentation and ones of area 0 are left out.
         img_dir: folder of the images (``file_name`` relative to it).
         gt_ann_file: optional json of ground-truth masks of the same images
             (same image ids).
@@ -93,7 +93,8 @@ class CocoCoarseMaskDataset(CoarseMaskDataset):
                                            self.coarse.coco.get('categories', [])))
         for item in self.coarse.items():
             image = item.meta['image']
-            anns = [a for a in self.coarse.anns_of[image['id']] if self.coarse.refinable(a)]
+            anns = [a for a in self.coarse.anns_of[image['id']]
+                    if self.coarse.refinable(a) and a.get('area', 1) > 0]
             gt_of = self._pair_with_gt(image, anns) if self.gt is not None else {}
             for ann in anns:
                 gt_ann = gt_of.get(ann['id'])

@@ -35,8 +35,6 @@ def sam_signature(sam: Sam) -> Dict[str, int]:
     encoder = sam.image_encoder
     head = sam.mask_decoder.iou_prediction_head
     base = head.layers[-1]
-    if isinstance(base, AdaptedLinear):
-        base = base.base
     return dict(encoder_embed_dim=encoder.patch_embed.proj.out_channels,
                 encoder_depth=len(encoder.blocks),
                 img_size=encoder.img_size,
@@ -45,19 +43,24 @@ def sam_signature(sam: Sam) -> Dict[str, int]:
                 num_mask_tokens=base.out_features)
 
 
-class AdaptedLinear(nn.Module):
+class AdaptedLinear(nn.Linear):
     """A frozen ``nn.Linear`` plus an adaptor's low-rank term.
+
+    It holds the frozen layer's own ``weight`` and ``bias`` parameters, so
+    SAM's state dict keeps its official keys; the adaptor's weights are not
+    part of it (they belong to the :class:`IoUAdapter`).
 
     Args:
         base: the frozen layer, (in_features -> out_features).
-        adapter: the :class:`IoUAdapter` whose ``down``/``up`` add to it.
+        adapter: the :class:`IoUAdapter` whose term is added.
     """
 
     def __init__(self, base: nn.Linear, adapter: 'IoUAdapter') -> None:
-        super().__init__()
-        self.base = base
-        # Not a submodule: the adaptor's weights belong to the adaptor, so
-        # SAM's state dict keeps its official key layout.
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight, self.bias = base.weight, base.bias
+        # Plain attributes, not submodules (see above).
+        self.__dict__['base'] = base
         self.__dict__['adapter'] = adapter
 
     def _apply(self, fn, *args, **kwargs):
@@ -68,7 +71,7 @@ class AdaptedLinear(nn.Module):
 
     def forward(self, hidden: Tensor) -> Tensor:
         """(..., in_features) -> (..., out_features)."""
-        out = self.base(hidden)
+        out = F.linear(hidden, self.weight, self.bias)
         if self.adapter.enabled:
             out = out + self.adapter.delta(hidden)
         return out
@@ -145,7 +148,9 @@ class IoUAdapter(nn.Module):
         if not isinstance(layers[-1], AdaptedLinear):
             return None
         adapted = layers[-1]
-        layers[-1] = adapted.base
+        base = adapted.base
+        base.weight, base.bias = adapted.weight, adapted.bias  # as moved meanwhile
+        layers[-1] = base
         return adapted.adapter
 
     @contextmanager
