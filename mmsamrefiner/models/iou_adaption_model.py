@@ -47,10 +47,11 @@ class IoUAdaptionModel(BaseModel):
         data_preprocessor: mmengine data preprocessor (default: moves tensors
             to the model's device).
 
-    ``forward(inputs, data_samples, mode)`` takes the collated items of
-    :class:`~mmsamrefiner.datasets.CoarseMaskDataset`: ``inputs`` a list of
-    ``dict(img_path, coarse_mask)``, ``data_samples`` a list of
-    ``dict(img_path, instance_id, gt_mask)``.
+    ``forward(inputs, data_samples, mode)`` takes a batch of
+    :class:`~mmsamrefiner.datasets.CoarseMaskDataset` items as mmengine's
+    ``pseudo_collate`` gives it, N masks: ``inputs = dict(img_path=[N str],
+    coarse_mask=[N (H, W) bool tensors])`` and ``data_samples =
+    dict(instance_id=[N str], gt_mask=[N (H, W) bool tensors or None])``.
     """
 
     def __init__(self,
@@ -77,7 +78,7 @@ class IoUAdaptionModel(BaseModel):
         self.box_miner = PromptMiner(
             refiner.encoder_size, refiner.low_res_size, use_point=False, use_box=True,
             use_mask=False, add_neg=False, margin=refiner.miner.margin)
-        cache = dict(cache_dir=None, in_memory=True, **(embedding_cache or {}))
+        cache = dict(dict(cache_dir=None, in_memory=True), **(embedding_cache or {}))
         self.embeddings = EmbeddingCache(refiner.encode_image,
                                          encoder_key(refiner.sam, refiner.encoder_dtype),
                                          **cache)
@@ -128,14 +129,14 @@ class IoUAdaptionModel(BaseModel):
                     coarse_ious=candidate_ious(candidates, coarse_masks),
                     coarse_masks=coarse_masks, prompts=prompts, embedding=embedding)
 
-    def score_batch(self, inputs: List[dict]) -> List[Tuple[List[int], dict]]:
+    def score_batch(self, inputs: Dict[str, list]) -> List[Tuple[List[int], dict]]:
         """:meth:`score_image` for each image of a batch of masks: a list of
-        (indices into ``inputs``, that image's scores)."""
+        (indices of the image's masks in the batch, that image's scores)."""
         groups: Dict[str, List[int]] = OrderedDict()
-        for index, item in enumerate(inputs):
-            groups.setdefault(item['img_path'], []).append(index)
-        return [(indices, self.score_image(
-                    img_path, torch.stack([inputs[i]['coarse_mask'] for i in indices])))
+        for index, img_path in enumerate(inputs['img_path']):
+            groups.setdefault(img_path, []).append(index)
+        masks = inputs['coarse_mask']
+        return [(indices, self.score_image(img_path, torch.stack([masks[i] for i in indices])))
                 for img_path, indices in groups.items()]
 
     @staticmethod
@@ -145,7 +146,7 @@ class IoUAdaptionModel(BaseModel):
         values = torch.cat([group[key] for _, group in scored])
         return values[torch.as_tensor(rows, device=values.device).argsort()]
 
-    def loss(self, inputs: List[dict]) -> Dict[str, Tensor]:
+    def loss(self, inputs: Dict[str, list]) -> Dict[str, Tensor]:
         """``loss_rank`` (trained) and ``top1_acc`` (logged): how often the
         adapted top-scored candidate is the target."""
         scored = self.score_batch(inputs)
@@ -156,15 +157,18 @@ class IoUAdaptionModel(BaseModel):
         return dict(loss_rank=loss, top1_acc=top1)
 
     @torch.no_grad()
-    def predict(self, inputs: List[dict], data_samples: Optional[List[dict]] = None
-                ) -> List[dict]:
+    def predict(self, inputs: Dict[str, list],
+                data_samples: Optional[Dict[str, list]] = None) -> List[dict]:
         """Per mask, a dict of (M,) tensors: ``iou_predictions`` (adapted),
         ``sam_iou_predictions`` (plain SAM), ``coarse_ious`` and, where a gt
         mask is given, ``gt_ious``; with ``val_refine`` also
         ``refined_adapted`` / ``refined_sam``: (intersection, union) pixel
         counts of the fully refined mask (with / without the adaptor) and gt."""
-        data_samples = data_samples or [dict() for _ in inputs]
-        outputs = [dict(instance_id=sample.get('instance_id')) for sample in data_samples]
+        num = len(inputs['img_path'])
+        data_samples = data_samples or {}
+        gt_masks = data_samples.get('gt_mask') or [None] * num
+        outputs = [dict(instance_id=instance_id) for instance_id in
+                   data_samples.get('instance_id') or [None] * num]
         for indices, group in self.score_batch(inputs):
             with self.iou_adapter.disabled():
                 sam_predictions = self.refiner.decode(group['prompts'], group['embedding'])[1]
@@ -172,12 +176,10 @@ class IoUAdaptionModel(BaseModel):
                 outputs[i].update(iou_predictions=group['iou_predictions'][row].cpu(),
                                   sam_iou_predictions=sam_predictions[row].cpu(),
                                   coarse_ious=group['coarse_ious'][row].cpu())
-            with_gt = [k for k, i in enumerate(indices)
-                       if data_samples[i].get('gt_mask') is not None]
+            with_gt = [k for k, i in enumerate(indices) if gt_masks[i] is not None]
             if not with_gt:
                 continue
-            gt = torch.stack([data_samples[indices[k]]['gt_mask'] for k in with_gt]
-                             ).to(self.device).bool()
+            gt = torch.stack([gt_masks[indices[k]] for k in with_gt]).to(self.device).bool()
             gt_ious = candidate_ious(group['candidates'][with_gt], gt)
             refined = {}
             if self.val_refine:
@@ -195,7 +197,7 @@ class IoUAdaptionModel(BaseModel):
                                               int((masks[row] | gt[row]).sum()))
         return outputs
 
-    def forward(self, inputs: List[dict], data_samples: Optional[List[dict]] = None,
+    def forward(self, inputs: Dict[str, list], data_samples: Optional[Dict[str, list]] = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
             return self.loss(inputs)

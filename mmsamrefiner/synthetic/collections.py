@@ -4,6 +4,7 @@
 import json
 import os
 import os.path as osp
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -15,16 +16,18 @@ from .scenes import SHAPE_KINDS, make_scene
 
 def write_coco_collection(root: str, num_images: int = 2, coarse: bool = False,
                           seed: int = 0, height: int = 96, width: int = 128,
-                          num_objects: int = 3) -> str:
+                          num_objects: int = 3, defect: Optional[str] = None) -> str:
     """``root/images/NNNN.png`` and ``root/instances.json`` (polygon masks;
-    ``coarse=True`` spoils each mask with a random defect first).  Image ids
+    ``coarse=True`` spoils each mask with a defect first: ``defect``, or one
+    drawn at random per mask).  Image ids
     start at 1, categories are :data:`SHAPE_KINDS`.  Returns the json path."""
     os.makedirs(osp.join(root, 'images'), exist_ok=True)
     images, annotations = [], []
     for index in range(num_images):
         scene = make_scene(seed=seed + index, height=height, width=width,
                            num_objects=num_objects)
-        masks = make_coarse_masks(scene.masks, seed=seed + index) if coarse else scene.masks
+        masks = (make_coarse_masks(scene.masks, seed=seed + index, defect=defect)
+                 if coarse else scene.masks)
         file_name = f'{index:04d}.png'
         cv2.imwrite(osp.join(root, 'images', file_name), scene.image[..., ::-1])
         images.append(dict(id=index + 1, file_name=file_name, height=height, width=width))

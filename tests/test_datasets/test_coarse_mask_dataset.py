@@ -22,7 +22,7 @@ def write_json(path, anns, images=({'id': 1, 'file_name': 'a.png', 'height': 20,
 
 
 def ann(ann_id, polygon, **extra):
-    return dict(id=ann_id, image_id=1, category_id=1, segmentation=polygon, iscrowd=0,
+    return dict(dict(id=ann_id, image_id=1, category_id=1, segmentation=polygon, iscrowd=0),
                 **extra)
 
 
@@ -56,8 +56,8 @@ def test_gt_paired_by_annotation_id(coco_dir):
     gt = write_json(coco_dir / 'gt.json', [ann(8, box_polygon(16, 6, 26, 16)),
                                            ann(7, box_polygon(1, 1, 9, 9))])
     dataset = CocoCoarseMaskDataset(coarse, str(coco_dir / 'img'), gt_ann_file=gt)
-    assert dataset[0]['data_samples']['gt_mask'][1:10, 1:10].all()
-    assert dataset[1]['data_samples']['gt_mask'][6:17, 16:27].all()
+    assert dataset[0]['data_samples']['gt_mask'][1:9, 1:9].all()
+    assert dataset[1]['data_samples']['gt_mask'][6:16, 16:26].all()
     assert 'with_gt=2' in repr(dataset)
 
 
@@ -68,8 +68,8 @@ def test_gt_paired_by_iou_when_ids_differ(coco_dir):
                                            ann(60, box_polygon(1, 1, 9, 9))])
     dataset = CocoCoarseMaskDataset(coarse, str(coco_dir / 'img'), gt_ann_file=gt)
     first, second = (dataset[i]['data_samples']['gt_mask'] for i in range(2))
-    assert first[1:10, 1:10].all() and not first[:, 12:].any()
-    assert second[6:17, 16:27].all() and not second[:, :12].any()
+    assert first[1:9, 1:9].all() and not first[:, 12:].any()
+    assert second[6:16, 16:26].all() and not second[:, :12].any()
 
 
 def test_gt_json_without_the_image_is_refused(coco_dir):

@@ -1,9 +1,13 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""IoUAdaptionModel: SAMRefiner++ training on the toy SAM and a generated collection.
+"""IoUAdaptionModel: SAMRefiner++ training on a generated collection.
 
 Behaviour, not plumbing: the loss goes down, only the adaptor changes, the
 saved adaptor reproduces the trained scores in the refiner, and the ranking
-accuracy on the training masks goes up.
+accuracy on the training masks goes up.  The model is the tests' tiny SAM
+(seeded random weights): its IoU head ranks candidates near chance, so there is
+something for the adaptor to learn, with the authors' optimizer settings.  (The
+toy SAM already ranks 70-90% of these box-prompt candidates right and its
+remaining misses are not learnable from the IoU token: see the closing note.)
 """
 import copy
 
@@ -16,16 +20,23 @@ from mmsamrefiner.datasets import CocoCoarseMaskDataset
 from mmsamrefiner.evaluation import IoURankingMetric
 from mmsamrefiner.synthetic.collections import write_coco_collection
 
-TOY_REFINER = dict(type='SAMRefiner', iters=1,
-                   sam=dict(type='SAM', arch='toy', checkpoint='mmsamrefiner://toy_sam.pth'))
+from tests.conftest import TINY_SAM_ARCH
+
+
+@pytest.fixture(scope='module')
+def refiner_cfg(tiny_sam_checkpoint):
+    return dict(type='SAMRefiner', iters=1,
+                sam=dict(type='SAM', arch=TINY_SAM_ARCH, checkpoint=tiny_sam_checkpoint))
 
 
 @pytest.fixture(scope='module')
 def collection(tmp_path_factory):
     root = tmp_path_factory.mktemp('adapt_data')
     for name, coarse in (('gt', False), ('coarse', True)):
-        write_coco_collection(str(root / name), num_images=6, coarse=coarse, seed=500,
-                              height=144, width=192, num_objects=3)
+        # Dilated coarse masks: a systematic preference (the larger candidates)
+        # that an adaptor can learn.
+        write_coco_collection(str(root / name), num_images=6, coarse=coarse, seed=1234,
+                              height=144, width=192, num_objects=3, defect='dilate')
     return root
 
 
@@ -48,7 +59,8 @@ def evaluate(model, dataset):
     return metric.compute_metrics(metric.results)
 
 
-def train(model, dataset, epochs, lr):
+def train(model, dataset, epochs, lr=1e-2):
+    """The authors' optimizer: SGD lr 1e-2, momentum 0.9, weight decay 5e-4, batch 5."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     model.train()
     losses = []
@@ -63,13 +75,16 @@ def train(model, dataset, epochs, lr):
     return losses
 
 
+EPOCHS = 10
+
+
 @pytest.fixture(scope='module')
-def trained(dataset):
+def trained(dataset, refiner_cfg):
     torch.manual_seed(0)
-    model = IoUAdaptionModel(copy.deepcopy(TOY_REFINER))
+    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
     sam_before = copy.deepcopy(model.refiner.sam.state_dict())
     before = evaluate(model, dataset)
-    losses = train(model, dataset, epochs=6, lr=0.05)
+    losses = train(model, dataset, epochs=EPOCHS)
     return model, sam_before, before, evaluate(model, dataset), losses
 
 
@@ -82,8 +97,8 @@ def test_only_the_adaptor_is_a_parameter(trained):
 
 def test_loss_decreases(trained):
     losses = trained[4]
-    per_epoch = len(losses) // 6
-    assert sum(losses[-per_epoch:]) < 0.7 * sum(losses[:per_epoch])
+    per_epoch = len(losses) // EPOCHS
+    assert sum(losses[-per_epoch:]) < 0.5 * sum(losses[:per_epoch])
 
 
 def test_sam_stays_bit_identical(trained):
@@ -99,46 +114,47 @@ def test_ranking_accuracy_on_the_training_masks_goes_up(trained):
     # Plain SAM's numbers are the same before and after: it is not changed.
     assert after['top1_coarse_sam'] == before['top1_coarse_sam']
     assert before['top1_coarse'] == before['top1_coarse_sam']  # fresh adaptor: no effect
-    assert after['top1_coarse'] > before['top1_coarse'] + 5
+    assert after['top1_coarse'] >= before['top1_coarse'] + 20
     assert after['num_masks_gt'] == after['num_masks'] > 10
     assert 0 < after['refined_iou'] <= 100
 
 
-def test_saved_adaptor_gives_the_refiner_the_trained_scores(trained, dataset, tmp_path):
+def test_saved_adaptor_gives_the_refiner_the_trained_scores(trained, dataset, refiner_cfg,
+                                                           tmp_path):
     model = trained[0]
     path = str(tmp_path / 'iou_adapter.pth')
     model.iou_adapter.save(path)
-    refiner = SAMRefiner(dict(TOY_REFINER['sam']), iters=1, iou_adapter=dict(checkpoint=path))
+    refiner = SAMRefiner(dict(refiner_cfg['sam']), iters=1, iou_adapter=dict(checkpoint=path))
     batch = batches(dataset, 4)[0]
-    group_indices, group = model.score_batch(batch['inputs'])[0]
+    _, group = model.score_batch(batch['inputs'])[0]
     with torch.no_grad():
         _, refiner_ious = refiner.decode(group['prompts'], group['embedding'])
     assert torch.allclose(refiner_ious, group['iou_predictions'].detach(), atol=1e-5)
-    plain = SAMRefiner(dict(TOY_REFINER['sam']), iters=1)
+    plain = SAMRefiner(dict(refiner_cfg['sam']), iters=1)
     with torch.no_grad():
         _, plain_ious = plain.decode(group['prompts'], group['embedding'])
     assert not torch.allclose(refiner_ious, plain_ious, atol=1e-3)
 
 
-def test_embeddings_are_encoded_once_and_cached_on_disk(dataset, tmp_path):
+def test_embeddings_are_encoded_once_and_cached_on_disk(dataset, refiner_cfg, tmp_path):
     cache = dict(cache_dir=str(tmp_path / 'emb'))
-    first = IoUAdaptionModel(copy.deepcopy(TOY_REFINER), embedding_cache=cache)
+    first = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=cache)
     batch = batches(dataset, 100)[0]
     first(batch['inputs'], mode='tensor')
     first(batch['inputs'], mode='tensor')
     assert first.embeddings.encoded == 6  # six images, each encoded once
-    second = IoUAdaptionModel(copy.deepcopy(TOY_REFINER), embedding_cache=cache)
+    second = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=cache)
     scores = second(batch['inputs'], mode='tensor')
     assert second.embeddings.encoded == 0  # all read from disk
     assert torch.allclose(scores, first(batch['inputs'], mode='tensor'))
 
 
-def test_refiner_with_an_adaptor_is_refused():
+def test_refiner_with_an_adaptor_is_refused(refiner_cfg):
     with pytest.raises(ValueError, match='must not carry an iou_adapter'):
-        IoUAdaptionModel(dict(TOY_REFINER, iou_adapter=dict(checkpoint='x.pth')))
+        IoUAdaptionModel(dict(refiner_cfg, iou_adapter=dict(checkpoint='x.pth')))
 
 
-def test_unknown_mode_is_refused():
-    model = IoUAdaptionModel(copy.deepcopy(TOY_REFINER))
+def test_unknown_mode_is_refused(refiner_cfg):
+    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
     with pytest.raises(ValueError, match="mode must be"):
-        model([], mode='train')
+        model(dict(img_path=[], coarse_mask=[]), mode='train')
