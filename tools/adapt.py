@@ -41,6 +41,27 @@ def parse_args(argv=None):
     return args
 
 
+def allow_runner_checkpoints() -> None:
+    """Let ``--resume`` read mmengine's own checkpoints under torch >= 2.6.
+
+    torch 2.6 made ``torch.load`` weights-only by default; mmengine 0.10's
+    checkpoints also hold its message hub (log history buffers, numpy
+    scalars and arrays).  These types, and only these, are allowed.
+    """
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:  # torch < 2.4: nothing to allow
+        return
+    import codecs
+    from collections import Counter
+
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+    multiarray = getattr(np, '_core', np.core).multiarray
+    add_safe_globals([HistoryBuffer, Counter, np.ndarray, np.dtype, multiarray.scalar,
+                      multiarray._reconstruct, codecs.encode, getattr]
+                     + [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32')])
+
+
 def build_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -61,15 +82,26 @@ def build_config(args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.launcher != 'none' and not torch.cuda.is_available():
-        # CPU processes: gloo, and DDP without device ids.
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
     return cfg
 
 
+def init_cpu_processes(launcher: str) -> None:
+    """Several CPU processes: join them with gloo before the Runner would try
+    (mmengine's ``init_dist`` selects a CUDA device)."""
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise ValueError(f'on CPUs only --launcher pytorch is supported, got {launcher!r}')
+    torch.distributed.init_process_group(backend='gloo')
+
+
 def main(argv=None):
     args = parse_args(argv)
-    runner = Runner.from_cfg(build_config(args))
+    allow_runner_checkpoints()
+    cfg = build_config(args)
+    init_cpu_processes(args.launcher)
+    runner = Runner.from_cfg(cfg)
     runner.train()
 
 
