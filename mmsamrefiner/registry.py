@@ -10,6 +10,21 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNER_CONSTRUCTORS as MMENGINE_RUNNER_CONSTRUCTORS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 #: SAM builders (``type='SAM'``), ``SAMRefiner`` and the adaption model.
@@ -42,6 +57,31 @@ METRICS = Registry(
     parent=MMENGINE_METRICS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.evaluation.metrics'])
+
+
+# The rest of mmengine's registries, empty here: they give the Runner of an
+# adaption config (default_scope='mmsamrefiner') a scope to search, so it
+# builds loops, samplers, optimizers, ... from mmengine's without warnings.
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmsamrefiner')
+RUNNER_CONSTRUCTORS = Registry('runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS,
+                               scope='mmsamrefiner')
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='mmsamrefiner')
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope='mmsamrefiner')
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope='mmsamrefiner')
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope='mmsamrefiner')
+WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS,
+                               scope='mmsamrefiner')
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='mmsamrefiner')
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmsamrefiner')
+OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
+                                      parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                      scope='mmsamrefiner')
+PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS,
+                            scope='mmsamrefiner')
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='mmsamrefiner')
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='mmsamrefiner')
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope='mmsamrefiner')
+LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope='mmsamrefiner')
 
 
 def register_also_in_root(registry: Registry):

@@ -54,3 +54,29 @@ def test_ready_mm_configs_inherit_real_configs_and_switch_samrefiner_in(name):
         assert cfg.default_scope == 'mmseg' and hook.background == 0
     else:
         assert cfg.default_scope == 'mmdet'
+
+
+ADAPT_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'samrefiner_pp', '*.py')))
+
+
+@pytest.mark.parametrize('path', ADAPT_CONFIGS)
+def test_adaption_configs_carry_the_authors_settings(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmsamrefiner' and cfg.randomness.seed == 0
+    assert cfg.model.type == 'IoUAdaptionModel'
+    assert (cfg.model.rank, cfg.model.margin) == (4, 0.02)
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-2, momentum=0.9,
+                                               weight_decay=5e-4)
+    (scheduler, ) = cfg.param_scheduler
+    assert (scheduler.type, scheduler.by_epoch, scheduler.milestones, scheduler.gamma) == (
+        'MultiStepLR', False, [60, 100], 0.1)
+    assert cfg.train_cfg.max_epochs == 1 and cfg.train_dataloader.batch_size == 5
+    assert cfg.model.refiner.iters == 1  # the authors' DAVIS-585 evaluation
+    assert {'type': 'SaveIoUAdapterHook', 'filename': 'iou_adapter.pth'} in cfg.custom_hooks
+    assert cfg.val_evaluator.type == 'IoURankingMetric'
+    dataset = cfg.train_dataloader.dataset.type
+    assert dataset == ('LabelMapCoarseMaskDataset' if 'labelmaps' in path
+                       else 'CocoCoarseMaskDataset')
+    arch = cfg.model.refiner.sam.arch
+    assert arch.replace('_', '-') in osp.basename(path)
+    assert cfg.model.refiner.sam.checkpoint == SAM_CHECKPOINT_URLS[arch]
