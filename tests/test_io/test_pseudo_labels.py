@@ -73,6 +73,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ['out.bin']  # no temporary left behind
 
 
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+    path = tmp_path / 'out.bin'
+    atomic_write_bytes(str(path), b'data')
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
 def test_mask_cache_keys_on_content(tmp_path):
     cache = MaskCache(str(tmp_path))
     image = np.zeros((4, 5, 3), np.uint8)

@@ -11,7 +11,10 @@ import sys
 import pytest
 import torch
 
+from mmengine.config import Config
+
 from mmsamrefiner import IoUAdapter, SAMRefiner
+from mmsamrefiner.registry import build_in_scope
 from mmsamrefiner.synthetic.collections import write_coco_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
@@ -68,10 +71,12 @@ def test_adapt_trains_saves_and_resumes(tmp_path, data_root):
     first = adapter_weights(work_dir)
     assert first['up.weight'].abs().sum() > 0  # trained away from its zero start
 
-    # The refiner loads what the run wrote.
-    refiner = SAMRefiner(dict(type='SAM', arch='toy', checkpoint='mmsamrefiner://toy_sam.pth'),
-                         iou_adapter=dict(checkpoint=str(work_dir / 'iou_adapter.pth')))
-    assert 'iou_adapter=IoUAdapter(' in repr(refiner)
+    # The refiner loads what the run wrote, also through a refine config's
+    # --cfg-options refiner.iou_adapter.checkpoint=... (as the README says).
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'samrefiner', 'samrefiner_toy.py'))
+    cfg.merge_from_dict({'refiner.iou_adapter.checkpoint': str(work_dir / 'iou_adapter.pth')})
+    refiner = build_in_scope(cfg.refiner)
+    assert isinstance(refiner, SAMRefiner) and 'iou_adapter=IoUAdapter(' in repr(refiner)
 
     log = adapt(work_dir, data_root, 'train_dataloader.batch_size=4', 'train_cfg.max_epochs=2',
                 flags=['--resume'])
