@@ -158,3 +158,18 @@ def test_unknown_mode_is_refused(refiner_cfg):
     model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
     with pytest.raises(ValueError, match="mode must be"):
         model(dict(img_path=[], coarse_mask=[]), mode='train')
+
+
+def test_label_map_masks_train_and_validate(refiner_cfg, tmp_path):
+    from mmsamrefiner.datasets import LabelMapCoarseMaskDataset
+    from mmsamrefiner.synthetic.collections import write_label_map_collection
+    write_label_map_collection(str(tmp_path / 'gt'), num_images=2, seed=3)
+    write_label_map_collection(str(tmp_path / 'coarse'), num_images=2, coarse=True, seed=3)
+    dataset = LabelMapCoarseMaskDataset('coarse/ann_dir', 'coarse/img_dir',
+                                        gt_label_dir='gt/ann_dir', data_root=str(tmp_path))
+    assert len(dataset) >= 4
+    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
+    losses = train(model, dataset, epochs=1)
+    assert all(loss >= 0 for loss in losses)
+    metrics = evaluate(model, dataset)
+    assert metrics['num_masks'] == len(dataset) and metrics['num_masks_gt'] > 0
