@@ -18,18 +18,20 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 
-from mmsamrefiner.refiner.refiner import ImageEmbedding
+from mmsamrefiner.refiner.backends import ImageEmbedding, backend_of
 from .mask_cache import MaskCache
 
 
 def encoder_key(sam: torch.nn.Module, encoder_dtype: Optional[str] = None) -> str:
-    """A short digest naming a SAM image encoder and how it is run."""
-    digest = hashlib.sha1(str(encoder_dtype).encode('ascii'))
-    for name, tensor in sorted(sam.image_encoder.state_dict().items()):
-        if name.endswith('patch_embed.proj.weight') or name.endswith('neck.3.weight'):
-            digest.update(name.encode('ascii'))
-            digest.update(tensor.detach().float().cpu().numpy().tobytes())
-    digest.update(str(sam.image_encoder.img_size).encode('ascii'))
+    """A short digest naming an image encoder and how it is run: the family,
+    every tensor's name and shape, and the values of the first and last ones."""
+    backend = backend_of(sam)
+    digest = hashlib.sha1(f'{backend.family}|{backend.encoder_size}|{encoder_dtype}'.encode())
+    state = list(backend.image_encoder.state_dict().items())
+    for name, tensor in state:
+        digest.update(f'{name}{tuple(tensor.shape)}'.encode())
+    for _, tensor in (state[0], state[-1]):
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -65,18 +67,21 @@ class EmbeddingCache:
         if found is None and self.disk is not None:
             entry = self.disk.get(key)
             if entry is not None:
-                found = ImageEmbedding(torch.from_numpy(entry['embedding']),
-                                       tuple(int(v) for v in entry['input_size']),
-                                       tuple(int(v) for v in entry['original_size']))
+                found = ImageEmbedding(
+                    torch.from_numpy(entry['embedding']),
+                    tuple(int(v) for v in entry['input_size']),
+                    tuple(int(v) for v in entry['original_size']),
+                    {k[len('feature_'):]: torch.from_numpy(v) for k, v in entry.items()
+                     if k.startswith('feature_')})
         if found is None:
             found = self.encode(img_path)
             self.encoded += 1
             if self.disk is not None:
-                self.disk.put(key, embedding=found.embedding.float().cpu().numpy(),
+                features = {f'feature_{k}': v.detach().float().cpu().numpy()
+                            for k, v in found.features.items()}
+                self.disk.put(key, embedding=found.embedding.detach().float().cpu().numpy(),
                               input_size=np.array(found.input_size),
-                              original_size=np.array(found.original_size))
+                              original_size=np.array(found.original_size), **features)
         if self.in_memory and key not in self.memory:
-            self.memory[key] = ImageEmbedding(found.embedding.detach().cpu(),
-                                              found.input_size, found.original_size)
-        return ImageEmbedding(found.embedding.to(device), found.input_size,
-                              found.original_size)
+            self.memory[key] = found.to('cpu')
+        return found.to(device)

@@ -2,7 +2,8 @@
 """SAMRefiner++'s IoU adaption: a low-rank adaptor on SAM's IoU head, and its loss.
 
 SAM's mask decoder scores its candidate masks with an MLP on the IoU token
-(``mask_decoder.iou_prediction_head``).  The adaptor adds a trainable low-rank
+(``mask_decoder.iou_prediction_head``; HQ-SAM the same; SAM 2's
+``sam_mask_decoder.iou_prediction_head``, followed by a sigmoid).  The adaptor adds a trainable low-rank
 term to the MLP's last linear layer ``W`` (``hidden -> num_mask_tokens``)::
 
     scores = W h + b + scale * up(down(h))       down: hidden -> rank, up: rank -> tokens
@@ -21,24 +22,23 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, Optional
 
 import torch
-from segment_anything.modeling import Sam
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mmsamrefiner.io.atomic import atomic_write_bytes
+from .backends import backend_of
 
 ADAPTER_FORMAT = 'mmsamrefiner.IoUAdapter/1'
 
 
-def sam_signature(sam: Sam) -> Dict[str, int]:
-    """The sizes that tell SAM architectures apart (encoder and IoU head)."""
-    encoder = sam.image_encoder
-    head = sam.mask_decoder.iou_prediction_head
-    base = head.layers[-1]
-    return dict(encoder_embed_dim=encoder.patch_embed.proj.out_channels,
-                encoder_depth=len(encoder.blocks),
-                img_size=encoder.img_size,
-                prompt_embed_dim=sam.prompt_encoder.embed_dim,
+def sam_signature(sam: nn.Module) -> Dict[str, object]:
+    """What tells models apart: the family, the encoder's size (parameter
+    count and input side) and the IoU head's last layer."""
+    backend = backend_of(sam)
+    base = backend.iou_head.layers[-1]
+    return dict(family=backend.family,
+                encoder_params=sum(p.numel() for p in backend.image_encoder.parameters()),
+                encoder_size=backend.encoder_size,
                 iou_head_hidden_dim=base.in_features,
                 num_mask_tokens=base.out_features)
 
@@ -103,7 +103,7 @@ class IoUAdapter(nn.Module):
         self.enabled = True
 
     @classmethod
-    def for_sam(cls, sam: Sam, rank: int = 4, scale: float = 1.0) -> 'IoUAdapter':
+    def for_sam(cls, sam: nn.Module, rank: int = 4, scale: float = 1.0) -> 'IoUAdapter':
         """A fresh (zero-effect) adaptor sized for ``sam``."""
         signature = sam_signature(sam)
         return cls(signature['iou_head_hidden_dim'], signature['num_mask_tokens'],
@@ -114,14 +114,14 @@ class IoUAdapter(nn.Module):
         return self.scale * self.up(self.down(hidden))
 
     # -- placing it in SAM ------------------------------------------------------
-    def attach(self, sam: Sam) -> Sam:
+    def attach(self, sam: nn.Module) -> nn.Module:
         """Put the adaptor on ``sam``'s IoU head (in place); returns ``sam``.
 
         Raises:
             ValueError: ``sam`` is not the architecture the adaptor was made
                 for, or already carries an adaptor.
         """
-        layers = sam.mask_decoder.iou_prediction_head.layers
+        layers = backend_of(sam).iou_head.layers
         if isinstance(layers[-1], AdaptedLinear):
             raise ValueError('this SAM already carries an IoU adaptor')
         own = sam_signature(sam)
@@ -134,7 +134,7 @@ class IoUAdapter(nn.Module):
                 own['iou_head_hidden_dim'], own['num_mask_tokens']):
             raise ValueError(
                 f'the IoU adaptor maps {self.down.in_features} -> {self.up.out_features} '
-                f"but SAM's IoU head ends with {own['iou_head_hidden_dim']} -> "
+                f"but the IoU head ends with {own['iou_head_hidden_dim']} -> "
                 f"{own['num_mask_tokens']}")
         self.signature = own
         self.to(layers[-1].weight.device)
@@ -142,9 +142,9 @@ class IoUAdapter(nn.Module):
         return sam
 
     @staticmethod
-    def detach(sam: Sam) -> Optional['IoUAdapter']:
+    def detach(sam: nn.Module) -> Optional['IoUAdapter']:
         """Take the adaptor off ``sam`` (in place); returns it (None if none)."""
-        layers = sam.mask_decoder.iou_prediction_head.layers
+        layers = backend_of(sam).iou_head.layers
         if not isinstance(layers[-1], AdaptedLinear):
             return None
         adapted = layers[-1]

@@ -89,7 +89,8 @@ def _box_sums(integral: Tensor, y0: Tensor, y1: Tensor, x0: Tensor,
 
 
 def context_similarity(masks: Tensor, image_embedding: Tensor,
-                       threshold: float = 0.5) -> Tensor:
+                       threshold: float = 0.5,
+                       valid_grid: Optional[Tuple[int, int]] = None) -> Tensor:
     """Pixels whose SAM feature resembles each mask's mean feature.
 
     The embedding is cropped to its unpadded region, upsampled bilinearly to the
@@ -103,6 +104,8 @@ def context_similarity(masks: Tensor, image_embedding: Tensor,
         masks: (N, H, W) bool, original image frame.
         image_embedding: (C, h, w) float, SAM's embedding of the padded input.
         threshold: cosine-similarity threshold.
+        valid_grid: (h', w') embedding cells covering the image; default: from
+            the image's aspect ratio (SAM pads the short side).
 
     Returns:
         (N, H, W) bool, original image frame.  All False for a mask too small
@@ -110,7 +113,9 @@ def context_similarity(masks: Tensor, image_embedding: Tensor,
     """
     n, height, width = masks.shape
     grid_h, grid_w = image_embedding.shape[-2:]
-    if height >= width:
+    if valid_grid is not None:
+        valid_h, valid_w = valid_grid
+    elif height >= width:
         valid_h, valid_w = grid_h, int(grid_h * width / height)
     else:
         valid_h, valid_w = int(grid_w * height / width), grid_w
@@ -132,7 +137,8 @@ def context_similarity(masks: Tensor, image_embedding: Tensor,
 
 
 def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
-                  margin: float) -> Tuple[Tensor, Tensor]:
+                  margin: float, valid_grid: Optional[Tuple[int, int]] = None
+                  ) -> Tuple[Tensor, Tensor]:
     """Context-aware elastic boxes (CEBox).
 
     For each side of each box, the strip of ``step = floor(min(0.1 * side, 10))``
@@ -146,12 +152,13 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
         boxes: (N, 4) int64 xyxy inclusive (the masks' tight boxes).
         image_embedding: (C, h, w), SAM's embedding of the padded input.
         margin: the threshold lambda in (0, 1).
+        valid_grid: see :func:`context_similarity`.
 
     Returns:
         ``(boxes, expanded)``: (N, 4) int64 xyxy and (N,) bool.
     """
     n, height, width = masks.shape
-    sim = context_similarity(masks, image_embedding)
+    sim = context_similarity(masks, image_embedding, valid_grid=valid_grid)
     integral = F.pad(sim.int().cumsum(1).cumsum(2), (1, 0, 1, 0))  # (N, H+1, W+1)
     x1, y1, x2, y2 = boxes.unbind(1)
     nonflat = (x2 > x1) & (y2 > y1)
@@ -286,11 +293,16 @@ class PromptMiner:
         self.strength = strength
 
     def __call__(self, masks: Tensor,
-                 image_embedding: Optional[Tensor] = None) -> Prompts:
+                 image_embedding: Optional[Tensor] = None,
+                 input_size: Optional[Tuple[int, int]] = None,
+                 valid_grid: Optional[Tuple[int, int]] = None) -> Prompts:
         """Prompts for (N, H, W) bool masks (non-empty) of one image.
 
         ``image_embedding`` ((C, h, w) or (1, C, h, w)) is needed only for the
-        elastic box (``margin > 0``).
+        elastic box (``margin > 0``).  ``input_size``: (h, w) of the image
+        inside the encoder square, which places the mask prompt (default:
+        SAM's, longest side = ``encoder_size``); ``valid_grid``: see
+        :func:`context_similarity`.
         """
         n, height, width = masks.shape
         device = masks.device
@@ -303,7 +315,7 @@ class PromptMiner:
                                  'embedding')
             embedding = image_embedding.reshape(image_embedding.shape[-3:])
             boxes, expanded = elastic_boxes(masks, boxes, embedding.to(device),
-                                            self.margin)
+                                            self.margin, valid_grid)
 
         need_dist = self.use_point or self.use_mask
         masks_np = masks.cpu().numpy()
@@ -330,7 +342,7 @@ class PromptMiner:
             amplitude = torch.where(expanded, 1.0, float(self.strength))
             mask_inputs = gaussian_mask_prompts(
                 box_crops(masks, tight), dist_crops, tight, amplitude, self.gamma, (height, width),
-                resized_shape(height, width, self.encoder_size),
+                input_size or resized_shape(height, width, self.encoder_size),
                 self.encoder_size, self.low_res_size)
 
         return Prompts(

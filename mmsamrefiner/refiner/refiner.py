@@ -20,32 +20,17 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from segment_anything.modeling import Sam
-from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
 from mmsamrefiner.registry import MODELS, register_also_in_root
+from .backends import ImageEmbedding, backend_of
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .iou_adapter import AdaptedLinear, IoUAdapter
-from .prompts import PromptMiner, Prompts, resized_shape
+from .prompts import PromptMiner, Prompts
 from .resize import upscale_matrices, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
-
-
-@dataclass
-class ImageEmbedding:
-    """SAM's encoding of one image, reusable across refinement calls.
-
-    Attributes:
-        embedding: (1, C, h, w) float, embedding of the padded encoder input.
-        input_size: (h, w) of the image resized to the encoder, before padding.
-        original_size: (H, W) of the original image.
-    """
-    embedding: Tensor
-    input_size: Tuple[int, int]
-    original_size: Tuple[int, int]
 
 
 @dataclass
@@ -86,8 +71,11 @@ class SAMRefiner(nn.Module):
     """Refine coarse masks with SAM through noise-tolerant prompts.
 
     Args:
-        sam: a :class:`segment_anything.modeling.Sam`, or its config, e.g.
-            ``dict(type='SAM', arch='vit_h', checkpoint='sam_vit_h_4b8939.pth')``.
+        sam: a built model of a supported family (SAM, HQ-SAM, SAM 2), or its
+            config, e.g. ``dict(type='SAM', arch='vit_h',
+            checkpoint='sam_vit_h_4b8939.pth')`` or ``dict(type='SAM',
+            family='hq', arch='vit_tiny', checkpoint=...)``; the refiner talks
+            to it through its :class:`~mmsamrefiner.refiner.backends.Backend`.
         iters: refinement rounds (each mines prompts from the last masks).
         use_point, use_box, use_mask: which prompts to give SAM.
         add_neg: add the negative point (needs ``use_point``).
@@ -110,7 +98,7 @@ class SAMRefiner(nn.Module):
     """
 
     def __init__(self,
-                 sam: Union[Sam, dict],
+                 sam: Union[nn.Module, dict],
                  iters: int = 5,
                  use_point: bool = True,
                  use_box: bool = True,
@@ -133,6 +121,7 @@ class SAMRefiner(nn.Module):
         if max_batch < 1:
             raise ValueError(f'max_batch must be >= 1, got {max_batch}')
         self.sam = as_sam(sam).eval().requires_grad_(False)
+        self.backend = backend_of(self.sam)
         if device is not None:
             self.sam.to(device)
         if iou_adapter is not None:
@@ -143,43 +132,35 @@ class SAMRefiner(nn.Module):
             self.encoder_size, self.low_res_size, use_point=use_point,
             use_box=use_box, use_mask=use_mask, add_neg=add_neg, margin=margin,
             gamma=gamma, strength=strength)
-        self.resize = ResizeLongestSide(self.encoder_size)
 
     # -- sizes, read from the model ---------------------------------------
     @property
     def encoder_size(self) -> int:
         """Side of SAM's square encoder input (pixels)."""
-        return self.sam.image_encoder.img_size
+        return self.backend.encoder_size
 
     @property
     def embedding_size(self) -> Tuple[int, int]:
         """(h, w) of the image-embedding grid."""
-        return tuple(self.sam.prompt_encoder.image_embedding_size)
+        return self.backend.embedding_size
 
     @property
     def low_res_size(self) -> Tuple[int, int]:
         """(h, w) of SAM's mask input and low-res mask output."""
-        return tuple(self.sam.prompt_encoder.mask_input_size)
+        return self.backend.low_res_size
 
     @property
     def device(self) -> torch.device:
-        return self.sam.device
+        return self.backend.device
 
     # -- the steps -----------------------------------------------------------
     @torch.no_grad()
     def encode_image(self, image: ImageLike,
                      channel_order: str = 'rgb') -> ImageEmbedding:
-        """Run SAM's image encoder once on an image (path or (H, W, 3) uint8)."""
+        """Run the image encoder once on an image (path or (H, W, 3) uint8)."""
         rgb = load_rgb_image(image, channel_order)
-        resized = self.resize.apply_image(rgb)  # (h, w, 3) uint8, long side = S
-        pixels = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)
-        pixels = self.sam.preprocess(pixels[None].float())
-        if self.encoder_dtype is None:
-            embedding = self.sam.image_encoder(pixels)
-        else:
-            with torch.autocast(self.device.type, dtype=getattr(torch, self.encoder_dtype)):
-                embedding = self.sam.image_encoder(pixels).float()
-        return ImageEmbedding(embedding, tuple(resized.shape[:2]), tuple(rgb.shape[:2]))
+        dtype = None if self.encoder_dtype is None else getattr(torch, self.encoder_dtype)
+        return self.backend.encode(rgb, dtype)
 
     def mine_prompts(self, masks: MaskLike,
                      image_embedding: Optional[Union[ImageEmbedding, Tensor]] = None
@@ -191,8 +172,14 @@ class SAMRefiner(nn.Module):
         masks = to_bool_masks(masks).to(self.device)
         if isinstance(image_embedding, ImageEmbedding):
             check_same_size(masks.shape[-2:], image_embedding.original_size)
-            image_embedding = image_embedding.embedding
-        return self.miner(masks, image_embedding)
+            return self._mine(masks, image_embedding)
+        input_size = self.backend.input_size(tuple(masks.shape[-2:]))
+        return self.miner(masks, image_embedding, input_size=input_size,
+                          valid_grid=self.backend.valid_grid(input_size))
+
+    def _mine(self, masks: Tensor, image_embedding: ImageEmbedding) -> Prompts:
+        return self.miner(masks, image_embedding.embedding, input_size=image_embedding.input_size,
+                          valid_grid=self.backend.valid_grid(image_embedding.input_size))
 
     def decode(self, prompts: Prompts,
                image_embedding: ImageEmbedding) -> Tuple[Tensor, Tensor]:
@@ -204,7 +191,8 @@ class SAMRefiner(nn.Module):
 
         Returns:
             ``(low_res_logits, iou_predictions)``: (N, M, h, w) mask logits at
-            the low-res size (padded input frame) and (N, M) predicted IoUs.
+            the low-res size (encoder-input frame, padding included) and
+            (N, M) predicted IoUs.
         """
         height, width = image_embedding.original_size
         in_h, in_w = image_embedding.input_size
@@ -213,23 +201,17 @@ class SAMRefiner(nn.Module):
         logits, ious = [], []
         for start in range(0, len(prompts), self.max_batch):
             part = slice(start, start + self.max_batch)
-            points = None
+            points = labels = None
             if prompts.points is not None:
-                points = (prompts.points[part] * scale, prompts.labels[part])
+                points, labels = prompts.points[part] * scale, prompts.labels[part]
             boxes = None
             if prompts.boxes is not None:
                 boxes = prompts.boxes[part] * scale.repeat(2)
             mask_inputs = None
             if prompts.mask_inputs is not None:
                 mask_inputs = prompts.mask_inputs[part]
-            sparse, dense = self.sam.prompt_encoder(
-                points=points, boxes=boxes, masks=mask_inputs)
-            low_res, iou = self.sam.mask_decoder(
-                image_embeddings=image_embedding.embedding,
-                image_pe=self.sam.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=True)
+            low_res, iou = self.backend.decode(image_embedding, points, labels, boxes,
+                                               mask_inputs)
             logits.append(low_res)
             ious.append(iou)
         return torch.cat(logits), torch.cat(ious)
@@ -245,10 +227,11 @@ class SAMRefiner(nn.Module):
         the same masks up to float rounding, at a cost that follows the masks'
         size instead of the image's.
         """
-        rows, cols = upscale_matrices(self.low_res_size, self.encoder_size,
+        through = self.encoder_size if self.backend.upscale_through_encoder else None
+        rows, cols = upscale_matrices(self.low_res_size, through,
                                       image_embedding.input_size,
                                       image_embedding.original_size, low_res_logits.device)
-        masks = [upscale_to_masks(part, rows, cols, self.sam.mask_threshold)
+        masks = [upscale_to_masks(part, rows, cols, self.backend.mask_threshold)
                  for part in low_res_logits.split(self.max_batch)]
         if not masks:
             return low_res_logits.new_zeros(
@@ -263,7 +246,7 @@ class SAMRefiner(nn.Module):
         Returns ``(masks, scores, prompts)``: (N, H, W) bool, (N,) float, and
         the prompts that made them.
         """
-        prompts = self.miner(masks, image_embedding.embedding)
+        prompts = self._mine(masks, image_embedding)
         logits, ious = self.decode(prompts, image_embedding)
         scores, best = ious.max(1)
         best_logits = logits[torch.arange(len(best), device=logits.device), best]
@@ -382,14 +365,9 @@ class SAMRefiner(nn.Module):
                                classes, background=background)
 
     def __repr__(self) -> str:
-        encoder = self.sam.image_encoder
-        head = self.sam.mask_decoder.iou_prediction_head.layers[-1]
+        head = self.backend.iou_head.layers[-1]
         adapter = (f'iou_adapter=IoUAdapter({head.adapter.extra_repr()}), '
                    if isinstance(head, AdaptedLinear) else '')
         return (f'{self.__class__.__name__}(iters={self.iters}, '
                 f'max_batch={self.max_batch}, miner={self.miner!r}, {adapter}'
-                f'sam=Sam(encoder_size={self.encoder_size}, '
-                f'embed_dim={encoder.patch_embed.proj.out_channels}, '
-                f'depth={len(encoder.blocks)}, '
-                f'embedding_size={self.embedding_size}, '
-                f'low_res_size={self.low_res_size}))')
+                f'sam={type(self.sam).__name__}({self.backend.describe()}))')

@@ -9,7 +9,7 @@ needs only the box's columns of ``R_y`` and ``R_x``: the cost follows the box,
 not the image.
 """
 from functools import lru_cache
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -75,13 +75,17 @@ def resize_box_crops(crops: Tensor, boxes: Tensor, rows: Tensor, cols: Tensor) -
 
 
 @lru_cache(maxsize=16)
-def upscale_matrices(low_res_size: Tuple[int, int], encoder_size: int,
+def upscale_matrices(low_res_size: Tuple[int, int], encoder_size: Optional[int],
                      input_size: Tuple[int, int], original_size: Tuple[int, int],
                      device=None) -> Tuple[Tensor, Tensor]:
     """``(U_y, U_x)``: (H, h) and (W, w) float32 matrices (cached per sizes and
     device: read-only) of SAM's
     ``postprocess_masks`` (bilinear low-res -> encoder square, crop to the
-    resized input, bilinear to the original size)."""
+    resized input, bilinear to the original size).  ``encoder_size=None``:
+    one bilinear step low-res -> original (SAM 2, whose input has no padding)."""
+    if encoder_size is None:
+        return tuple(bilinear_matrix(low_res_size[axis], original_size[axis], device).float()
+                     for axis in (0, 1))
     mats = []
     for axis in (0, 1):
         to_square = bilinear_matrix(low_res_size[axis], encoder_size, device)

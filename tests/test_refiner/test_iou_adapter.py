@@ -98,7 +98,7 @@ def test_adapter_of_another_architecture_is_refused(tmp_path):
     path = str(tmp_path / 'iou_adapter.pth')
     IoUAdapter.for_sam(make_tiny_sam()).save(path)
     deeper = build_sam_model(dict(TINY_SAM_ARCH, depth=3, global_attn_indexes=(2,)))
-    with pytest.raises(ValueError, match='another SAM architecture.*encoder_depth: adaptor 2 vs SAM 3'):
+    with pytest.raises(ValueError, match=r'another SAM architecture \(encoder_params: adaptor 63136 vs SAM 76064\)'):
         IoUAdapter.load(path).attach(deeper)
 
 

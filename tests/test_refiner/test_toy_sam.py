@@ -59,8 +59,8 @@ class SwappedXY:
     def __init__(self, miner):
         self.miner = miner
 
-    def __call__(self, masks, image_embedding=None):
-        p = self.miner(masks, image_embedding)
+    def __call__(self, masks, image_embedding=None, **frame):
+        p = self.miner(masks, image_embedding, **frame)
         return Prompts(points=p.points.flip(-1), labels=p.labels,
                        boxes=p.boxes[:, [1, 0, 3, 2]], mask_inputs=p.mask_inputs,
                        expanded=p.expanded)

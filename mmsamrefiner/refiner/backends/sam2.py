@@ -1,0 +1,147 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""SAM 2 (``sam2``, the ``sam2`` extra), its image path.
+
+Frames differ from SAM's: the image is resized to the full encoder square
+(aspect ratio not kept, no padding; ``input_size`` is ``(S, S)``), pixels are
+scaled to [0, 1] and normalised with ImageNet's mean/std, and low-res logits
+are resized straight to the image (one bilinear step).  The decoder also reads
+two higher-resolution feature levels, computed once per image.
+"""
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Backend, ImageEmbedding
+
+SAM2_INSTALL_HINT = ("SAM 2 needs the 'sam2' extra: SAM2_BUILD_CUDA=0 pip install -e '.[sam2]' "
+                     '(sam2==1.1.0; torch >= 2.5.1)')
+
+#: arch name -> the hydra config inside the sam2 package (SAM 2.1 models).
+SAM2_CONFIGS = {
+    'hiera_t': 'configs/sam2.1/sam2.1_hiera_t.yaml',
+    'hiera_s': 'configs/sam2.1/sam2.1_hiera_s.yaml',
+    'hiera_b+': 'configs/sam2.1/sam2.1_hiera_b+.yaml',
+    'hiera_l': 'configs/sam2.1/sam2.1_hiera_l.yaml',
+}
+#: The official SAM 2.1 checkpoints (``{'model': state_dict}``).
+SAM2_CHECKPOINT_URLS = {
+    'hiera_t': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt',
+    'hiera_s': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_small.pt',
+    'hiera_b+':
+    'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_base_plus.pt',
+    'hiera_l': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt',
+}
+_MEAN = (0.485, 0.456, 0.406)  # RGB, on [0, 1] pixels
+_STD = (0.229, 0.224, 0.225)
+
+
+def import_sam2():
+    try:
+        import sam2
+        from sam2.build_sam import build_sam2  # noqa: F401
+    except ImportError as error:
+        raise ImportError(SAM2_INSTALL_HINT) from error
+    return sam2
+
+
+def build_sam2_model(arch) -> nn.Module:
+    """A randomly initialised SAM 2 from its own hydra config.
+
+    ``arch``: a name of :data:`SAM2_CONFIGS`, or ``dict(base=NAME,
+    overrides=[hydra overrides...])`` (e.g. a small model for tests).
+    """
+    import_sam2()
+    from hydra import compose
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+    name, overrides = (arch, []) if isinstance(arch, str) else (arch['base'],
+                                                                 list(arch.get('overrides', [])))
+    if name not in SAM2_CONFIGS:
+        raise KeyError(f'unknown SAM 2 arch {name!r}; expected one of {sorted(SAM2_CONFIGS)}')
+    cfg = compose(config_name=SAM2_CONFIGS[name], overrides=overrides)
+    OmegaConf.resolve(cfg)
+    return instantiate(cfg.model, _recursive_=True).eval()
+
+
+class SAM2Backend(Backend):
+    """SAM 2's image path (see the module docstring)."""
+    family = 'sam2'
+    upscale_through_encoder = False
+
+    @property
+    def encoder_size(self) -> int:
+        return self.model.image_size
+
+    @property
+    def embedding_size(self) -> Tuple[int, int]:
+        return tuple(self.model.sam_prompt_encoder.image_embedding_size)
+
+    @property
+    def low_res_size(self) -> Tuple[int, int]:
+        return tuple(self.model.sam_prompt_encoder.mask_input_size)
+
+    @property
+    def iou_head(self) -> nn.Module:
+        return self.model.sam_mask_decoder.iou_prediction_head
+
+    def input_size(self, original_size):
+        return self.encoder_size, self.encoder_size  # stretched to the square
+
+    def valid_grid(self, input_size):
+        return self.embedding_size  # no padding
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 RGB -> (1, 3, S, S): [0, 1], resized (bilinear,
+        antialiased), normalised."""
+        pixels = torch.as_tensor(rgb, device=self.device).permute(2, 0, 1)[None].float() / 255
+        size = (self.encoder_size, self.encoder_size)
+        pixels = F.interpolate(pixels, size, mode='bilinear', align_corners=False, antialias=True)
+        mean = torch.tensor(_MEAN, device=self.device)[:, None, None]
+        std = torch.tensor(_STD, device=self.device)[:, None, None]
+        return (pixels - mean) / std
+
+    def run_encoder(self, pixels, dtype):
+        if dtype is None:
+            return self.model.forward_image(pixels)
+        with torch.autocast(pixels.device.type, dtype=dtype):
+            return self.model.forward_image(pixels)
+
+    def encode(self, rgb: np.ndarray, dtype: Optional[torch.dtype] = None) -> ImageEmbedding:
+        model = self.model
+        backbone_out = self.run_encoder(self.preprocess(rgb), dtype)
+        _, vision_feats, _, feat_sizes = model._prepare_backbone_features(backbone_out)
+        if model.directly_add_no_mem_embed:
+            vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
+        # (HW, 1, C) -> (1, C, H, W), finest level first
+        levels = [feat.float().permute(1, 2, 0).reshape(1, -1, *size)
+                  for feat, size in zip(vision_feats, feat_sizes)]
+        features = {f'high_res_{i}': level for i, level in enumerate(levels[:-1])}
+        return ImageEmbedding(levels[-1], self.input_size(rgb.shape[:2]), tuple(rgb.shape[:2]),
+                              features)
+
+    def decode(self, embedding, points, labels, boxes, mask_inputs):
+        # Boxes go in as two corner points labelled 2 and 3, before the points.
+        if boxes is not None:
+            corners = boxes.reshape(-1, 2, 2)
+            corner_labels = torch.tensor([2, 3], device=boxes.device).expand(len(boxes), 2)
+            if points is None:
+                points, labels = corners, corner_labels
+            else:
+                points = torch.cat([corners, points], 1)
+                labels = torch.cat([corner_labels, labels], 1)
+        sparse, dense = self.model.sam_prompt_encoder(
+            points=None if points is None else (points, labels), boxes=None, masks=mask_inputs)
+        high_res = [embedding.features[f'high_res_{i}']
+                    for i in range(len(embedding.features))]
+        low_res, iou_predictions, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=embedding.embedding,
+            image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,
+            repeat_image=True,
+            high_res_features=high_res)
+        return low_res.clamp(-32.0, 32.0), iou_predictions
