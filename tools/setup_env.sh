@@ -11,7 +11,9 @@
 #   3. mmcv 2.1.0 with ops, built against *that* torch with --no-build-isolation.
 #      The built wheel is kept in a folder keyed by the torch version, never in
 #      pip's cache (pip would reuse a wheel built for another torch);
-#   4. mmengine, mmdet, mmsegmentation, segment-anything, ... and this package.
+#   4. mmengine, mmdet, mmsegmentation, segment-anything, ...;
+#   5. the extra SAM families (HQ-SAM, SAM 2: SAM2_BUILD_CUDA=0, built against
+#      the installed torch) and this package.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,9 +77,11 @@ fi
 
 log "installing the OpenMMLab stack, segment-anything and test tools"
 "${PIP[@]}" "mmcv==$MMCV_VERSION" -r "$ROOT/requirements.txt"
+log "installing the extra SAM families: HQ-SAM and SAM 2 (requirements/optional.txt)"
+SAM2_BUILD_CUDA=0 "${PIP[@]}" --no-build-isolation -r "$ROOT/requirements/optional.txt"
 log "installing mmsamrefiner (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 
-"$PY" -c 'import torch, mmcv, mmengine, mmdet, mmseg, segment_anything, mmsamrefiner; print("[setup] torch", torch.__version__, "| mmcv", mmcv.__version__, "| mmengine", mmengine.__version__, "| mmdet", mmdet.__version__, "| mmseg", mmseg.__version__, "| mmsamrefiner", mmsamrefiner.__version__)'
+"$PY" -c 'import torch, mmcv, mmengine, mmdet, mmseg, segment_anything, segment_anything_hq, sam2, mmsamrefiner; print("[setup] torch", torch.__version__, "| mmcv", mmcv.__version__, "| mmengine", mmengine.__version__, "| mmdet", mmdet.__version__, "| mmseg", mmseg.__version__, "| mmsamrefiner", mmsamrefiner.__version__)'
 echo "$STAMP_HASH" > "$STAMP"
 log "done"

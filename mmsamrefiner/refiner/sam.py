@@ -1,7 +1,12 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Building Segment Anything Models and loading their checkpoints.
 
-A SAM is described by ``dict(type='SAM', arch=..., checkpoint=...)``:
+A SAM is described by ``dict(type='SAM', family=..., arch=..., checkpoint=...)``:
+
+* ``family``: ``'sam'`` (default, ``segment_anything``), ``'hq'`` (HQ-SAM,
+  ``segment-anything-hq``, the ``hq`` extra; archs vit_b/l/h and the light
+  ``vit_tiny``) or ``'sam2'`` (SAM 2.1, ``sam2``, the ``sam2`` extra; archs
+  hiera_t/s/b+/l, or ``dict(base=..., overrides=[hydra overrides])``);
 
 * ``arch`` names an official architecture (``'vit_b'``, ``'vit_l'``,
   ``'vit_h'``) or is a dict of architecture settings (see
@@ -10,8 +15,9 @@ A SAM is described by ``dict(type='SAM', arch=..., checkpoint=...)``:
   through mmengine's :class:`~mmengine.runner.CheckpointLoader` (``http(s)://``
   files are downloaded once into torch hub's cache).
 
-A checkpoint that does not fit the architecture is refused with a message that
-names both (and the architecture the checkpoint seems to be made for).
+A checkpoint that does not fit the family and architecture is refused with a
+message that names both (and the family/architecture the checkpoint seems to
+be made for).
 """
 import copy
 import os.path as osp
@@ -170,6 +176,15 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     return loaded
 
 
+def guess_family(state_dict: Dict[str, torch.Tensor]) -> str:
+    """'sam', 'hq' or 'sam2', from a state dict's keys."""
+    if any(k.startswith('sam_mask_decoder.') for k in state_dict):
+        return 'sam2'
+    if any(k.startswith('mask_decoder.hf_') for k in state_dict):
+        return 'hq'
+    return 'sam'
+
+
 def guess_sam_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
     """The official arch whose encoder width and depth match a state dict."""
     proj = state_dict.get('image_encoder.patch_embed.proj.weight')
@@ -183,9 +198,10 @@ def guess_sam_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
     return f'custom(embed_dim={proj.shape[0]}, depth={depth})'
 
 
-def load_sam_state_dict(sam: Sam, state_dict: Dict[str, torch.Tensor],
-                        arch: Union[str, dict], source: str) -> None:
-    """Load ``state_dict`` into ``sam``, refusing one made for another arch."""
+def load_sam_state_dict(sam: torch.nn.Module, state_dict: Dict[str, torch.Tensor],
+                        arch: Union[str, dict], source: str, family: str = 'sam') -> None:
+    """Load ``state_dict`` into ``sam``, refusing one made for another
+    family or arch."""
     own = sam.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -203,42 +219,74 @@ def load_sam_state_dict(sam: Sam, state_dict: Dict[str, torch.Tensor],
         if unexpected:
             problems.append(f'{len(unexpected)} unexpected keys '
                             f'(e.g. {unexpected[0]!r})')
-        guess = guess_sam_arch(state_dict)
-        hint = f'; it looks like a checkpoint for {guess!r}' if guess else ''
-        raise ValueError(
-            f'checkpoint {source!r} does not fit SAM arch {arch_name(arch)!r}: '
-            + ', '.join(problems) + hint)
+        their_family = guess_family(state_dict)
+        guess = guess_sam_arch(state_dict) if their_family != 'sam2' else None
+        if their_family != family:
+            hint = f'; it looks like a checkpoint of family {their_family!r}'
+            hint += f' ({guess!r})' if guess else ''
+        else:
+            hint = f'; it looks like a checkpoint for {guess!r}' if guess else ''
+        name = arch_name(arch) if family != 'sam2' else str(arch)
+        which = f'SAM arch {name!r}' + (f' of family {family!r}' if family != 'sam' else '')
+        raise ValueError(f'checkpoint {source!r} does not fit {which}: '
+                         + ', '.join(problems) + hint)
     sam.load_state_dict(state_dict, strict=True)
+
+
+FAMILIES = ('sam', 'hq', 'sam2')
+
+
+def build_family_model(family: str, arch: Union[str, dict]) -> torch.nn.Module:
+    """A randomly initialised model of ``family`` and ``arch``."""
+    if family == 'sam':
+        return build_sam_model(arch)
+    if family == 'hq':
+        from .backends.hq_sam import build_hq_sam_model
+        if arch == 'vit_tiny':
+            return build_hq_sam_model(dict(SAM_ARCH_DEFAULTS), tiny_vit=True)
+        return build_hq_sam_model(resolve_sam_arch(arch))
+    if family == 'sam2':
+        from .backends.sam2 import build_sam2_model
+        return build_sam2_model(arch)
+    raise ValueError(f'unknown SAM family {family!r}; expected one of {FAMILIES}')
 
 
 @MODELS.register_module(name='SAM')
 def build_sam(arch: Union[str, dict] = 'vit_h',
-              checkpoint: Optional[str] = None) -> Sam:
+              checkpoint: Optional[str] = None,
+              family: str = 'sam') -> torch.nn.Module:
     """Build a SAM, optionally with weights: ``dict(type='SAM', ...)``.
 
     Args:
-        arch: ``'vit_b'``, ``'vit_l'``, ``'vit_h'``, ``'toy'`` or a dict of architecture
-            settings (keys of :data:`SAM_ARCH_DEFAULTS` plus ``embed_dim``,
-            ``depth``, ``num_heads``, ``global_attn_indexes``).
+        arch: family ``'sam'``: ``'vit_b'``, ``'vit_l'``, ``'vit_h'``,
+            ``'toy'`` or a dict of architecture settings (keys of
+            :data:`SAM_ARCH_DEFAULTS` plus ``embed_dim``, ``depth``,
+            ``num_heads``, ``global_attn_indexes``); ``'hq'``: the same ViT
+            names and dicts, or ``'vit_tiny'``; ``'sam2'``: ``'hiera_t'``,
+            ``'hiera_s'``, ``'hiera_b+'``, ``'hiera_l'`` or
+            ``dict(base=NAME, overrides=[...])``.
         checkpoint: ``None`` for random weights, a local path, a URL
             (e.g. :data:`SAM_CHECKPOINT_URLS`) or ``mmsamrefiner://NAME`` for a
             checkpoint shipped in the package, read through mmengine's
             checkpoint loader (URLs are cached in torch hub's folder).
+        family: ``'sam'``, ``'hq'`` or ``'sam2'``; the last two need the
+            extras of the same names (the error says how to install them).
 
     Returns:
-        A :class:`segment_anything.modeling.Sam` in eval mode, on the CPU.
+        The model (``segment_anything``, ``segment_anything_hq`` or ``sam2``
+        module) in eval mode, on the CPU.
     """
-    sam = build_sam_model(copy.deepcopy(arch))
+    sam = build_family_model(family, copy.deepcopy(arch))
     if checkpoint is not None:
-        load_sam_state_dict(sam, read_state_dict(checkpoint), arch, checkpoint)
+        load_sam_state_dict(sam, read_state_dict(checkpoint), arch, checkpoint, family)
     return sam
 
 
-def as_sam(sam: Union[Sam, dict]) -> Sam:
+def as_sam(sam: Union[torch.nn.Module, dict]) -> torch.nn.Module:
     """Return ``sam`` itself, or build it from a config dict."""
-    if isinstance(sam, Sam):
+    if isinstance(sam, torch.nn.Module):
         return sam
     if isinstance(sam, dict):
         return build_in_scope(dict(sam, type=sam.get('type', 'SAM')))
-    raise TypeError('sam must be a segment_anything Sam or a config dict like '
+    raise TypeError('sam must be a built SAM / HQ-SAM / SAM 2 model or a config dict like '
                     f"dict(type='SAM', arch='vit_b'), got {type(sam).__name__}")

@@ -18,7 +18,7 @@ from .base import ImageEmbedding
 from .sam import SAMBackend
 
 HQ_INSTALL_HINT = ("HQ-SAM needs the 'hq' extra: pip install -e '.[hq]' "
-                   '(segment-anything-hq==0.3)')
+                   '(segment-anything-hq==0.3 and timm, which it imports)')
 
 
 def import_hq():
@@ -26,7 +26,7 @@ def import_hq():
     try:
         import segment_anything_hq
     except ImportError as error:
-        raise ImportError(HQ_INSTALL_HINT) from error
+        raise ImportError(f'{HQ_INSTALL_HINT}; missing: {error.name}') from error
     return segment_anything_hq
 
 

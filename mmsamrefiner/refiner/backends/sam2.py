@@ -43,7 +43,7 @@ def import_sam2():
         import sam2
         from sam2.build_sam import build_sam2  # noqa: F401
     except ImportError as error:
-        raise ImportError(SAM2_INSTALL_HINT) from error
+        raise ImportError(f'{SAM2_INSTALL_HINT}; missing: {error.name}') from error
     return sam2
 
 
