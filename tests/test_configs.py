@@ -6,7 +6,11 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmsamrefiner.refiner.backends.hq_sam import HQ_CHECKPOINT_URLS
+from mmsamrefiner.refiner.backends.sam2 import SAM2_CHECKPOINT_URLS
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS
+
+CHECKPOINT_URLS = dict(sam=SAM_CHECKPOINT_URLS, hq=HQ_CHECKPOINT_URLS, sam2=SAM2_CHECKPOINT_URLS)
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'configs', 'samrefiner')
 
@@ -15,9 +19,10 @@ CONFIG_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'configs', 'samrefiner
 def test_refiner_configs(path):
     cfg = Config.fromfile(path).refiner
     assert cfg.type == 'SAMRefiner'
-    arch = cfg.sam.arch
+    arch, family = cfg.sam.arch, cfg.sam.get('family', 'sam')
     assert arch in osp.basename(path)
-    assert cfg.sam.checkpoint == SAM_CHECKPOINT_URLS[arch]
+    assert (family == 'sam') == ('_hq_' not in path and '_sam2_' not in path)
+    assert cfg.sam.checkpoint == CHECKPOINT_URLS[family][arch]  # one switch: the sam dict
     assert cfg.margin == (0.1 if 'cebox' in path else 0.0)
     assert cfg.iters == 5 and cfg.gamma == 4.0 and cfg.strength == 30.0
 

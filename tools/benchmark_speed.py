@@ -27,6 +27,7 @@ Method
 
     python tools/benchmark_speed.py                       # toy SAM, CPU
     python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3
+    python tools/benchmark_speed.py --family hq --arch vit_tiny --masks 50 --runs 3
 """
 import argparse
 import json
@@ -47,7 +48,9 @@ from mmsamrefiner.synthetic import make_scene
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--arch', default='toy', help='toy, vit_b, vit_l, vit_h')
+    parser.add_argument('--family', default='sam', choices=['sam', 'hq', 'sam2'])
+    parser.add_argument('--arch', default='toy',
+                        help="sam: toy, vit_b/l/h; hq: vit_b/l/h, vit_tiny; sam2: hiera_t/s/b+/l")
     parser.add_argument('--checkpoint', default=None,
                         help="default: the shipped toy SAM for 'toy', random weights otherwise")
     parser.add_argument('--height', type=int, default=480)
@@ -82,7 +85,7 @@ def sync(device: torch.device) -> None:
 
 def mine_mask_by_mask(refiner: SAMRefiner, masks, embedding) -> Prompts:
     """The baseline: the same miner, one mask at a time."""
-    parts = [refiner.miner(masks[i:i + 1], embedding) for i in range(len(masks))]
+    parts = [refiner.mine(masks[i:i + 1], embedding) for i in range(len(masks))]
     return Prompts(
         points=torch.cat([p.points for p in parts]), labels=torch.cat([p.labels for p in parts]),
         boxes=torch.cat([p.boxes for p in parts]),
@@ -105,9 +108,9 @@ def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
     for _ in range(refiner.iters):
         tick = time.perf_counter()
         if mask_by_mask:
-            prompts = mine_mask_by_mask(refiner, current, embedding.embedding)
+            prompts = mine_mask_by_mask(refiner, current, embedding)
         else:
-            prompts = refiner.miner(current, embedding.embedding)
+            prompts = refiner.mine(current, embedding)
         sync(device)
         tock = time.perf_counter()
         times['mining'] += tock - tick
@@ -137,8 +140,8 @@ def benchmark_refiner(args) -> list:
         checkpoint = SAM_CHECKPOINT_URLS['toy']
     if checkpoint == 'none':
         checkpoint = None
-    refiner = SAMRefiner(build_sam(args.arch, checkpoint), iters=args.iters,
-                         device=args.device).eval()
+    refiner = SAMRefiner(build_sam(args.arch, checkpoint, family=args.family),
+                         iters=args.iters, device=args.device).eval()
     device = refiner.device
     image = make_scene(seed=args.seed, height=args.height, width=args.width).image
     rows = []
@@ -190,7 +193,7 @@ def benchmark_stm(fragments: int, runs: int) -> float:
 
 
 def markdown(args, rows, stm_seconds) -> str:
-    lines = [f'SAM `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds, device '
+    lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds, device '
              f'`{args.device}`; median of {args.runs} runs after {args.warmup} warm-up (ms)', '',
              '| masks | encoder | mining | decoder | other | total | overhead / SAM | '
              'baseline mining | baseline overhead / ours | peak MB |',
@@ -212,7 +215,7 @@ def main():
     report = markdown(args, rows, stm_seconds)
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
-    name = f'speed_{args.arch}_{args.device}'
+    name = f'speed_{args.family}_{args.arch}_{args.device}'
     with open(osp.join(args.out_dir, name + '.md'), 'w') as f:
         f.write(report + '\n')
     with open(osp.join(args.out_dir, name + '.json'), 'w') as f:

@@ -172,12 +172,14 @@ class SAMRefiner(nn.Module):
         masks = to_bool_masks(masks).to(self.device)
         if isinstance(image_embedding, ImageEmbedding):
             check_same_size(masks.shape[-2:], image_embedding.original_size)
-            return self._mine(masks, image_embedding)
+            return self.mine(masks, image_embedding)
         input_size = self.backend.input_size(tuple(masks.shape[-2:]))
         return self.miner(masks, image_embedding, input_size=input_size,
                           valid_grid=self.backend.valid_grid(input_size))
 
-    def _mine(self, masks: Tensor, image_embedding: ImageEmbedding) -> Prompts:
+    def mine(self, masks: Tensor, image_embedding: ImageEmbedding) -> Prompts:
+        """Prompts for (N, H, W) bool non-empty masks on the refiner's device,
+        in the frame of ``image_embedding`` (no input checks: the hot path)."""
         return self.miner(masks, image_embedding.embedding, input_size=image_embedding.input_size,
                           valid_grid=self.backend.valid_grid(image_embedding.input_size))
 
@@ -246,7 +248,7 @@ class SAMRefiner(nn.Module):
         Returns ``(masks, scores, prompts)``: (N, H, W) bool, (N,) float, and
         the prompts that made them.
         """
-        prompts = self._mine(masks, image_embedding)
+        prompts = self.mine(masks, image_embedding)
         logits, ious = self.decode(prompts, image_embedding)
         scores, best = ious.max(1)
         best_logits = logits[torch.arange(len(best), device=logits.device), best]

@@ -173,3 +173,25 @@ def test_label_map_masks_train_and_validate(refiner_cfg, tmp_path):
     assert all(loss >= 0 for loss in losses)
     metrics = evaluate(model, dataset)
     assert metrics['num_masks'] == len(dataset) and metrics['num_masks_gt'] > 0
+
+
+@pytest.mark.parametrize('family', ['hq', 'sam2'])
+def test_adaption_trains_the_adaptor_of_each_family(family, dataset):
+    import importlib.util
+    module = 'segment_anything_hq' if family == 'hq' else 'sam2'
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} not installed: pip install -e '.[{family}]'")
+    from tests.conftest import TINY_SAM2_ARCH
+    arch = TINY_SAM_ARCH if family == 'hq' else TINY_SAM2_ARCH
+    torch.manual_seed(0)
+    model = IoUAdaptionModel(dict(type='SAMRefiner', iters=1,
+                                  sam=dict(type='SAM', family=family, arch=arch)))
+    sam_before = copy.deepcopy(model.refiner.sam.state_dict())
+    up_before = model.iou_adapter.up.weight.clone()
+    losses = train(model, dataset, epochs=2)
+    assert all(loss >= 0 for loss in losses) and sum(losses) > 0
+    assert not torch.equal(model.iou_adapter.up.weight, up_before)
+    for name, value in sam_before.items():
+        assert torch.equal(model.refiner.sam.state_dict()[name], value), name
+    metrics = evaluate(model, dataset)
+    assert metrics['num_masks'] == len(dataset)
