@@ -118,5 +118,7 @@ def test_config_build_under_any_default_scope(tiny_sam_cfg, scope):
 
 def test_refiner_accepts_built_sam_and_refuses_others(tiny_sam):
     assert SAMRefiner(tiny_sam).sam is tiny_sam
-    with pytest.raises(TypeError, match='Sam or a config'):
+    with pytest.raises(TypeError, match='SAM 2 model or a config'):
         SAMRefiner('vit_b')
+    with pytest.raises(TypeError, match='is not a SAM, HQ-SAM or SAM 2 model'):
+        SAMRefiner(torch.nn.Linear(2, 2))
