@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .distance import distance_box_crops, farthest_background_in_box
-from .resize import prompt_resize_matrices, resize_box_crops
+from .resize import (prompt_resize_matrices, prompt_resize_supports,
+                     resize_box_crops_to_windows)
 
 
 @dataclass
@@ -219,10 +220,11 @@ def gaussian_mask_prompts(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
     to the low-res size; the prompt is ``sign(mask) * amplitude * g`` with
     ``g`` set to 1 where it is not positive (outside the mask).
 
-    The resizes are done as matrices on each mask's box only
-    (:mod:`.resize`): the +1/-1 map resizes to ``2 * resize(mask) - 1`` since
-    the weights of a bilinear resize sum to one, and both ``mask`` and ``g``
-    are zero outside the box.
+    The resizes are done as matrices on each mask's box only, evaluated on
+    the output window the box reaches (:func:`.resize.resize_box_crops_to_windows`):
+    the +1/-1 map resizes to ``2 * resize(mask) - 1`` since the weights of a
+    bilinear resize sum to one, and both ``mask`` and ``g`` are zero outside
+    the box.
 
     Args:
         mask_crops: (N, hc, wc) bool, each mask's box (:func:`box_crops`).
@@ -241,18 +243,31 @@ def gaussian_mask_prompts(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
     """
     if len(mask_crops) == 0:
         return mask_crops.new_zeros((0, 1) + tuple(low_res_size), dtype=torch.float32)
-    maskf = mask_crops.float()
+    n, crop_h, crop_w = mask_crops.shape
+    maps = mask_crops.new_empty((n, 2, crop_h, crop_w), dtype=torch.float32)
+    maskf = maps[:, 0]
+    maskf.copy_(mask_crops)
     area = maskf.flatten(1).sum(1)
     dmax = dist_crops.flatten(1).amax(1)
     span = (area / gamma).clamp(min=1)
-    gauss = torch.exp(-(dist_crops - dmax[:, None, None]).pow(2) / span[:, None, None]) * maskf
-    rows, cols = prompt_resize_matrices(tuple(image_size), tuple(input_size), encoder_size,
-                                        tuple(low_res_size), mask_crops.device)
-    inside = resize_box_crops(maskf, boxes, rows, cols)
-    gauss = resize_box_crops(gauss, boxes, rows, cols)[:, None]
+    gauss = maps[:, 1]  # in place: exp(-(d - dmax)^2 / span) on the mask, 0 off it
+    torch.sub(dist_crops, dmax[:, None, None], out=gauss)
+    gauss.square_().div_(-span[:, None, None]).exp_().mul_(maskf)
+    key = (tuple(image_size), tuple(input_size), encoder_size, tuple(low_res_size),
+           mask_crops.device)
+    rows, cols = prompt_resize_matrices(*key)
+    windows, oy, valid_y, ox, valid_x = resize_box_crops_to_windows(
+        maps, boxes, rows, cols, prompt_resize_supports(*key))
+    inside, gauss = windows[:, 0], windows[:, 1]
     gauss = torch.where(gauss > 0, gauss, torch.ones_like(gauss))  # exact 0 off the mask
-    sign = torch.where(inside[:, None] > 0.5 + 1e-6, 1.0, -1.0)
-    return sign * amplitude.float()[:, None, None, None] * gauss
+    sign = torch.where(inside > 0.5 + 1e-6, 1.0, -1.0)
+    amplitude = amplitude.float()
+    values = sign * amplitude[:, None, None] * gauss
+    # Off its window a map resizes to exactly 0: the prompt is -amplitude there.
+    prompts = (-amplitude)[:, None, None].repeat(1, *low_res_size)
+    k, i, j = torch.nonzero(valid_y[:, :, None] & valid_x[:, None, :], as_tuple=True)
+    prompts[k, oy[k, i], ox[k, j]] = values[k, i, j]
+    return prompts[:, None]
 
 
 class PromptMiner:

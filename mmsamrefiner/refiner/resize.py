@@ -52,26 +52,59 @@ def prompt_resize_matrices(image_size: Tuple[int, int], input_size: Tuple[int, i
     return mats[0], mats[1]
 
 
-def resize_box_crops(crops: Tensor, boxes: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-    """Resize maps that are zero outside their boxes through ``(rows, cols)``.
+@lru_cache(maxsize=16)
+def prompt_resize_supports(image_size: Tuple[int, int], input_size: Tuple[int, int],
+                           encoder_size: int, low_res_size: Tuple[int, int], device=None):
+    """``(support of R_y, support of R_x)`` of :func:`prompt_resize_matrices`
+    (each a pair of (h,) first / last non-zero columns), cached alike."""
+    rows, cols = prompt_resize_matrices(image_size, input_size, encoder_size, low_res_size,
+                                        device)
+    return _support(rows), _support(cols)
+
+
+def resize_box_crops_to_windows(crops: Tensor, boxes: Tensor, rows: Tensor, cols: Tensor,
+                                supports=None):
+    """Resize maps that are zero outside their boxes through ``(rows, cols)``
+    (``rows @ full_map @ cols.T``), evaluated only on the output window each
+    box reaches.
 
     Args:
-        crops: (N, hc, wc) float, each map's box at its top-left (zero beyond
-            the box's own height and width).
+        crops: (N, C, hc, wc) float, C maps per box, each box at its top-left
+            (zero beyond the box's own height and width).
         boxes: (N, 4) int64 xyxy inclusive, where each crop lies in the image.
-        rows, cols: (h, H) and (w, W) resize matrices (:func:`prompt_resize_matrices`).
+        rows, cols: (h, H) and (w, W) resize matrices.
+        supports: their :func:`_support` s, if already known
+            (:func:`prompt_resize_supports`).
 
     Returns:
-        (N, h, w) float: ``rows @ full_map @ cols.T`` for each map.
+        ``(windows, oy, valid_y, ox, valid_x)``: (N, C, oh, ow) float, the
+        resized maps on each box's output window (oh, ow: the largest window of
+        the batch); (N, oh) / (N, ow) int64 output rows / columns of the window
+        and bool masks of the ones inside it.  Outside its window a resized map
+        is exactly zero.
     """
-    n, crop_h, crop_w = crops.shape
-    y_index = (boxes[:, 1:2] + torch.arange(crop_h, device=crops.device)).clamp(
-        max=rows.shape[1] - 1)
-    x_index = (boxes[:, 0:1] + torch.arange(crop_w, device=crops.device)).clamp(
-        max=cols.shape[1] - 1)
-    rows_n = rows.t()[y_index].transpose(1, 2)  # (N, h, hc)
-    cols_n = cols.t()[x_index]                  # (N, wc, w)
-    return rows_n @ crops @ cols_n
+    n, _, crop_h, crop_w = crops.shape
+    device = crops.device
+
+    if supports is None:
+        supports = (_support(rows), _support(cols))
+
+    def window_matrix(matrix, support, lo, hi, size_in):
+        out_lo, out_hi, _, _ = _window(*support, lo, hi)
+        size_out = int((out_hi - out_lo).max()) + 1
+        out = out_lo[:, None] + torch.arange(size_out, device=device)  # (N, o)
+        valid = out <= out_hi[:, None]
+        inputs = (lo[:, None] + torch.arange(size_in, device=device)).clamp(
+            max=matrix.shape[1] - 1)  # (N, c); beyond the box the crop is zero
+        part = matrix[out.clamp(max=matrix.shape[0] - 1)[:, :, None], inputs[:, None, :]]
+        return part * valid[:, :, None], out, valid
+
+    rows_n, oy, valid_y = window_matrix(rows, supports[0], boxes[:, 1], boxes[:, 3],
+                                        crop_h)  # (N, oh, hc)
+    cols_n, ox, valid_x = window_matrix(cols, supports[1], boxes[:, 0], boxes[:, 2],
+                                        crop_w)  # (N, ow, wc)
+    windows = rows_n[:, None] @ crops @ cols_n.transpose(1, 2)[:, None]
+    return windows, oy, valid_y, ox, valid_x
 
 
 @lru_cache(maxsize=16)
@@ -100,6 +133,8 @@ def _support(matrix: Tensor) -> Tuple[Tensor, Tensor]:
     columns = torch.arange(matrix.shape[1], device=matrix.device)
     first = torch.where(nonzero, columns, matrix.shape[1]).amin(1)
     last = torch.where(nonzero, columns, -1).amax(1)
+    # all-zero rows (SAM's padding, at the end) sort after every real row
+    last = torch.where(nonzero.any(1), last, matrix.shape[1])
     return first, last
 
 

@@ -178,12 +178,13 @@ def test_batch_prompts_equal_single_prompts():
 
 
 def test_box_restricted_resize_matches_the_interpolate_chain():
-    """The mask prompt's resizes, done as matrices on each mask's box, equal
-    F.interpolate -> pad -> F.interpolate on the whole image."""
+    """The mask prompt's resizes, done as matrices on each mask's box and
+    evaluated on the output window it reaches, equal F.interpolate -> pad ->
+    F.interpolate on the whole image (zero off the windows)."""
     import torch.nn.functional as F
 
     from mmsamrefiner.refiner.resize import (prompt_resize_matrices,
-                                             resize_box_crops)
+                                             resize_box_crops_to_windows)
     from mmsamrefiner.refiner.prompts import box_crops, masks_to_boxes
     rng = np.random.default_rng(0)
     H, W, S, L = 75, 110, 64, (16, 16)
@@ -198,7 +199,12 @@ def test_box_restricted_resize_matches_the_interpolate_chain():
     expected = F.interpolate(expected, L, mode='bilinear', align_corners=False)[:, 0]
     rows, cols = prompt_resize_matrices((H, W), (in_h, in_w), S, L)
     crops = box_crops(maps, boxes)
-    got = resize_box_crops(crops, boxes, rows, cols)
+    windows, oy, valid_y, ox, valid_x = resize_box_crops_to_windows(crops[:, None], boxes,
+                                                                    rows, cols)
+    assert windows.shape[-2] < L[0] and windows.shape[-1] < L[1]  # not the whole frame
+    got = torch.zeros(3, *L)
+    k, i, j = torch.nonzero(valid_y[:, :, None] & valid_x[:, None, :], as_tuple=True)
+    got[k, oy[k, i], ox[k, j]] = windows[k, 0, i, j]
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
