@@ -161,11 +161,10 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
     n = len(low_res)
     height, width = rows.shape[0], cols.shape[0]
     device = low_res.device
-    out = torch.zeros((n, height, width), dtype=torch.bool, device=device)
     positive = low_res > threshold
     live = torch.nonzero(positive.flatten(1).any(1)).flatten()
     if len(live) == 0:
-        return out
+        return torch.zeros((n, height, width), dtype=torch.bool, device=device)
     positive = positive[live]
     ys = torch.nonzero(positive.any(2))  # (k, 2) [mask, row]
     xs = torch.nonzero(positive.any(1))
@@ -197,7 +196,11 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
                            wx.clamp(max=low_res.shape[2] - 1)[:, None, :]]
     window = window * (valid_wy[:, :, None] & valid_wx[:, None, :])
     crop = (rows_n @ window @ cols_n.transpose(1, 2)) > threshold
-    crop &= valid_y[:, :, None] & valid_x[:, None, :]
-    k, i, j = torch.nonzero(crop, as_tuple=True)
-    out[live[k], oy[k, i], ox[k, j]] = True
-    return out
+    # Paste the windows through flat indices: valid window cells are distinct
+    # pixels; the rest (window padding) all go to one spare slot at the end.
+    flat = torch.zeros(n * height * width + 1, dtype=torch.bool, device=device)
+    index = ((live * (height * width))[:, None, None] + (oy * width)[:, :, None]
+             + ox[:, None, :])
+    index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, n * height * width)
+    flat[index.flatten()] = crop.flatten()
+    return flat[:-1].view(n, height, width)
