@@ -15,7 +15,7 @@ frame*: the padded, square encoder input (side ``S``) downsampled to
   a Gaussian of the distance to the positive point.
 """
 from dataclasses import dataclass, fields
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -270,6 +270,37 @@ def gaussian_mask_prompts(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
     return prompts[:, None]
 
 
+def size_groups(boxes: Tensor, max_padding: float = 2.0) -> List[Tensor]:
+    """Indices of the boxes in groups of similar size (smallest first).
+
+    Boxes are taken in order of area; a group grows while its padded crop (its
+    largest height times its largest width) stays within ``max_padding`` times
+    the area of its smallest box.
+
+    Args:
+        boxes: (N, 4) int64 xyxy inclusive.
+
+    Returns:
+        A list of (k,) int64 index tensors that together hold each of 0..N-1 once.
+    """
+    heights = (boxes[:, 3] - boxes[:, 1] + 1).tolist()
+    widths = (boxes[:, 2] - boxes[:, 0] + 1).tolist()
+    order = sorted(range(len(heights)), key=lambda i: heights[i] * widths[i])
+    groups, current, max_h, max_w, smallest = [], [], 0, 0, 0
+    for i in order:
+        h, w = max(max_h, heights[i]), max(max_w, widths[i])
+        if current and h * w > max_padding * smallest:
+            groups.append(current)
+            current, h, w = [], heights[i], widths[i]
+        if not current:
+            smallest = heights[i] * widths[i]
+        current.append(i)
+        max_h, max_w = h, w
+    if current:
+        groups.append(current)
+    return [torch.tensor(g, dtype=torch.long, device=boxes.device) for g in groups]
+
+
 class PromptMiner:
     """Mine SAMRefiner's prompts from a batch of masks of one image.
 
@@ -332,14 +363,28 @@ class PromptMiner:
             boxes, expanded = elastic_boxes(masks, boxes, embedding.to(device),
                                             self.margin, valid_grid)
 
-        need_dist = self.use_point or self.use_mask
         masks_np = masks.cpu().numpy()
         tight_np = tight.cpu().numpy()
-        dist_crops = peaks = None
-        if need_dist:  # distances on each mask's box only
-            dist_crops, peaks = distance_box_crops(masks_np, tight_np)
-            dist_crops = torch.from_numpy(dist_crops).to(device)
-            peaks = torch.from_numpy(peaks).to(device)
+        peaks = mask_inputs = None
+        if self.use_point or self.use_mask:
+            # Distances and mask prompts on box crops, in groups of similar box
+            # size so that no crop is padded to far more than its own box.
+            peaks = torch.zeros((n, 2), dtype=torch.long, device=device)
+            if self.use_mask:
+                mask_inputs = torch.empty((n, 1) + self.low_res_size, device=device)
+                amplitude = torch.where(expanded, 1.0, float(self.strength))
+            for group in size_groups(tight):
+                group_np = group.cpu().numpy()
+                dist_crops, group_peaks = distance_box_crops(masks_np[group_np],
+                                                             tight_np[group_np])
+                peaks[group] = torch.from_numpy(group_peaks).to(device)
+                if self.use_mask:
+                    mask_inputs[group] = gaussian_mask_prompts(
+                        box_crops(masks[group], tight[group]),
+                        torch.from_numpy(dist_crops).to(device), tight[group],
+                        amplitude[group], self.gamma, (height, width),
+                        input_size or resized_shape(height, width, self.encoder_size),
+                        self.encoder_size, self.low_res_size)
 
         points = labels = None
         if self.use_point:
@@ -351,14 +396,6 @@ class PromptMiner:
                 labels.append(torch.from_numpy(np.where(found, 0, -1)).to(device))
             points = torch.stack(coords, 1).float()
             labels = torch.stack(labels, 1)
-
-        mask_inputs = None
-        if self.use_mask:
-            amplitude = torch.where(expanded, 1.0, float(self.strength))
-            mask_inputs = gaussian_mask_prompts(
-                box_crops(masks, tight), dist_crops, tight, amplitude, self.gamma, (height, width),
-                input_size or resized_shape(height, width, self.encoder_size),
-                self.encoder_size, self.low_res_size)
 
         return Prompts(
             points=points,

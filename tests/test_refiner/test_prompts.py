@@ -244,3 +244,14 @@ def test_windowed_upscale_matches_sams_postprocess(tiny_sam):
     assert got.shape == (3, 150, 200) and not got[1].any()
     assert (got != expected).sum() <= 2  # float rounding at the threshold at most
     assert got[0].sum() > 1000 and got[2].sum() > 100
+
+
+def test_size_groups_keep_padding_bounded_and_cover_every_box():
+    from mmsamrefiner.refiner.prompts import size_groups
+    # areas: 100, 10000, 110, 400, 9000 (xyxy inclusive)
+    boxes = torch.tensor([[0, 0, 9, 9], [0, 0, 99, 99], [0, 0, 10, 9], [0, 0, 19, 19],
+                          [0, 0, 89, 99]])
+    groups = [g.tolist() for g in size_groups(boxes)]
+    assert groups == [[0, 2], [3], [4, 1]]  # 110 <= 2x100; 400 > 2x100; 10000 <= 2x9000
+    assert sorted(i for g in groups for i in g) == list(range(5))
+    assert size_groups(boxes[:0]) == []
