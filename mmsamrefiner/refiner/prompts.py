@@ -270,12 +270,14 @@ def gaussian_mask_prompts(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
     return prompts[:, None]
 
 
-def size_groups(boxes: Tensor, max_padding: float = 2.0) -> List[Tensor]:
+def size_groups(boxes: Tensor, max_padding: float = 2.0,
+                min_crop: int = 128 * 128) -> List[Tensor]:
     """Indices of the boxes in groups of similar size (smallest first).
 
     Boxes are taken in order of area; a group grows while its padded crop (its
     largest height times its largest width) stays within ``max_padding`` times
-    the area of its smallest box.
+    the area of its smallest box, or within ``min_crop`` pixels (small crops
+    cost less padded than as separate groups).
 
     Args:
         boxes: (N, 4) int64 xyxy inclusive.
@@ -289,7 +291,7 @@ def size_groups(boxes: Tensor, max_padding: float = 2.0) -> List[Tensor]:
     groups, current, max_h, max_w, smallest = [], [], 0, 0, 0
     for i in order:
         h, w = max(max_h, heights[i]), max(max_w, widths[i])
-        if current and h * w > max_padding * smallest:
+        if current and h * w > max(max_padding * smallest, min_crop):
             groups.append(current)
             current, h, w = [], heights[i], widths[i]
         if not current:

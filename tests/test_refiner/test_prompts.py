@@ -251,7 +251,9 @@ def test_size_groups_keep_padding_bounded_and_cover_every_box():
     # areas: 100, 10000, 110, 400, 9000 (xyxy inclusive)
     boxes = torch.tensor([[0, 0, 9, 9], [0, 0, 99, 99], [0, 0, 10, 9], [0, 0, 19, 19],
                           [0, 0, 89, 99]])
-    groups = [g.tolist() for g in size_groups(boxes)]
+    groups = [g.tolist() for g in size_groups(boxes, min_crop=0)]
     assert groups == [[0, 2], [3], [4, 1]]  # 110 <= 2x100; 400 > 2x100; 10000 <= 2x9000
     assert sorted(i for g in groups for i in g) == list(range(5))
+    # small crops stay together: padding 400 pixels is cheaper than a group
+    assert [g.tolist() for g in size_groups(boxes, min_crop=500)] == [[0, 2, 3], [4, 1]]
     assert size_groups(boxes[:0]) == []
