@@ -54,18 +54,20 @@ def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
     return np.ascontiguousarray(image), channel_order
 
 
-def refine_det_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
+def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarray],
                       channel_order: str = 'rgb', score_thr: float = 0.0,
-                      keep_coarse: bool = False) -> int:
+                      keep_coarse: bool = False, image_embedding=None) -> int:
     """Refine ``data_sample.pred_instances.masks`` in place; returns how many.
 
     Args:
         refiner: the refiner.
         data_sample: a ``DetDataSample`` whose ``pred_instances`` has ``masks``
             (N, H, W) bool and ``scores`` (N,), H x W = the image's size.
-        image: (H, W, 3) uint8 in ``channel_order``.
+        image: (H, W, 3) uint8 in ``channel_order`` (None when
+            ``image_embedding`` is given).
         score_thr: instances with a lower score keep their masks.
         keep_coarse: store the unrefined masks as ``pred_instances.coarse_masks``.
+        image_embedding: the image's precomputed ``ImageEmbedding``.
     """
     instances = data_sample.pred_instances
     if 'masks' not in instances:
@@ -81,17 +83,18 @@ def refine_det_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
     if len(selected) == 0:
         instances.masks = masks
         return 0
-    result = refiner.refine(image, masks[selected].cpu().numpy(), channel_order=channel_order)
+    result = refiner.refine(image, masks[selected].cpu().numpy(), channel_order=channel_order,
+                            image_embedding=image_embedding)
     refined = masks.clone()
     refined[selected] = torch.from_numpy(result.masks).to(masks.device)
     instances.masks = refined
     return len(selected)
 
 
-def refine_seg_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
+def refine_seg_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarray],
                       channel_order: str = 'rgb', classes: Optional[Sequence[int]] = None,
                       background: int = 0, ignore_index: Optional[int] = 255,
-                      keep_coarse: bool = False) -> None:
+                      keep_coarse: bool = False, image_embedding=None) -> None:
     """Refine ``data_sample.pred_sem_seg`` in place through split-then-merge.
 
     Args:
@@ -101,6 +104,8 @@ def refine_seg_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
         classes, background, ignore_index: as in
             :meth:`SAMRefiner.refine_semantic`.
         keep_coarse: store the unrefined map as ``coarse_sem_seg``.
+        image_embedding: the image's precomputed ``ImageEmbedding`` (then
+            ``image`` may be None).
     """
     from mmengine.structures import PixelData
     label_map = data_sample.pred_sem_seg.data
@@ -108,6 +113,6 @@ def refine_seg_sample(refiner: SAMRefiner, data_sample, image: np.ndarray,
         data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
     refined = refiner.refine_semantic(
         image, label_map[0].cpu().numpy(), ignore_index=ignore_index, classes=classes,
-        background=background, channel_order=channel_order)
+        background=background, channel_order=channel_order, image_embedding=image_embedding)
     data_sample.pred_sem_seg = PixelData(
         data=torch.from_numpy(refined).to(label_map.device, label_map.dtype)[None])

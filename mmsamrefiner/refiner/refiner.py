@@ -16,7 +16,7 @@ One refinement call for N coarse masks of one image:
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -161,6 +161,17 @@ class SAMRefiner(nn.Module):
         rgb = load_rgb_image(image, channel_order)
         dtype = None if self.encoder_dtype is None else getattr(torch, self.encoder_dtype)
         return self.backend.encode(rgb, dtype)
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[ImageLike],
+                      channel_order: str = 'rgb') -> List[ImageEmbedding]:
+        """Several images (paths or (H, W, 3) uint8, any sizes) in one encoder
+        pass (a batch: faster on GPUs); one :class:`ImageEmbedding` each."""
+        if not images:
+            return []
+        rgbs = [load_rgb_image(image, channel_order) for image in images]
+        dtype = None if self.encoder_dtype is None else getattr(torch, self.encoder_dtype)
+        return self.backend.encode_batch(rgbs, dtype)
 
     def mine_prompts(self, masks: MaskLike,
                      image_embedding: Optional[Union[ImageEmbedding, Tensor]] = None

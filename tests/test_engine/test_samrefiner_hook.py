@@ -178,6 +178,40 @@ def test_score_threshold_leaves_low_scored_instances(tmp_path, tiny_sam_cfg):
         np.testing.assert_array_equal(pred['masks'], pred['coarse_masks'])
 
 
+def mask_iou(a, b):
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    union = (a | b).sum()
+    return 1.0 if union == 0 else (a & b).sum() / union
+
+
+def test_encode_batch_encodes_a_batch_at_once_and_gives_the_same_masks(tmp_path, tiny_sam_cfg):
+    lines = readme_snippet('mmdet-hook')
+    hooks = with_tiny_sam(lines['custom_hooks'], tiny_sam_cfg, keep_coarse=True,
+                          encode_batch=True)
+    cfg = mask_rcnn_cfg(tmp_path / 'coco', tmp_path / 'work', lines['custom_imports'], hooks)
+    cfg.test_dataloader.batch_size = 2
+    calls = []
+    from mmsamrefiner import SAMRefiner
+    encode_images = SAMRefiner.encode_images
+
+    def counting(self, images, channel_order='rgb'):
+        calls.append(len(images))
+        return encode_images(self, images, channel_order)
+
+    SAMRefiner.encode_images = counting
+    try:
+        _, hook, _, received = run_test(cfg)
+    finally:
+        SAMRefiner.encode_images = encode_images
+    assert calls == [2] and hook.num_refined == 2  # both images in one encoder call
+    for sample in received:
+        pred = sample['pred_instances']
+        image = load_rgb_image(sample['img_path'])
+        expected = hook.refiner().refine(image, pred['coarse_masks'].numpy()).masks
+        for got, want in zip(pred['masks'].numpy(), expected):
+            assert mask_iou(got, want) >= 0.99
+
+
 def test_fcn_test_loop_scores_refined_label_maps_and_exports(tmp_path, tiny_sam_cfg):
     lines = readme_snippet('mmseg-hook')
     hooks = with_tiny_sam(lines['custom_hooks'], tiny_sam_cfg, keep_coarse=True,

@@ -253,3 +253,21 @@ def test_a_missing_extra_says_how_to_install_it(family, module, monkeypatch):
 def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="unknown SAM family 'sam3'"):
         build_sam('vit_b', family='sam3')
+
+
+@pytest.mark.parametrize('family,arch', FAMILIES)
+def test_images_encoded_in_one_batch_equal_one_by_one(family, arch, scene):
+    image, masks = scene
+    other = np.ascontiguousarray(image[::-1, :100])  # another size
+    refiner = SAMRefiner(build(family, arch), iters=1)
+    batched = refiner.encode_images([image, other])
+    for rgb, emb in zip([image, other], batched):
+        single = refiner.encode_image(rgb)
+        assert emb.input_size == single.input_size and emb.original_size == single.original_size
+        assert torch.allclose(emb.embedding, single.embedding, atol=1e-4)
+        for name in single.features:
+            assert torch.allclose(emb.features[name], single.features[name], atol=1e-4)
+    refined = refiner.refine(None, masks, image_embedding=batched[0]).masks
+    expected = refiner.refine(image, masks).masks
+    for got, want in zip(refined, expected):
+        assert (got & want).sum() >= 0.99 * (got | want).sum()

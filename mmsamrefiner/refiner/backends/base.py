@@ -5,7 +5,8 @@ A backend wraps a built model (SAM, HQ-SAM, SAM 2) and knows its frames:
 
 * ``encode(rgb)``: the image, (H, W, 3) uint8 RGB, to an
   :class:`ImageEmbedding` (the main embedding plus whatever else the family's
-  decoder needs, in ``features``);
+  decoder needs, in ``features``); ``encode_batch(rgbs)``: several images in
+  one encoder pass;
 * ``decode(embedding, points, labels, boxes, mask_inputs)``: prompts in the
   **encoder-input frame** (pixels of the image resized to ``input_size``) to
   ``(low_res_logits (N, M, h, w), iou_predictions (N, M))``, M candidates;
@@ -16,7 +17,7 @@ A backend wraps a built model (SAM, HQ-SAM, SAM 2) and knows its frames:
   SAMRefiner++'s adaptor sits); ``image_encoder``.
 """
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -100,6 +101,12 @@ class Backend:
 
     # -- the two steps ------------------------------------------------------------
     def encode(self, rgb: np.ndarray, dtype: Optional[torch.dtype] = None) -> ImageEmbedding:
+        """One (H, W, 3) uint8 RGB image -> its :class:`ImageEmbedding`."""
+        return self.encode_batch([rgb], dtype)[0]
+
+    def encode_batch(self, rgbs: List[np.ndarray],
+                     dtype: Optional[torch.dtype] = None) -> List[ImageEmbedding]:
+        """Several images (any sizes) in one encoder pass, one embedding each."""
         raise NotImplementedError
 
     def decode(self, embedding: ImageEmbedding, points: Optional[Tensor],

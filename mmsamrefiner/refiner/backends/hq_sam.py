@@ -8,9 +8,6 @@ all three sums ``sam_mask_i + hq_mask`` with SAM's IoU predictions, so the
 refiner's choice (highest predicted IoU) gives exactly HQ-SAM's mask, and the
 IoU adaptor sees the three candidates it ranks.
 """
-from typing import Optional, Tuple
-
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,15 +31,18 @@ class HQSAMBackend(SAMBackend):
     """HQ-SAM: SAM's frames; the image embedding plus ``hq_features``."""
     family = 'hq'
 
-    def encode(self, rgb: np.ndarray, dtype: Optional[torch.dtype] = None) -> ImageEmbedding:
-        embedding, interm = self.run_encoder(self.preprocess(rgb), dtype)
+    def encode_batch(self, rgbs, dtype=None):
+        pixels = torch.cat([self.preprocess(rgb) for rgb in rgbs])
+        embeddings, interm = self.run_encoder(pixels, dtype)
+        embeddings = embeddings.float()
         decoder = self.model.mask_decoder
         # The HQ features depend on the image only: computed once here.
         vit_features = interm[0].float().permute(0, 3, 1, 2)
-        hq_features = decoder.embedding_encoder(embedding.float()) + decoder.compress_vit_feat(
+        hq_features = decoder.embedding_encoder(embeddings) + decoder.compress_vit_feat(
             vit_features)
-        return ImageEmbedding(embedding.float(), self.input_size(rgb.shape[:2]),
-                              tuple(rgb.shape[:2]), dict(hq_features=hq_features))
+        return [ImageEmbedding(embeddings[i:i + 1], self.input_size(rgb.shape[:2]),
+                               tuple(rgb.shape[:2]), dict(hq_features=hq_features[i:i + 1]))
+                for i, rgb in enumerate(rgbs)]
 
     def decode(self, embedding, points, labels, boxes, mask_inputs):
         sparse, dense = self.prompt_embeddings(points, labels, boxes, mask_inputs)

@@ -1,6 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """The backend of the original SAM (``segment_anything``)."""
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -40,10 +40,10 @@ class SAMBackend(Backend):
         pixels = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)
         return self.model.preprocess(pixels[None].float())
 
-    def encode(self, rgb: np.ndarray, dtype: Optional[torch.dtype] = None) -> ImageEmbedding:
-        embedding = self.run_encoder(self.preprocess(rgb), dtype)
-        return ImageEmbedding(embedding.float(), self.input_size(rgb.shape[:2]),
-                              tuple(rgb.shape[:2]))
+    def encode_batch(self, rgbs, dtype=None):
+        embeddings = self.run_encoder(torch.cat([self.preprocess(rgb) for rgb in rgbs]), dtype)
+        return [ImageEmbedding(embeddings[i:i + 1].float(), self.input_size(rgb.shape[:2]),
+                               tuple(rgb.shape[:2])) for i, rgb in enumerate(rgbs)]
 
     def prompt_embeddings(self, points, labels, boxes, mask_inputs):
         return self.model.prompt_encoder(

@@ -109,18 +109,20 @@ class SAM2Backend(Backend):
         with torch.autocast(pixels.device.type, dtype=dtype):
             return self.model.forward_image(pixels)
 
-    def encode(self, rgb: np.ndarray, dtype: Optional[torch.dtype] = None) -> ImageEmbedding:
+    def encode_batch(self, rgbs, dtype=None):
         model = self.model
-        backbone_out = self.run_encoder(self.preprocess(rgb), dtype)
+        backbone_out = self.run_encoder(torch.cat([self.preprocess(rgb) for rgb in rgbs]), dtype)
         _, vision_feats, _, feat_sizes = model._prepare_backbone_features(backbone_out)
         if model.directly_add_no_mem_embed:
             vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
-        # (HW, 1, C) -> (1, C, H, W), finest level first
-        levels = [feat.float().permute(1, 2, 0).reshape(1, -1, *size)
+        # (HW, B, C) -> (B, C, H, W), finest level first
+        levels = [feat.float().permute(1, 2, 0).reshape(len(rgbs), -1, *size)
                   for feat, size in zip(vision_feats, feat_sizes)]
-        features = {f'high_res_{i}': level for i, level in enumerate(levels[:-1])}
-        return ImageEmbedding(levels[-1], self.input_size(rgb.shape[:2]), tuple(rgb.shape[:2]),
-                              features)
+        return [ImageEmbedding(levels[-1][b:b + 1], self.input_size(rgb.shape[:2]),
+                               tuple(rgb.shape[:2]),
+                               {f'high_res_{i}': level[b:b + 1]
+                                for i, level in enumerate(levels[:-1])})
+                for b, rgb in enumerate(rgbs)]
 
     def decode(self, embedding, points, labels, boxes, mask_inputs):
         # Boxes go in as two corner points labelled 2 and 3, before the points.
