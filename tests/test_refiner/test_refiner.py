@@ -198,3 +198,18 @@ def test_refined_masks_differ_from_single_box_prompt(tiny_sam, scene):
                           use_mask=False).refine(image, masks)
     assert box_only.prompts.points is None
     assert not np.array_equal(full.masks, box_only.masks)
+
+
+def test_a_thousand_masks_go_through_the_decoder_in_max_batch_chunks(tiny_sam, scene):
+    image, _ = scene
+    rng = np.random.default_rng(0)
+    masks = np.zeros((1000, 96, 120), bool)
+    for index, (y, x) in enumerate(zip(rng.integers(0, 88, 1000), rng.integers(0, 112, 1000))):
+        masks[index, y:y + 8, x:x + 8] = True
+    refiner = SAMRefiner(tiny_sam, iters=1, max_batch=64)
+    sizes = []
+    refiner.sam.prompt_encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: sizes.append(len(kwargs['boxes'])), with_kwargs=True)
+    result = refiner.refine(image, masks)
+    assert result.masks.shape == (1000, 96, 120)
+    assert sizes == [64] * 15 + [40]  # ceil(1000 / 64) decoder calls, none larger

@@ -87,11 +87,13 @@ def test_an_interrupted_run_resumes_to_the_same_output(tmp_path, config):
     assert json.load(open(out)) == json.load(open(reference))
 
 
-def test_a_failing_image_is_reported_and_passed_through(tmp_path, config, capsys):
+@pytest.mark.parametrize('encode_batch', ['1', '3'])
+def test_a_failing_image_is_reported_and_passed_through(tmp_path, config, capsys, encode_batch):
     img_dir, coarse_file, _ = coco_collection(tmp_path)
     os.remove(osp.join(img_dir, '0001.png'))  # image id 2 is unreadable
     out = str(tmp_path / 'refined.json')
-    report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out])
+    report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out,
+                  '--encode-batch', encode_batch])
     assert report['rank_summary']['failed'][0][0] == '2'
     assert 'images: 3 (2 refined, 1 failed' in capsys.readouterr().out
     coarse_api, refined_api = COCO(coarse_file), COCO(out)
@@ -175,3 +177,17 @@ def test_two_processes_give_the_same_output_as_one(tmp_path, config):
                for f in os.listdir(osp.join(double + '.parts', '.records'))]
     assert len(records) == 4
     assert json.load(open(double)) == json.load(open(single))
+
+
+def test_encode_batch_gives_the_same_collection(tmp_path, config):
+    img_dir, coarse_file, _ = coco_collection(tmp_path, num_images=3)
+    one, batched = str(tmp_path / 'one.json'), str(tmp_path / 'batched.json')
+    run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', one])
+    report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', batched,
+                  '--encode-batch', '2'])
+    assert report['rank_summary']['done'] == 3 and not report['rank_summary']['failed']
+    first, second = COCO(one), COCO(batched)
+    for ann_id in first.getAnnIds():
+        a = first.annToMask(first.loadAnns([ann_id])[0]).astype(bool)
+        b = second.annToMask(second.loadAnns([ann_id])[0]).astype(bool)
+        assert (a & b).sum() >= 0.99 * (a | b).sum()
