@@ -20,6 +20,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mmsamrefiner.apis.distributed import init_cpu_processes
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='SAMRefiner++: IoU adaption of SAM')
@@ -86,21 +88,12 @@ def build_config(args) -> Config:
     return cfg
 
 
-def init_cpu_processes(launcher: str) -> None:
-    """Several CPU processes: join them with gloo before the Runner would try
-    (mmengine's ``init_dist`` selects a CUDA device)."""
-    if launcher == 'none' or torch.cuda.is_available():
-        return
-    if launcher != 'pytorch':
-        raise ValueError(f'on CPUs only --launcher pytorch is supported, got {launcher!r}')
-    torch.distributed.init_process_group(backend='gloo')
-
-
 def main(argv=None):
     args = parse_args(argv)
     allow_runner_checkpoints()
     cfg = build_config(args)
-    init_cpu_processes(args.launcher)
+    if not torch.cuda.is_available():  # on GPUs the Runner joins the processes
+        init_cpu_processes(args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

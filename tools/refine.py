@@ -36,6 +36,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import barrier, get_dist_info, init_dist
 
 from mmsamrefiner.apis import refine_collection, summarize
+from mmsamrefiner.apis.distributed import init_cpu_processes
 from mmsamrefiner.io.coarse_masks import BinaryMasks, CocoInstances, LabelMaps
 from mmsamrefiner.io.refined_masks import (RefinedBinaryMaskWriter,
                                            RefinedCocoWriter, RefinedLabelMapWriter)
@@ -96,15 +97,10 @@ def build_refiner(args):
 def setup_distributed(args) -> None:
     """Join the process group: NCCL through mmengine on GPUs; gloo from
     torchrun's environment on CPUs (mmengine's launcher assumes CUDA)."""
-    if args.launcher == 'none':
-        return
-    if args.device.startswith('cuda'):
+    if args.launcher != 'none' and args.device.startswith('cuda'):
         init_dist(args.launcher, backend='nccl')
-    elif args.launcher == 'pytorch':
-        torch.distributed.init_process_group(backend='gloo')
     else:
-        raise SystemExit('--launcher slurm runs on GPUs; for CPU processes use torchrun '
-                         '(tools/dist_refine.sh) with --device cpu')
+        init_cpu_processes(args.launcher)
 
 
 def run(args, after_image=None) -> dict:

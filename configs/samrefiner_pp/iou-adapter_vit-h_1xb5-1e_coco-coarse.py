@@ -14,27 +14,17 @@ model = dict(
         iters=1))
 
 data_root = 'data/coarse/'
+_dataset = dict(
+    type='CocoCoarseMaskDataset', data_root=data_root, ann_file='coarse.json', img_dir='images')
 train_dataloader = dict(
     batch_size=5,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type='CocoCoarseMaskDataset',
-        data_root=data_root,
-        ann_file='coarse.json',
-        img_dir='images'))
+    dataset=_dataset)
 val_dataloader = dict(
-    batch_size=5,
-    num_workers=2,
-    persistent_workers=True,
+    train_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type='CocoCoarseMaskDataset',
-        data_root=data_root,
-        ann_file='coarse.json',
-        img_dir='images',
-        gt_ann_file='gt.json'))
+    dataset=dict(_dataset, gt_ann_file='gt.json'))  # ground truth: validation metrics only
 val_evaluator = dict(type='IoURankingMetric')

@@ -111,7 +111,7 @@ def test_label_maps_split_into_instances_and_paired_with_gt(tmp_path):
 
 
 def test_datasets_build_from_the_registry(coco_dir):
-    coarse = write_json(coco_dir / 'coarse.json', [ann(1, box_polygon(2, 2, 10, 10))])
+    write_json(coco_dir / 'coarse.json', [ann(1, box_polygon(2, 2, 10, 10))])
     dataset = build_in_scope(dict(type='CocoCoarseMaskDataset', ann_file='coarse.json',
                                   img_dir='img', data_root=str(coco_dir)), DATASETS)
     assert len(dataset) == 1

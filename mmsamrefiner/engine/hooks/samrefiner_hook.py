@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
-from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmsamrefiner.io import CocoInstanceWriter, LabelMapWriter

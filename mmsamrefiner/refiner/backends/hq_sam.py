@@ -111,7 +111,3 @@ def build_hq_sam_model(settings: dict, tiny_vit: bool = False) -> nn.Module:
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375])
     return sam.eval()
-
-
-def is_hq_sam(model: nn.Module) -> bool:
-    return type(model).__module__.startswith('segment_anything_hq.')

@@ -7,7 +7,7 @@ scaled to [0, 1] and normalised with ImageNet's mean/std, and low-res logits
 are resized straight to the image (one bilinear step).  The decoder also reads
 two higher-resolution feature levels, computed once per image.
 """
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 import torch
