@@ -8,7 +8,7 @@ outside the image are *not* background, as in ``scipy.ndimage``'s and the
 reference's transforms.  OpenCV's ``DIST_L2`` with ``DIST_MASK_PRECISE`` is an
 exact Euclidean transform (Felzenszwalb & Huttenlocher).
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -46,41 +46,49 @@ def distance_to_background(masks: np.ndarray, boxes: np.ndarray,
     n, height, width = masks.shape
     dist = np.zeros((n, height, width), np.float32)
     crops, peaks = distance_box_crops(masks, boxes)
-    for i in np.flatnonzero(masks.reshape(n, -1).any(1)):
+    for i in range(n):  # an empty mask's crop is all zero
         x1, y1, x2, y2 = boxes[i]
         dist[i, y1:y2 + 1, x1:x2 + 1] = crops[i, :y2 - y1 + 1, :x2 - x1 + 1]
     return (dist, peaks) if return_peaks else dist
 
 
-def distance_box_crops(masks: np.ndarray, boxes: np.ndarray
+def distance_box_crops(masks: np.ndarray, boxes: np.ndarray,
+                       indices: Optional[np.ndarray] = None
                        ) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`distance_to_background` on each mask's box only, never the image.
 
     Args:
         masks: (N, H, W) bool, original image frame.
         boxes: (N, 4) int xyxy, inclusive tight boxes.
+        indices: (K,) int, the masks to transform (default: all); the masks
+            are read in place, never copied.
 
     Returns:
-        ``(crops, peaks)``: (N, hc, wc) float32 distances of each box at the
-        top-left (hc, wc: the largest box; zero beyond each box), and (N, 2)
-        int64 xy of each mask's first maximum (image frame, row-major order).
+        ``(crops, peaks)``: (K, hc, wc) float32 distances of each box at the
+        top-left (hc, wc: the largest of those boxes; zero beyond each box),
+        and (K, 2) int64 xy of each mask's first maximum (image frame,
+        row-major order; (0, 0) for an empty mask).
     """
     n, height, width = masks.shape
-    if n == 0:
+    if indices is None:
+        indices = np.arange(n)
+    if len(indices) == 0:
         return np.zeros((0, 1, 1), np.float32), np.zeros((0, 2), np.int64)
-    crop_h = int((boxes[:, 3] - boxes[:, 1]).max()) + 1
-    crop_w = int((boxes[:, 2] - boxes[:, 0]).max()) + 1
-    crops = np.zeros((n, crop_h, crop_w), np.float32)
-    peaks = np.zeros((n, 2), np.int64)
-    for i in np.flatnonzero(masks.reshape(n, -1).any(1)):
-        x1, y1, x2, y2 = boxes[i]
+    chosen = boxes[indices]
+    crop_h = int((chosen[:, 3] - chosen[:, 1]).max()) + 1
+    crop_w = int((chosen[:, 2] - chosen[:, 0]).max()) + 1
+    crops = np.zeros((len(indices), crop_h, crop_w), np.float32)
+    peaks = np.zeros((len(indices), 2), np.int64)
+    for k, i in enumerate(indices):
+        x1, y1, x2, y2 = chosen[k]
         ya, yb = max(y1 - 1, 0), min(y2 + 2, height)
         xa, xb = max(x1 - 1, 0), min(x2 + 2, width)
         ring_dist = _edt(masks[i, ya:yb, xa:xb].view(np.uint8))
         box_dist = ring_dist[y1 - ya:y2 + 1 - ya, x1 - xa:x2 + 1 - xa]
-        crops[i, :y2 - y1 + 1, :x2 - x1 + 1] = box_dist
+        crops[k, :y2 - y1 + 1, :x2 - x1 + 1] = box_dist
         flat = int(box_dist.argmax())  # all mask pixels lie in the box
-        peaks[i] = (x1 + flat % box_dist.shape[1], y1 + flat // box_dist.shape[1])
+        if box_dist.flat[flat] > 0:  # else an empty mask
+            peaks[k] = (x1 + flat % box_dist.shape[1], y1 + flat // box_dist.shape[1])
     return crops, peaks
 
 
@@ -100,10 +108,12 @@ def farthest_background_in_box(masks: np.ndarray, boxes: np.ndarray
     n = masks.shape[0]
     points = np.zeros((n, 2), np.int64)
     found = np.zeros(n, bool)
-    for i in np.flatnonzero(masks.reshape(n, -1).any(1)):
+    for i in range(n):
         x1, y1, x2, y2 = boxes[i]
-        crop = (~masks[i, y1:y2 + 1, x1:x2 + 1]).view(np.uint8)
-        dist = _edt(crop)
+        box = masks[i, y1:y2 + 1, x1:x2 + 1]
+        if not box.any():  # an empty mask (its box is (0, 0, 0, 0))
+            continue
+        dist = _edt((~box).view(np.uint8))
         flat = int(dist.argmax())
         if dist.flat[flat] > 0:
             points[i] = (x1 + flat % dist.shape[1], y1 + flat // dist.shape[1])

@@ -63,6 +63,13 @@ def resized_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
+def any_along(masks: Tensor, dim) -> Tensor:
+    """``masks.any(dim)`` for a bool tensor, as a max over its bytes: the same
+    result, about ten times faster than PyTorch's bool reduction on a CPU.
+    ``dim``: an int or a tuple of ints (each reduced dim must be non-empty)."""
+    return masks.view(torch.uint8).amax(dim) > 0
+
+
 def masks_to_boxes(masks: Tensor) -> Tensor:
     """Tight boxes of (N, H, W) bool masks: (N, 4) int64 xyxy, inclusive.
 
@@ -71,7 +78,7 @@ def masks_to_boxes(masks: Tensor) -> Tensor:
     n, height, width = masks.shape
     if n == 0:
         return torch.zeros((0, 4), dtype=torch.long, device=masks.device)
-    rows, cols = masks.any(2), masks.any(1)  # (N, H), (N, W)
+    rows, cols = any_along(masks, 2), any_along(masks, 1)  # (N, H), (N, W)
     y1 = rows.int().argmax(1)
     y2 = height - 1 - rows.flip(1).int().argmax(1)
     x1 = cols.int().argmax(1)
@@ -189,10 +196,17 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
     return grown, left | right | top | bottom
 
 
-def box_crops(maps: Tensor, boxes: Tensor) -> Tensor:
+def box_crops(maps: Tensor, boxes: Tensor, indices: Optional[Tensor] = None) -> Tensor:
     """Each (N, H, W) map's box ((N, 4) xyxy inclusive), at the top-left of an
-    (N, hc, wc) array (hc, wc: the largest box), zero beyond its own box."""
-    n, height, width = maps.shape
+    (N, hc, wc) array (hc, wc: the largest box), zero beyond its own box.
+
+    ``indices`` ((K,) int64): crop only those maps (read in place, not copied
+    first); the result is then (K, hc, wc)."""
+    height, width = maps.shape[1:]
+    if indices is None:
+        indices = torch.arange(len(maps), device=maps.device)
+    boxes = boxes[indices]
+    n = len(indices)
     if n == 0:
         return maps.new_zeros((0, 1, 1))
     crop_h = int((boxes[:, 3] - boxes[:, 1]).max()) + 1
@@ -202,7 +216,7 @@ def box_crops(maps: Tensor, boxes: Tensor) -> Tensor:
     ys = boxes[:, 1:2] + dy                       # (N, hc)
     xs = boxes[:, 0:1] + dx                       # (N, wc)
     inside = ((ys <= boxes[:, 3:4])[:, :, None] & (xs <= boxes[:, 2:3])[:, None, :])
-    index = torch.arange(n, device=maps.device)[:, None, None]
+    index = indices[:, None, None]
     crops = maps[index, ys.clamp(max=height - 1)[:, :, None], xs.clamp(max=width - 1)[:, None, :]]
     return crops * inside
 
@@ -377,12 +391,11 @@ class PromptMiner:
                 amplitude = torch.where(expanded, 1.0, float(self.strength))
             for group in size_groups(tight):
                 group_np = group.cpu().numpy()
-                dist_crops, group_peaks = distance_box_crops(masks_np[group_np],
-                                                             tight_np[group_np])
+                dist_crops, group_peaks = distance_box_crops(masks_np, tight_np, group_np)
                 peaks[group] = torch.from_numpy(group_peaks).to(device)
                 if self.use_mask:
                     mask_inputs[group] = gaussian_mask_prompts(
-                        box_crops(masks[group], tight[group]),
+                        box_crops(masks, tight, group),
                         torch.from_numpy(dist_crops).to(device), tight[group],
                         amplitude[group], self.gamma, (height, width),
                         input_size or resized_shape(height, width, self.encoder_size),

@@ -27,7 +27,7 @@ from .backends import ImageEmbedding, backend_of
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .iou_adapter import AdaptedLinear, IoUAdapter
-from .prompts import PromptMiner, Prompts
+from .prompts import PromptMiner, Prompts, any_along
 from .resize import upscale_matrices, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
@@ -246,6 +246,8 @@ class SAMRefiner(nn.Module):
                                       image_embedding.original_size, low_res_logits.device)
         masks = [upscale_to_masks(part, rows, cols, self.backend.mask_threshold)
                  for part in low_res_logits.split(self.max_batch)]
+        if len(masks) == 1:
+            return masks[0]
         if not masks:
             return low_res_logits.new_zeros(
                 (0,) + tuple(image_embedding.original_size), dtype=torch.bool)
@@ -298,7 +300,7 @@ class SAMRefiner(nn.Module):
             check_same_size(coarse.shape[-2:], image_embedding.original_size)
 
         coarse = coarse.to(self.device)
-        empty = ~coarse.flatten(1).any(1)
+        empty = ~any_along(coarse.flatten(1), 1)
         refined = torch.zeros_like(coarse)
         scores = torch.zeros(len(coarse), device=self.device)
         prompts = None
@@ -308,7 +310,7 @@ class SAMRefiner(nn.Module):
             current_scores = torch.zeros(len(active), device=self.device)
             for _ in range(self.iters):
                 new, new_scores, prompts = self.refine_once(current, image_embedding)
-                kept = new.flatten(1).any(1)
+                kept = any_along(new.flatten(1), 1)
                 current = torch.where(kept[:, None, None], new, current)
                 current_scores = torch.where(kept, new_scores, current_scores)
             refined[active] = current

@@ -6,7 +6,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
+from mmsamrefiner.io.coarse_masks import (CocoInstances, LabelMaps,
                                           read_binary_mask, read_label_map)
 from mmsamrefiner.refiner.inputs import load_rgb_image
 from .overlay import draw_masks, side_by_side
