@@ -91,7 +91,7 @@ def resize_box_crops_to_windows(crops: Tensor, boxes: Tensor, rows: Tensor, cols
 
     def window_matrix(matrix, support, lo, hi, size_in):
         out_lo, out_hi, _, _ = _window(*support, lo, hi)
-        size_out = int((out_hi - out_lo).max()) + 1
+        size_out = max(int((out_hi - out_lo).max()) + 1, 1)
         out = out_lo[:, None] + torch.arange(size_out, device=device)  # (N, o)
         valid = out <= out_hi[:, None]
         inputs = (lo[:, None] + torch.arange(size_in, device=device)).clamp(
@@ -139,10 +139,14 @@ def _support(matrix: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 def _window(first: Tensor, last: Tensor, lo: Tensor, hi: Tensor):
-    """Output range influenced by low-res cells ``lo..hi``, and the cells it reads."""
+    """Output range influenced by low-res cells ``lo..hi``, and the cells it reads.
+
+    The range is empty (``out_lo > out_hi``) where no output reads those cells
+    (e.g. cells in the encoder square's padding, which the crop drops)."""
     out_lo = torch.searchsorted(last.contiguous(), lo.contiguous())
     out_hi = torch.searchsorted(first.contiguous(), hi.contiguous(), right=True) - 1
-    return out_lo, out_hi, first[out_lo], last[out_hi]
+    return (out_lo, out_hi, first[out_lo.clamp(max=len(first) - 1)],
+            last[out_hi.clamp(min=0)])
 
 
 def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
@@ -179,8 +183,8 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
     ox_lo, ox_hi, wx_lo, wx_hi = _window(*_support(cols), c_lo, c_hi)
 
     def gather(matrix, out_lo, out_hi, win_lo, win_hi):
-        size_out = int((out_hi - out_lo).max()) + 1
-        size_win = int((win_hi - win_lo).max()) + 1
+        size_out = max(int((out_hi - out_lo).max()) + 1, 1)
+        size_win = max(int((win_hi - win_lo).max()) + 1, 1)
         o = out_lo[:, None] + torch.arange(size_out, device=device)
         w = win_lo[:, None] + torch.arange(size_win, device=device)
         valid_o = o <= out_hi[:, None]

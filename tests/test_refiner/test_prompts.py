@@ -257,3 +257,15 @@ def test_size_groups_keep_padding_bounded_and_cover_every_box():
     # small crops stay together: padding 400 pixels is cheaper than a group
     assert [g.tolist() for g in size_groups(boxes, min_crop=500)] == [[0, 2, 3], [4, 1]]
     assert size_groups(boxes[:0]) == []
+
+
+def test_upscale_of_logits_positive_only_in_the_padding_is_empty():
+    """SAM may answer in the encoder square's padding, which the crop to the
+    image drops: the mask is empty (the refiner then keeps the previous one)."""
+    from mmsamrefiner.refiner.resize import upscale_matrices, upscale_to_masks
+    low = torch.full((2, 32, 32), -5.0)
+    low[0, 26:31, 3:9] = 5.0   # rows 26-30: padding below a 96-row input
+    low[1, 2:6, 3:9] = 5.0     # inside the image
+    rows, cols = upscale_matrices((32, 32), 128, (96, 128), (150, 200))
+    got = upscale_to_masks(low, rows, cols)
+    assert not got[0].any() and got[1].any()
