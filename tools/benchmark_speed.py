@@ -24,6 +24,14 @@ Method
   one mask at a time.  A baseline's mining (and, for ``reference``, its
   upscaling) replaces ours; the decoder runs as ours.  The ratio of each
   baseline's overhead to ours is reported.
+* ``--fixed-masks``: every round mines the coarse masks again instead of the
+  previous round's answer (the answers are still upsampled, at their own
+  size, so ``other`` is not made smaller).  SAM's cost does
+  not depend on what it answers, but the non-SAM stages follow the masks'
+  size; a SAM with random weights (all that this machine has for ViT-B/L/H)
+  answers with blobs the size of the image, which a trained SAM does not.
+  With this flag the non-SAM stages see masks of the coarse masks' size, as
+  they would with a trained SAM whose answers stay close to them.
 * Each configuration: ``--warmup`` untimed runs, then ``--runs`` timed runs;
   the median of each stage is reported.  On CUDA every stage ends with
   ``torch.cuda.synchronize()``; peak memory is ``torch.cuda.max_memory_allocated``
@@ -33,6 +41,7 @@ Method
 
     python tools/benchmark_speed.py                       # toy SAM, CPU
     python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3
+    python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3 --fixed-masks
     python tools/benchmark_speed.py --family hq --arch vit_tiny --masks 50 --runs 3
 """
 import argparse
@@ -69,6 +78,8 @@ def parse_args():
     parser.add_argument('--fragments', type=int, default=200)
     parser.add_argument('--baselines', nargs='*', default=['reference', 'box-crops'],
                         choices=['reference', 'box-crops'])
+    parser.add_argument('--fixed-masks', action='store_true',
+                        help='every round mines the coarse masks again (see the method)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_speed')
@@ -123,9 +134,11 @@ def keep_best(method: str, refiner: SAMRefiner, logits, ious, embedding):
 
 @torch.inference_mode()
 def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
-                 method: str = 'ours') -> dict:
+                 method: str = 'ours', fixed_masks: bool = False) -> dict:
     """One refinement, stage by stage (seconds); the same steps as ``refine``,
-    with ``method``'s mining and upscaling ('ours', 'reference', 'box-crops')."""
+    with ``method``'s mining and upscaling ('ours', 'reference', 'box-crops').
+    ``fixed_masks``: every round mines ``masks`` again (the kept candidates are
+    still upsampled, but not fed back)."""
     device = refiner.device
     times = dict(encoder=0.0, mining=0.0, decoder=0.0, other=0.0)
     sync(device)
@@ -146,7 +159,8 @@ def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
         times['decoder'] += tick - tock
         new = keep_best(method, refiner, logits, ious, embedding)
         kept = any_along(new.flatten(1), 1)
-        current = torch.where(kept[:, None, None], new, current)
+        if not fixed_masks:
+            current = torch.where(kept[:, None, None], new, current)
         sync(device)
         times['other'] += time.perf_counter() - tick
     times['total'] = time.perf_counter() - start
@@ -178,7 +192,7 @@ def benchmark_refiner(args) -> list:
         runs = {method: [] for method in methods}
         for run in range(args.warmup + args.runs):
             for method in methods:
-                times = timed_refine(refiner, image, masks, method)
+                times = timed_refine(refiner, image, masks, method, args.fixed_masks)
                 if run >= args.warmup:
                     runs[method].append(times)
         med = {method: {k: float(np.median([t[k] for t in runs[method]])) for k in runs[method][0]}
@@ -224,8 +238,9 @@ def benchmark_stm(fragments: int, runs: int) -> float:
 
 
 def markdown(args, rows, stm_seconds) -> str:
-    lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds, device '
-             f'`{args.device}`; median of {args.runs} runs after {args.warmup} warm-up (ms)', '']
+    fixed = ', coarse masks re-mined every round (`--fixed-masks`)' if args.fixed_masks else ''
+    lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds{fixed}, '
+             f'device `{args.device}`; median of {args.runs} runs after {args.warmup} warm-up (ms)', '']
     head = ['masks', 'encoder', 'mining', 'decoder', 'other', 'total', 'overhead / SAM']
     for method in args.baselines:
         head += [f'{method} overhead', f'{method} / ours']
@@ -251,7 +266,7 @@ def main():
     report = markdown(args, rows, stm_seconds)
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
-    name = f'speed_{args.family}_{args.arch}_{args.device}'
+    name = f'speed_{args.family}_{args.arch}_{args.device}' + ('_fixed' if args.fixed_masks else '')
     with open(osp.join(args.out_dir, name + '.md'), 'w') as f:
         f.write(report + '\n')
     with open(osp.join(args.out_dir, name + '.json'), 'w') as f:
