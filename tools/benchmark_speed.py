@@ -24,14 +24,15 @@ Method
   one mask at a time.  A baseline's mining (and, for ``reference``, its
   upscaling) replaces ours; the decoder runs as ours.  The ratio of each
   baseline's overhead to ours is reported.
-* ``--fixed-masks``: every round mines the coarse masks again instead of the
-  previous round's answer (the answers are still upsampled, at their own
-  size, so ``other`` is not made smaller).  SAM's cost does
-  not depend on what it answers, but the non-SAM stages follow the masks'
-  size; a SAM with random weights (all that this machine has for ViT-B/L/H)
-  answers with blobs the size of the image, which a trained SAM does not.
-  With this flag the non-SAM stages see masks of the coarse masks' size, as
-  they would with a trained SAM whose answers stay close to them.
+* ``--fixed-masks``: a trained SAM's answers stay close to the coarse masks;
+  a SAM with random weights (all that this machine has for ViT-B/L/H)
+  answers with blobs the size of the image, and the non-SAM stages follow
+  the masks' size, not SAM's.  With this flag every round mines the coarse
+  masks again, and the candidates upsampled are the masks' own mask prompts
+  (low-res logits of the coarse shapes, one copy per candidate) instead of
+  SAM's answers; SAM still runs in full and its time is counted as before
+  (its cost does not depend on what it answers).  So the non-SAM stages are
+  timed on masks of the coarse masks' size next to a real ViT's SAM time.
 * Each configuration: ``--warmup`` untimed runs, then ``--runs`` timed runs;
   the median of each stage is reported.  On CUDA every stage ends with
   ``torch.cuda.synchronize()``; peak memory is ``torch.cuda.max_memory_allocated``
@@ -137,8 +138,9 @@ def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
                  method: str = 'ours', fixed_masks: bool = False) -> dict:
     """One refinement, stage by stage (seconds); the same steps as ``refine``,
     with ``method``'s mining and upscaling ('ours', 'reference', 'box-crops').
-    ``fixed_masks``: every round mines ``masks`` again (the kept candidates are
-    still upsampled, but not fed back)."""
+    ``fixed_masks``: every round mines ``masks`` again, and the candidates
+    upsampled are the masks' own mask prompts (low-res logits of the coarse
+    shapes, one copy per candidate) instead of SAM's answers."""
     device = refiner.device
     times = dict(encoder=0.0, mining=0.0, decoder=0.0, other=0.0)
     sync(device)
@@ -157,6 +159,8 @@ def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
         sync(device)
         tick = time.perf_counter()
         times['decoder'] += tick - tock
+        if fixed_masks and prompts.mask_inputs is not None:
+            logits = prompts.mask_inputs.expand_as(logits)
         new = keep_best(method, refiner, logits, ious, embedding)
         kept = any_along(new.flatten(1), 1)
         if not fixed_masks:

@@ -89,15 +89,26 @@ def test_box_prompt_segments_held_out_objects(toy_sam):
     assert np.concatenate(ious).mean() > 0.65
 
 
-def test_bfloat16_encoder_gives_the_same_masks(toy_sam):
+@pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
+def test_half_precision_encoder_gives_the_same_masks(toy_sam, dtype):
     """Mixed precision for the encoder is an option only if the masks stay."""
     fp32 = SAMRefiner(toy_sam, iters=2)
-    bf16 = SAMRefiner(toy_sam, iters=2, encoder_dtype='bfloat16')
+    half = SAMRefiner(toy_sam, iters=2, encoder_dtype=dtype)
     ious = []
     for scene, coarse in list(cases())[:4]:
-        ious.append(mask_iou(bf16.refine(scene.image, coarse).masks,
+        ious.append(mask_iou(half.refine(scene.image, coarse).masks,
                              fp32.refine(scene.image, coarse).masks))
     assert np.concatenate(ious).mean() >= 0.99
+
+
+def test_inference_mode_gives_the_same_masks(toy_sam):
+    refiner = SAMRefiner(toy_sam, iters=2)
+    for scene, coarse in list(cases())[:2]:
+        expected = refiner.refine(scene.image, coarse)
+        with torch.inference_mode():
+            got = refiner.refine(scene.image, coarse)
+        np.testing.assert_array_equal(got.masks, expected.masks)
+        np.testing.assert_array_equal(got.scores, expected.scores)
 
 
 def test_unknown_encoder_dtype_is_refused(toy_sam):
