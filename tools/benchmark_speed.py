@@ -57,7 +57,8 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.refiner.naive import mine_mask_by_mask, upscale_all_then_select
-from mmsamrefiner.refiner.prompts import Prompts, any_along
+from mmsamrefiner.refiner.bool_ops import any_along
+from mmsamrefiner.refiner.prompts import Prompts
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
 from mmsamrefiner.refiner.stm import split_then_merge
 from mmsamrefiner.synthetic import make_scene
@@ -162,9 +163,10 @@ def timed_refine(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
         if fixed_masks and prompts.mask_inputs is not None:
             logits = prompts.mask_inputs.expand_as(logits)
         new = keep_best(method, refiner, logits, ious, embedding)
-        kept = any_along(new.flatten(1), 1)
+        lost = ~any_along(new.flatten(1), 1)
         if not fixed_masks:
-            current = torch.where(kept[:, None, None], new, current)
+            new[lost] = current[lost]
+            current = new
         sync(device)
         times['other'] += time.perf_counter() - tick
     times['total'] = time.perf_counter() - start

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .bool_ops import any_along
 from .distance import distance_box_crops, farthest_background_in_box
 from .resize import (prompt_resize_matrices, prompt_resize_supports,
                      resize_box_crops_to_windows)
@@ -61,13 +62,6 @@ def resized_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
     """(h, w) after scaling the longest side to ``long_side`` (SAM's rounding)."""
     scale = long_side / max(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
-
-
-def any_along(masks: Tensor, dim) -> Tensor:
-    """``masks.any(dim)`` for a bool tensor, as a max over its bytes: the same
-    result, about ten times faster than PyTorch's bool reduction on a CPU.
-    ``dim``: an int or a tuple of ints (each reduced dim must be non-empty)."""
-    return masks.view(torch.uint8).amax(dim) > 0
 
 
 def masks_to_boxes(masks: Tensor) -> Tensor:

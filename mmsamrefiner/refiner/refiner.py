@@ -24,10 +24,11 @@ from torch import Tensor, nn
 
 from mmsamrefiner.registry import MODELS, register_also_in_root
 from .backends import ImageEmbedding, backend_of
+from .bool_ops import any_along
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .iou_adapter import AdaptedLinear, IoUAdapter
-from .prompts import PromptMiner, Prompts, any_along
+from .prompts import PromptMiner, Prompts
 from .resize import upscale_matrices, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
@@ -244,14 +245,13 @@ class SAMRefiner(nn.Module):
         rows, cols = upscale_matrices(self.low_res_size, through,
                                       image_embedding.input_size,
                                       image_embedding.original_size, low_res_logits.device)
-        masks = [upscale_to_masks(part, rows, cols, self.backend.mask_threshold)
-                 for part in low_res_logits.split(self.max_batch)]
-        if len(masks) == 1:
-            return masks[0]
-        if not masks:
-            return low_res_logits.new_zeros(
-                (0,) + tuple(image_embedding.original_size), dtype=torch.bool)
-        return torch.cat(masks)
+        height, width = image_embedding.original_size
+        flat = torch.zeros(len(low_res_logits) * height * width + 1, dtype=torch.bool,
+                           device=low_res_logits.device)
+        for start in range(0, len(low_res_logits), self.max_batch):
+            upscale_to_masks(low_res_logits[start:start + self.max_batch], rows, cols,
+                             self.backend.mask_threshold, out=flat, start=start)
+        return flat[:-1].view(len(low_res_logits), height, width)
 
     @torch.no_grad()
     def refine_once(self, masks: Tensor, image_embedding: ImageEmbedding
@@ -310,9 +310,10 @@ class SAMRefiner(nn.Module):
             current_scores = torch.zeros(len(active), device=self.device)
             for _ in range(self.iters):
                 new, new_scores, prompts = self.refine_once(current, image_embedding)
-                kept = any_along(new.flatten(1), 1)
-                current = torch.where(kept[:, None, None], new, current)
-                current_scores = torch.where(kept, new_scores, current_scores)
+                lost = ~any_along(new.flatten(1), 1)  # SAM answered nothing: keep
+                new[lost] = current[lost]
+                current = new
+                current_scores = torch.where(lost, current_scores, new_scores)
             refined[active] = current
             scores[active] = current_scores
 

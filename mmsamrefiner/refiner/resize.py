@@ -14,6 +14,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from .bool_ops import any_along
+
 
 def bilinear_matrix(in_size: int, out_size: int, device=None) -> Tensor:
     """(out_size, in_size) float64 weights of PyTorch's 1-D bilinear resize
@@ -150,7 +152,8 @@ def _window(first: Tensor, last: Tensor, lo: Tensor, hi: Tensor):
 
 
 def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
-                     threshold: float = 0.0) -> Tensor:
+                     threshold: float = 0.0, out: Optional[Tensor] = None,
+                     start: int = 0) -> Tensor:
     """``rows @ low_res @ cols.T > threshold`` for (N, h, w) logits, computed
     only where it can be true.
 
@@ -159,16 +162,26 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
     is evaluated on the output window its above-threshold cells influence
     (reading the cells that window depends on) and is False elsewhere.
 
+    Args:
+        low_res: (N, h, w) logits.
+        rows, cols: (H, h) and (W, w) matrices (:func:`upscale_matrices`).
+        out: a flat all-False bool buffer of ``M * H * W + 1`` elements (the
+            last one is scratch) holding M >= ``start + N`` masks; these N
+            are written as masks ``start ..``.  Default: a new one for N.
+
     Returns:
-        (N, H, W) bool.
+        (N, H, W) bool, a view of ``out``.
     """
     n = len(low_res)
     height, width = rows.shape[0], cols.shape[0]
     device = low_res.device
+    if out is None:
+        out = torch.zeros(n * height * width + 1, dtype=torch.bool, device=device)
+    masks = out[start * height * width:(start + n) * height * width].view(n, height, width)
     positive = low_res > threshold
-    live = torch.nonzero(positive.flatten(1).any(1)).flatten()
+    live = torch.nonzero(any_along(positive.flatten(1), 1)).flatten()
     if len(live) == 0:
-        return torch.zeros((n, height, width), dtype=torch.bool, device=device)
+        return masks
     positive = positive[live]
     ys = torch.nonzero(positive.any(2))  # (k, 2) [mask, row]
     xs = torch.nonzero(positive.any(1))
@@ -201,10 +214,9 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
     window = window * (valid_wy[:, :, None] & valid_wx[:, None, :])
     crop = (rows_n @ window @ cols_n.transpose(1, 2)) > threshold
     # Paste the windows through flat indices: valid window cells are distinct
-    # pixels; the rest (window padding) all go to one spare slot at the end.
-    flat = torch.zeros(n * height * width + 1, dtype=torch.bool, device=device)
-    index = ((live * (height * width))[:, None, None] + (oy * width)[:, :, None]
+    # pixels; the rest (window padding) all go to the scratch slot at the end.
+    index = (((start + live) * (height * width))[:, None, None] + (oy * width)[:, :, None]
              + ox[:, None, :])
-    index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, n * height * width)
-    flat[index.flatten()] = crop.flatten()
-    return flat[:-1].view(n, height, width)
+    index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, len(out) - 1)
+    out[index.flatten()] = crop.flatten()
+    return masks
