@@ -29,7 +29,7 @@ from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
-from .resize import upscale_matrices, upscale_to_masks
+from .resize import upscale_bands, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
 
@@ -242,9 +242,8 @@ class SAMRefiner(nn.Module):
         size instead of the image's.
         """
         through = self.encoder_size if self.backend.upscale_through_encoder else None
-        rows, cols = upscale_matrices(self.low_res_size, through,
-                                      image_embedding.input_size,
-                                      image_embedding.original_size, low_res_logits.device)
+        rows, cols = upscale_bands(self.low_res_size, through, image_embedding.input_size,
+                                   image_embedding.original_size, low_res_logits.device)
         height, width = image_embedding.original_size
         flat = torch.zeros(len(low_res_logits) * height * width + 1, dtype=torch.bool,
                            device=low_res_logits.device)

@@ -9,7 +9,7 @@ needs only the box's columns of ``R_y`` and ``R_x``: the cost follows the box,
 not the image.
 """
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -151,20 +151,125 @@ def _window(first: Tensor, last: Tensor, lo: Tensor, hi: Tensor):
             last[out_hi.clamp(min=0)])
 
 
-def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
+class Band(NamedTuple):
+    """A resize matrix and its rows as bands: row ``o`` is zero except at
+    columns ``first[o] .. last[o]``, where it holds
+    ``taps[o, :last[o] - first[o] + 1]``.
+
+    Attributes:
+        matrix: (H, h) float32, the resize matrix.
+        first, last: (H,) int64, non-decreasing (see :func:`_support`).
+        taps: (H, K) float32, K the widest band; zero past each row's band.
+    """
+    matrix: Tensor
+    first: Tensor
+    last: Tensor
+    taps: Tensor
+
+
+def band_of(matrix: Tensor) -> Band:
+    """The :class:`Band` of an (H, h) resize matrix."""
+    first, last = _support(matrix)
+    size = matrix.shape[1]
+    k = int((last - first).clamp(min=0).max()) + 1 if len(first) else 1
+    cols = first[:, None] + torch.arange(k, device=matrix.device)
+    taps = matrix[torch.arange(len(first), device=matrix.device)[:, None],
+                  cols.clamp(max=size - 1)] * ((cols <= last[:, None]) & (cols < size))
+    return Band(matrix, first, last, taps.float())
+
+
+@lru_cache(maxsize=16)
+def upscale_bands(low_res_size: Tuple[int, int], encoder_size: Optional[int],
+                  input_size: Tuple[int, int], original_size: Tuple[int, int],
+                  device=None) -> Tuple[Band, Band]:
+    """The :class:`Band` s of :func:`upscale_matrices` (cached alike)."""
+    rows, cols = upscale_matrices(low_res_size, encoder_size, input_size, original_size, device)
+    return band_of(rows), band_of(cols)
+
+
+def _index_range(lo: Tensor, hi: Tensor, limit: int):
+    """(N, k) indices ``lo .. lo + k - 1`` (k: the longest range, at least 1),
+    clamped below ``limit``, and whether each lies within ``lo .. hi``."""
+    size = max(int((hi - lo).max()) + 1, 1)
+    index = lo[:, None] + torch.arange(size, device=lo.device)
+    valid = (index <= hi[:, None]) & (index < limit)
+    return index.clamp(max=limit - 1), valid
+
+
+def _threshold_dense(logits: Tensor, row_band: Band, col_band: Band, oy, valid_y, cells_y,
+                     ox, valid_x, cells_x, threshold: float) -> Tensor:
+    """(N, oh, ow) ``(R_y @ logits @ R_x.T)[oy, ox] > threshold`` as two
+    batched products over the low-res cells those outputs read
+    (``cells_*``: (N, k) indices and validity)."""
+    n, h, w = logits.shape
+    (wy, valid_wy), (wx, valid_wx) = cells_y, cells_x
+    rows = row_band.matrix[oy[:, :, None], wy[:, None, :]] * (
+        valid_y[:, :, None] & valid_wy[:, None, :])
+    cols = col_band.matrix[ox[:, :, None], wx[:, None, :]] * (
+        valid_x[:, :, None] & valid_wx[:, None, :])
+    window = logits[torch.arange(n, device=logits.device)[:, None, None],
+                    wy[:, :, None], wx[:, None, :]]
+    return (rows @ window.float() @ cols.transpose(1, 2)) > threshold
+
+
+def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_band: Band,
+                       oy: Tensor, ox: Tensor, threshold: float) -> Tensor:
+    """(N, oh, ow) ``(R_y @ logits @ R_x.T)[oy, ox] > threshold``, computed
+    only on the boundary.
+
+    Each output pixel is a convex combination of its taps, the few low-res
+    cells its rows of ``R_y`` and ``R_x`` read: if all of them exceed the
+    threshold the pixel does, if none does it does not; only pixels with both
+    kinds (along the masks' boundaries) are computed.  ``positive``: (N, h, w)
+    uint8, ``logits > threshold``.
+    """
+    n, h, w = logits.shape
+    device = logits.device
+    ky, kx = row_band.taps.shape[1], col_band.taps.shape[1]
+
+    def tap(band, index, k, size):  # past its band a row repeats its last cell
+        return torch.minimum(band.first[index] + k, band.last[index]).clamp(max=size - 1)
+
+    rows = None
+    for k in range(ky):  # how many of each output pixel's ky * kx taps are positive
+        part = positive.gather(1, tap(row_band, oy, k, h)[:, :, None].expand(-1, -1, w))
+        rows = part if rows is None else rows.add_(part)        # (N, oh, w)
+    hits = None
+    for k in range(kx):
+        part = rows.gather(2, tap(col_band, ox, k, w)[:, None, :].expand(-1, oy.shape[1], -1))
+        hits = part if hits is None else hits.add_(part)         # (N, oh, ow)
+    above = hits == ky * kx
+    c, i, j = torch.nonzero((hits > 0) & ~above, as_tuple=True)  # the boundary
+    y, x = oy[c, i], ox[c, j]
+    cell_y = (row_band.first[y, None] + torch.arange(ky, device=device)).clamp(max=h - 1)
+    cell_x = (col_band.first[x, None] + torch.arange(kx, device=device)).clamp(max=w - 1)
+    cells = logits.float().reshape(-1)[
+        ((c * h)[:, None, None] + cell_y[:, :, None]) * w + cell_x[:, None, :]]  # (M, ky, kx)
+    # rows first, as R_y @ logits @ R_x.T associates
+    value = ((row_band.taps[y, :, None] * cells).sum(1) * col_band.taps[x]).sum(1)
+    keep = value > threshold
+    above[c[keep], i[keep], j[keep]] = True
+    return above
+
+
+def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
                      threshold: float = 0.0, out: Optional[Tensor] = None,
                      start: int = 0) -> Tensor:
-    """``rows @ low_res @ cols.T > threshold`` for (N, h, w) logits, computed
+    """``R_y @ low_res @ R_x.T > threshold`` for (N, h, w) logits, computed
     only where it can be true.
 
     An output pixel is a convex combination of a few neighbouring low-res
-    logits, so it can exceed ``threshold`` only if one of them does: each mask
-    is evaluated on the output window its above-threshold cells influence
-    (reading the cells that window depends on) and is False elsewhere.
+    logits, so it can exceed ``threshold`` only if one of them does: each
+    mask is evaluated on the output window its above-threshold cells reach
+    and is False elsewhere.  Narrow windows (under half the image's width)
+    are computed as two small products and pasted pixel by pixel; wide ones
+    as whole rows, where only the masks' boundaries are computed
+    (:func:`_threshold_by_taps`), and pasted row by row.
 
     Args:
         low_res: (N, h, w) logits.
-        rows, cols: (H, h) and (W, w) matrices (:func:`upscale_matrices`).
+        row_band, col_band: the :class:`Band` s of ``R_y`` (H, h) and ``R_x``
+            (W, w) (:func:`upscale_bands`).
         out: a flat all-False bool buffer of ``M * H * W + 1`` elements (the
             last one is scratch) holding M >= ``start + N`` masks; these N
             are written as masks ``start ..``.  Default: a new one for N.
@@ -172,8 +277,8 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
     Returns:
         (N, H, W) bool, a view of ``out``.
     """
-    n = len(low_res)
-    height, width = rows.shape[0], cols.shape[0]
+    n, h, w = low_res.shape
+    height, width = len(row_band.first), len(col_band.first)
     device = low_res.device
     if out is None:
         out = torch.zeros(n * height * width + 1, dtype=torch.bool, device=device)
@@ -182,41 +287,35 @@ def upscale_to_masks(low_res: Tensor, rows: Tensor, cols: Tensor,
     live = torch.nonzero(any_along(positive.flatten(1), 1)).flatten()
     if len(live) == 0:
         return masks
-    positive = positive[live]
-    ys = torch.nonzero(positive.any(2))  # (k, 2) [mask, row]
-    xs = torch.nonzero(positive.any(1))
     count = len(live)
-    r_lo = torch.full((count, ), low_res.shape[1], device=device).scatter_reduce(
-        0, ys[:, 0], ys[:, 1], 'amin')
-    r_hi = torch.full((count, ), -1, device=device).scatter_reduce(0, ys[:, 0], ys[:, 1], 'amax')
-    c_lo = torch.full((count, ), low_res.shape[2], device=device).scatter_reduce(
-        0, xs[:, 0], xs[:, 1], 'amin')
-    c_hi = torch.full((count, ), -1, device=device).scatter_reduce(0, xs[:, 0], xs[:, 1], 'amax')
-    oy_lo, oy_hi, wy_lo, wy_hi = _window(*_support(rows), r_lo, r_hi)
-    ox_lo, ox_hi, wx_lo, wx_hi = _window(*_support(cols), c_lo, c_hi)
+    logits = low_res[live]
+    positive = positive[live].view(torch.uint8)
 
-    def gather(matrix, out_lo, out_hi, win_lo, win_hi):
-        size_out = max(int((out_hi - out_lo).max()) + 1, 1)
-        size_win = max(int((win_hi - win_lo).max()) + 1, 1)
-        o = out_lo[:, None] + torch.arange(size_out, device=device)
-        w = win_lo[:, None] + torch.arange(size_win, device=device)
-        valid_o = o <= out_hi[:, None]
-        valid_w = w <= win_hi[:, None]
-        part = matrix[o.clamp(max=matrix.shape[0] - 1)[:, :, None],
-                      w.clamp(max=matrix.shape[1] - 1)[:, None, :]]
-        return part * (valid_o[:, :, None] & valid_w[:, None, :]), o, valid_o, w, valid_w
+    def window(band, cells, size_in):
+        """Outputs the positive cells ((k, 2) [mask, cell]) reach, and the
+        cells those outputs read."""
+        lo = torch.full((count, ), size_in, device=device).scatter_reduce(
+            0, cells[:, 0], cells[:, 1], 'amin')
+        hi = torch.full((count, ), -1, device=device).scatter_reduce(
+            0, cells[:, 0], cells[:, 1], 'amax')
+        out_lo, out_hi, read_lo, read_hi = _window(band.first, band.last, lo, hi)
+        return (*_index_range(out_lo, out_hi, len(band.first)),
+                _index_range(read_lo, read_hi, size_in))
 
-    rows_n, oy, valid_y, wy, valid_wy = gather(rows, oy_lo, oy_hi, wy_lo, wy_hi)
-    cols_n, ox, valid_x, wx, valid_wx = gather(cols, ox_lo, ox_hi, wx_lo, wx_hi)
-    index = torch.arange(count, device=device)[:, None, None]
-    window = low_res[live][index, wy.clamp(max=low_res.shape[1] - 1)[:, :, None],
-                           wx.clamp(max=low_res.shape[2] - 1)[:, None, :]]
-    window = window * (valid_wy[:, :, None] & valid_wx[:, None, :])
-    crop = (rows_n @ window @ cols_n.transpose(1, 2)) > threshold
-    # Paste the windows through flat indices: valid window cells are distinct
-    # pixels; the rest (window padding) all go to the scratch slot at the end.
-    index = (((start + live) * (height * width))[:, None, None] + (oy * width)[:, :, None]
-             + ox[:, None, :])
-    index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, len(out) - 1)
-    out[index.flatten()] = crop.flatten()
+    oy, valid_y, cells_y = window(row_band, torch.nonzero(positive.amax(2)), h)
+    ox, valid_x, cells_x = window(col_band, torch.nonzero(positive.amax(1)), w)
+    if 2 * ox.shape[1] < width:
+        crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox, valid_x,
+                                cells_x, threshold)
+        # Paste the windows through flat indices: valid window cells are distinct
+        # pixels; the rest (window padding) all go to the scratch slot at the end.
+        index = (((start + live) * (height * width))[:, None, None] + (oy * width)[:, :, None]
+                 + ox[:, None, :])
+        index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, len(out) - 1)
+        out[index.flatten()] = crop.flatten()
+        return masks
+    ox = torch.arange(width, device=device).expand(count, -1)
+    crop = _threshold_by_taps(logits, positive, row_band, col_band, oy, ox, threshold)
+    rows = (start + live)[:, None] * height + oy
+    out[:-1].view(-1, width)[rows[valid_y]] = crop[valid_y]
     return masks

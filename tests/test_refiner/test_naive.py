@@ -70,12 +70,14 @@ def test_mask_by_mask_miner_needs_masks_and_an_embedding_for_the_elastic_box(tin
 
 
 @pytest.mark.parametrize('through_encoder', [True, False])
-def test_upscale_of_the_kept_candidate_equals_upscaling_all_then_selecting(through_encoder):
-    from mmsamrefiner.refiner.resize import upscale_matrices, upscale_to_masks
+@pytest.mark.parametrize('radii', [(0.5, 3), (2, 12)])  # narrow windows; whole rows
+def test_upscale_of_the_kept_candidate_equals_upscaling_all_then_selecting(through_encoder,
+                                                                            radii):
+    from mmsamrefiner.refiner.resize import upscale_bands, upscale_to_masks
     rng = np.random.default_rng(2)
     yy, xx = torch.meshgrid(torch.arange(32.), torch.arange(32.), indexing='ij')
     centres = torch.from_numpy(rng.uniform(0, 32, (6, 3, 2))).float()
-    radii = torch.from_numpy(rng.uniform(2, 12, (6, 3))).float()
+    radii = torch.from_numpy(rng.uniform(*radii, (6, 3))).float()
     logits = radii[..., None, None] - ((yy - centres[..., 0, None, None]) ** 2 +
                                        (xx - centres[..., 1, None, None]) ** 2).sqrt()
     ious = torch.from_numpy(rng.random((6, 3))).float()
@@ -83,9 +85,9 @@ def test_upscale_of_the_kept_candidate_equals_upscaling_all_then_selecting(throu
     encoder_size = 128 if through_encoder else None
     input_size = (96, 128) if through_encoder else (128, 128)
     expected = upscale_all_then_select(logits, ious, encoder_size, input_size, original, chunk=4)
-    rows, cols = upscale_matrices((32, 32), encoder_size, input_size, original)
+    rows, cols = upscale_bands((32, 32), encoder_size, input_size, original)
     best = ious.argmax(1)
     got = upscale_to_masks(logits[torch.arange(6), best], rows, cols)
     assert expected.shape == got.shape == (6, ) + original
-    assert expected.sum() > 1000
+    assert expected.sum() > 100
     assert (got != expected).sum() <= 2  # float rounding at the threshold at most

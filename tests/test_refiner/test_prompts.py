@@ -230,7 +230,7 @@ def test_windowed_upscale_matches_sams_postprocess(tiny_sam):
     """Only the window positive cells reach is evaluated; the masks are SAM's."""
     import torch.nn.functional as F
 
-    from mmsamrefiner.refiner.resize import upscale_matrices, upscale_to_masks
+    from mmsamrefiner.refiner.resize import upscale_bands, upscale_to_masks
     yy, xx = torch.meshgrid(torch.arange(32.), torch.arange(32.), indexing='ij')
     low = torch.stack([
         8 - ((yy - 10) ** 2 + (xx - 12) ** 2).sqrt(),      # a disc
@@ -239,7 +239,7 @@ def test_windowed_upscale_matches_sams_postprocess(tiny_sam):
     ])
     input_size, original = (96, 128), (150, 200)
     expected = tiny_sam.postprocess_masks(low[:, None], input_size, original)[:, 0] > 0
-    rows, cols = upscale_matrices((32, 32), 128, input_size, original)
+    rows, cols = upscale_bands((32, 32), 128, input_size, original)
     got = upscale_to_masks(low, rows, cols)
     assert got.shape == (3, 150, 200) and not got[1].any()
     assert (got != expected).sum() <= 2  # float rounding at the threshold at most
@@ -262,10 +262,10 @@ def test_size_groups_keep_padding_bounded_and_cover_every_box():
 def test_upscale_of_logits_positive_only_in_the_padding_is_empty():
     """SAM may answer in the encoder square's padding, which the crop to the
     image drops: the mask is empty (the refiner then keeps the previous one)."""
-    from mmsamrefiner.refiner.resize import upscale_matrices, upscale_to_masks
+    from mmsamrefiner.refiner.resize import upscale_bands, upscale_to_masks
     low = torch.full((2, 32, 32), -5.0)
     low[0, 26:31, 3:9] = 5.0   # rows 26-30: padding below a 96-row input
     low[1, 2:6, 3:9] = 5.0     # inside the image
-    rows, cols = upscale_matrices((32, 32), 128, (96, 128), (150, 200))
+    rows, cols = upscale_bands((32, 32), 128, (96, 128), (150, 200))
     got = upscale_to_masks(low, rows, cols)
     assert not got[0].any() and got[1].any()
