@@ -213,7 +213,8 @@ def _threshold_dense(logits: Tensor, row_band: Band, col_band: Band, oy, valid_y
 
 
 def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_band: Band,
-                       oy: Tensor, ox: Tensor, threshold: float) -> Tensor:
+                       oy: Tensor, ox: Tensor, threshold: float,
+                       max_boundary: float = 0.125) -> Optional[Tensor]:
     """(N, oh, ow) ``(R_y @ logits @ R_x.T)[oy, ox] > threshold``, computed
     only on the boundary.
 
@@ -221,7 +222,9 @@ def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_ban
     cells its rows of ``R_y`` and ``R_x`` read: if all of them exceed the
     threshold the pixel does, if none does it does not; only pixels with both
     kinds (along the masks' boundaries) are computed.  ``positive``: (N, h, w)
-    uint8, ``logits > threshold``.
+    uint8, ``logits > threshold``.  Returns None when more than
+    ``max_boundary`` of the pixels are on a boundary (ragged, noisy logits),
+    where the matrix products are cheaper.
     """
     n, h, w = logits.shape
     device = logits.device
@@ -239,7 +242,10 @@ def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_ban
         part = rows.gather(2, tap(col_band, ox, k, w)[:, None, :].expand(-1, oy.shape[1], -1))
         hits = part if hits is None else hits.add_(part)         # (N, oh, ow)
     above = hits == ky * kx
-    c, i, j = torch.nonzero((hits > 0) & ~above, as_tuple=True)  # the boundary
+    boundary = (hits > 0) & ~above
+    if int(torch.count_nonzero(boundary)) > max_boundary * boundary.numel():
+        return None
+    c, i, j = torch.nonzero(boundary, as_tuple=True)
     y, x = oy[c, i], ox[c, j]
     cell_y = (row_band.first[y, None] + torch.arange(ky, device=device)).clamp(max=h - 1)
     cell_x = (col_band.first[x, None] + torch.arange(kx, device=device)).clamp(max=w - 1)
@@ -316,6 +322,10 @@ def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
         return masks
     ox = torch.arange(width, device=device).expand(count, -1)
     crop = _threshold_by_taps(logits, positive, row_band, col_band, oy, ox, threshold)
+    if crop is None:  # a ragged boundary: the products over whole rows
+        cells_x = _index_range(torch.zeros_like(live), torch.full_like(live, w - 1), w)
+        crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox,
+                                torch.ones_like(ox, dtype=torch.bool), cells_x, threshold)
     rows = (start + live)[:, None] * height + oy
     out[:-1].view(-1, width)[rows[valid_y]] = crop[valid_y]
     return masks

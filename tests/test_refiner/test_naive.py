@@ -91,3 +91,21 @@ def test_upscale_of_the_kept_candidate_equals_upscaling_all_then_selecting(throu
     assert expected.shape == got.shape == (6, ) + original
     assert expected.sum() > 100
     assert (got != expected).sum() <= 2  # float rounding at the threshold at most
+
+
+def test_upscale_of_ragged_logits_falls_back_to_the_products_and_stays_exact(monkeypatch):
+    """Noisy logits (random-weight SAMs answer like this) put most pixels on
+    a boundary; the wide-window path then uses the matrix products."""
+    from mmsamrefiner.refiner import resize
+    calls = []
+    dense = resize._threshold_dense
+    monkeypatch.setattr(resize, '_threshold_dense',
+                        lambda *args: calls.append(1) or dense(*args))
+    logits = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(3)) + 0.3
+    original = (150, 200)
+    expected = upscale_all_then_select(logits, torch.zeros(4, 1), 128, (96, 128), original)
+    rows, cols = resize.upscale_bands((32, 32), 128, (96, 128), original)
+    got = resize.upscale_to_masks(logits[:, 0], rows, cols)
+    assert calls  # the fallback ran
+    assert expected.float().mean() > 0.3
+    assert (got != expected).sum() <= 2
