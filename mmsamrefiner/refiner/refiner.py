@@ -29,7 +29,7 @@ from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
                      to_bool_masks)
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
-from .resize import upscale_bands, upscale_to_masks
+from .upscale import upscale_bands, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
 

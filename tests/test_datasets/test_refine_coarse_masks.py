@@ -1,7 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """RefineCoarseMasks in real mmdet and mmseg dataset pipelines (README lines)."""
 import copy
-import logging
 import os
 import pickle
 

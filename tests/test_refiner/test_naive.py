@@ -73,7 +73,7 @@ def test_mask_by_mask_miner_needs_masks_and_an_embedding_for_the_elastic_box(tin
 @pytest.mark.parametrize('radii', [(0.5, 3), (2, 12)])  # narrow windows; whole rows
 def test_upscale_of_the_kept_candidate_equals_upscaling_all_then_selecting(through_encoder,
                                                                             radii):
-    from mmsamrefiner.refiner.resize import upscale_bands, upscale_to_masks
+    from mmsamrefiner.refiner.upscale import upscale_bands, upscale_to_masks
     rng = np.random.default_rng(2)
     yy, xx = torch.meshgrid(torch.arange(32.), torch.arange(32.), indexing='ij')
     centres = torch.from_numpy(rng.uniform(0, 32, (6, 3, 2))).float()
@@ -96,16 +96,16 @@ def test_upscale_of_the_kept_candidate_equals_upscaling_all_then_selecting(throu
 def test_upscale_of_ragged_logits_falls_back_to_the_products_and_stays_exact(monkeypatch):
     """Noisy logits (random-weight SAMs answer like this) put most pixels on
     a boundary; the wide-window path then uses the matrix products."""
-    from mmsamrefiner.refiner import resize
+    from mmsamrefiner.refiner import upscale
     calls = []
-    dense = resize._threshold_dense
-    monkeypatch.setattr(resize, '_threshold_dense',
+    dense = upscale._threshold_dense
+    monkeypatch.setattr(upscale, '_threshold_dense',
                         lambda *args: calls.append(1) or dense(*args))
     logits = torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(3)) + 0.3
     original = (150, 200)
     expected = upscale_all_then_select(logits, torch.zeros(4, 1), 128, (96, 128), original)
-    rows, cols = resize.upscale_bands((32, 32), 128, (96, 128), original)
-    got = resize.upscale_to_masks(logits[:, 0], rows, cols)
+    rows, cols = upscale.upscale_bands((32, 32), 128, (96, 128), original)
+    got = upscale.upscale_to_masks(logits[:, 0], rows, cols)
     assert calls  # the fallback ran
     assert expected.float().mean() > 0.3
     assert (got != expected).sum() <= 2

@@ -228,9 +228,7 @@ def test_distance_box_crops_equal_the_whole_image_transform():
 
 def test_windowed_upscale_matches_sams_postprocess(tiny_sam):
     """Only the window positive cells reach is evaluated; the masks are SAM's."""
-    import torch.nn.functional as F
-
-    from mmsamrefiner.refiner.resize import upscale_bands, upscale_to_masks
+    from mmsamrefiner.refiner.upscale import upscale_bands, upscale_to_masks
     yy, xx = torch.meshgrid(torch.arange(32.), torch.arange(32.), indexing='ij')
     low = torch.stack([
         8 - ((yy - 10) ** 2 + (xx - 12) ** 2).sqrt(),      # a disc
@@ -262,7 +260,7 @@ def test_size_groups_keep_padding_bounded_and_cover_every_box():
 def test_upscale_of_logits_positive_only_in_the_padding_is_empty():
     """SAM may answer in the encoder square's padding, which the crop to the
     image drops: the mask is empty (the refiner then keeps the previous one)."""
-    from mmsamrefiner.refiner.resize import upscale_bands, upscale_to_masks
+    from mmsamrefiner.refiner.upscale import upscale_bands, upscale_to_masks
     low = torch.full((2, 32, 32), -5.0)
     low[0, 26:31, 3:9] = 5.0   # rows 26-30: padding below a 96-row input
     low[1, 2:6, 3:9] = 5.0     # inside the image

@@ -7,7 +7,7 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.registry import MODELS
-from tests.conftest import TINY_SAM_ARCH, disk
+from tests.conftest import TINY_SAM_ARCH
 
 
 @pytest.fixture

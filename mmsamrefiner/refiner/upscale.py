@@ -1,0 +1,219 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""SAM's ``postprocess_masks`` for the kept candidates, computed where it
+matters.
+
+Low-res logits go to the original image frame by bilinear resizes (through
+the encoder square and its crop for SAM and HQ-SAM; straight for SAM 2), i.e.
+``R_y @ logits @ R_x.T`` with banded matrices (:func:`upscale_matrices`).
+Every output pixel is a convex combination of a few logits, so a mask is
+evaluated only on the window its positive logits reach; narrow windows as
+two small products, wide ones row by row and only along the boundary.
+"""
+from functools import lru_cache
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .bool_ops import any_along
+from .resize import bilinear_matrix, output_window, row_support
+
+
+@lru_cache(maxsize=16)
+def upscale_matrices(low_res_size: Tuple[int, int], encoder_size: Optional[int],
+                     input_size: Tuple[int, int], original_size: Tuple[int, int],
+                     device=None) -> Tuple[Tensor, Tensor]:
+    """``(U_y, U_x)``: (H, h) and (W, w) float32 matrices (cached per sizes and
+    device: read-only) of SAM's
+    ``postprocess_masks`` (bilinear low-res -> encoder square, crop to the
+    resized input, bilinear to the original size).  ``encoder_size=None``:
+    one bilinear step low-res -> original (SAM 2, whose input has no padding)."""
+    if encoder_size is None:
+        return tuple(bilinear_matrix(low_res_size[axis], original_size[axis], device).float()
+                     for axis in (0, 1))
+    mats = []
+    for axis in (0, 1):
+        to_square = bilinear_matrix(low_res_size[axis], encoder_size, device)
+        to_original = bilinear_matrix(input_size[axis], original_size[axis], device)
+        mats.append((to_original @ to_square[:input_size[axis]]).float())
+    return mats[0], mats[1]
+
+
+class Band(NamedTuple):
+    """A resize matrix and its rows as bands: row ``o`` is zero except at
+    columns ``first[o] .. last[o]``, where it holds
+    ``taps[o, :last[o] - first[o] + 1]``.
+
+    Attributes:
+        matrix: (H, h) float32, the resize matrix.
+        first, last: (H,) int64, non-decreasing (see :func:`~.resize.row_support`).
+        taps: (H, K) float32, K the widest band; zero past each row's band.
+    """
+    matrix: Tensor
+    first: Tensor
+    last: Tensor
+    taps: Tensor
+
+
+def band_of(matrix: Tensor) -> Band:
+    """The :class:`Band` of an (H, h) resize matrix."""
+    first, last = row_support(matrix)
+    size = matrix.shape[1]
+    k = int((last - first).clamp(min=0).max()) + 1 if len(first) else 1
+    cols = first[:, None] + torch.arange(k, device=matrix.device)
+    taps = matrix[torch.arange(len(first), device=matrix.device)[:, None],
+                  cols.clamp(max=size - 1)] * ((cols <= last[:, None]) & (cols < size))
+    return Band(matrix, first, last, taps.float())
+
+
+@lru_cache(maxsize=16)
+def upscale_bands(low_res_size: Tuple[int, int], encoder_size: Optional[int],
+                  input_size: Tuple[int, int], original_size: Tuple[int, int],
+                  device=None) -> Tuple[Band, Band]:
+    """The :class:`Band` s of :func:`upscale_matrices` (cached alike)."""
+    rows, cols = upscale_matrices(low_res_size, encoder_size, input_size, original_size, device)
+    return band_of(rows), band_of(cols)
+
+
+def _index_range(lo: Tensor, hi: Tensor, limit: int):
+    """(N, k) indices ``lo .. lo + k - 1`` (k: the longest range, at least 1),
+    clamped below ``limit``, and whether each lies within ``lo .. hi``."""
+    size = max(int((hi - lo).max()) + 1, 1)
+    index = lo[:, None] + torch.arange(size, device=lo.device)
+    valid = (index <= hi[:, None]) & (index < limit)
+    return index.clamp(max=limit - 1), valid
+
+
+def _threshold_dense(logits: Tensor, row_band: Band, col_band: Band, oy, valid_y, cells_y,
+                     ox, valid_x, cells_x, threshold: float) -> Tensor:
+    """(N, oh, ow) ``(R_y @ logits @ R_x.T)[oy, ox] > threshold`` as two
+    batched products over the low-res cells those outputs read
+    (``cells_*``: (N, k) indices and validity)."""
+    n, h, w = logits.shape
+    (wy, valid_wy), (wx, valid_wx) = cells_y, cells_x
+    rows = row_band.matrix[oy[:, :, None], wy[:, None, :]] * (
+        valid_y[:, :, None] & valid_wy[:, None, :])
+    cols = col_band.matrix[ox[:, :, None], wx[:, None, :]] * (
+        valid_x[:, :, None] & valid_wx[:, None, :])
+    window = logits[torch.arange(n, device=logits.device)[:, None, None],
+                    wy[:, :, None], wx[:, None, :]]
+    return (rows @ window.float() @ cols.transpose(1, 2)) > threshold
+
+
+def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_band: Band,
+                       oy: Tensor, ox: Tensor, threshold: float,
+                       max_boundary: float = 0.125) -> Optional[Tensor]:
+    """(N, oh, ow) ``(R_y @ logits @ R_x.T)[oy, ox] > threshold``, computed
+    only on the boundary.
+
+    Each output pixel is a convex combination of its taps, the few low-res
+    cells its rows of ``R_y`` and ``R_x`` read: if all of them exceed the
+    threshold the pixel does, if none does it does not; only pixels with both
+    kinds (along the masks' boundaries) are computed.  ``positive``: (N, h, w)
+    uint8, ``logits > threshold``.  Returns None when more than
+    ``max_boundary`` of the pixels are on a boundary (ragged, noisy logits),
+    where the matrix products are cheaper.
+    """
+    n, h, w = logits.shape
+    device = logits.device
+    ky, kx = row_band.taps.shape[1], col_band.taps.shape[1]
+
+    def tap(band, index, k, size):  # past its band a row repeats its last cell
+        return torch.minimum(band.first[index] + k, band.last[index]).clamp(max=size - 1)
+
+    rows = None
+    for k in range(ky):  # how many of each output pixel's ky * kx taps are positive
+        part = positive.gather(1, tap(row_band, oy, k, h)[:, :, None].expand(-1, -1, w))
+        rows = part if rows is None else rows.add_(part)        # (N, oh, w)
+    hits = None
+    for k in range(kx):
+        part = rows.gather(2, tap(col_band, ox, k, w)[:, None, :].expand(-1, oy.shape[1], -1))
+        hits = part if hits is None else hits.add_(part)         # (N, oh, ow)
+    above = hits == ky * kx
+    boundary = (hits > 0) & ~above
+    if int(torch.count_nonzero(boundary)) > max_boundary * boundary.numel():
+        return None
+    c, i, j = torch.nonzero(boundary, as_tuple=True)
+    y, x = oy[c, i], ox[c, j]
+    cell_y = (row_band.first[y, None] + torch.arange(ky, device=device)).clamp(max=h - 1)
+    cell_x = (col_band.first[x, None] + torch.arange(kx, device=device)).clamp(max=w - 1)
+    cells = logits.float().reshape(-1)[
+        ((c * h)[:, None, None] + cell_y[:, :, None]) * w + cell_x[:, None, :]]  # (M, ky, kx)
+    # rows first, as R_y @ logits @ R_x.T associates
+    value = ((row_band.taps[y, :, None] * cells).sum(1) * col_band.taps[x]).sum(1)
+    keep = value > threshold
+    above[c[keep], i[keep], j[keep]] = True
+    return above
+
+
+def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
+                     threshold: float = 0.0, out: Optional[Tensor] = None,
+                     start: int = 0) -> Tensor:
+    """``R_y @ low_res @ R_x.T > threshold`` for (N, h, w) logits, computed
+    only where it can be true.
+
+    An output pixel is a convex combination of a few neighbouring low-res
+    logits, so it can exceed ``threshold`` only if one of them does: each
+    mask is evaluated on the output window its above-threshold cells reach
+    and is False elsewhere.  Narrow windows (under half the image's width)
+    are computed as two small products and pasted pixel by pixel; wide ones
+    as whole rows, where only the masks' boundaries are computed
+    (:func:`_threshold_by_taps`), and pasted row by row.
+
+    Args:
+        low_res: (N, h, w) logits.
+        row_band, col_band: the :class:`Band` s of ``R_y`` (H, h) and ``R_x``
+            (W, w) (:func:`upscale_bands`).
+        out: a flat all-False bool buffer of ``M * H * W + 1`` elements (the
+            last one is scratch) holding M >= ``start + N`` masks; these N
+            are written as masks ``start ..``.  Default: a new one for N.
+
+    Returns:
+        (N, H, W) bool, a view of ``out``.
+    """
+    n, h, w = low_res.shape
+    height, width = len(row_band.first), len(col_band.first)
+    device = low_res.device
+    if out is None:
+        out = torch.zeros(n * height * width + 1, dtype=torch.bool, device=device)
+    masks = out[start * height * width:(start + n) * height * width].view(n, height, width)
+    positive = low_res > threshold
+    live = torch.nonzero(any_along(positive.flatten(1), 1)).flatten()
+    if len(live) == 0:
+        return masks
+    count = len(live)
+    logits = low_res[live]
+    positive = positive[live].view(torch.uint8)
+
+    def window(band, cells, size_in):
+        """Outputs the positive cells ((k, 2) [mask, cell]) reach, and the
+        cells those outputs read."""
+        lo = torch.full((count, ), size_in, device=device).scatter_reduce(
+            0, cells[:, 0], cells[:, 1], 'amin')
+        hi = torch.full((count, ), -1, device=device).scatter_reduce(
+            0, cells[:, 0], cells[:, 1], 'amax')
+        out_lo, out_hi, read_lo, read_hi = output_window(band.first, band.last, lo, hi)
+        return (*_index_range(out_lo, out_hi, len(band.first)),
+                _index_range(read_lo, read_hi, size_in))
+
+    oy, valid_y, cells_y = window(row_band, torch.nonzero(positive.amax(2)), h)
+    ox, valid_x, cells_x = window(col_band, torch.nonzero(positive.amax(1)), w)
+    if 2 * ox.shape[1] < width:
+        crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox, valid_x,
+                                cells_x, threshold)
+        # Paste the windows through flat indices: valid window cells are distinct
+        # pixels; the rest (window padding) all go to the scratch slot at the end.
+        index = (((start + live) * (height * width))[:, None, None] + (oy * width)[:, :, None]
+                 + ox[:, None, :])
+        index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, len(out) - 1)
+        out[index.flatten()] = crop.flatten()
+        return masks
+    ox = torch.arange(width, device=device).expand(count, -1)
+    crop = _threshold_by_taps(logits, positive, row_band, col_band, oy, ox, threshold)
+    if crop is None:  # a ragged boundary: the products over whole rows
+        cells_x = _index_range(torch.zeros_like(live), torch.full_like(live, w - 1), w)
+        crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox,
+                                torch.ones_like(ox, dtype=torch.bool), cells_x, threshold)
+    rows = (start + live)[:, None] * height + oy
+    out[:-1].view(-1, width)[rows[valid_y]] = crop[valid_y]
+    return masks
