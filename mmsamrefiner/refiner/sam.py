@@ -163,9 +163,17 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     """Read a SAM state dict from a path or URL (mmengine's CheckpointLoader).
 
     Official checkpoints are a bare state dict; mmengine-style files holding it
-    under ``'state_dict'`` or ``'model'`` are accepted too.
+    under ``'state_dict'`` or ``'model'`` are accepted too.  A URL that cannot
+    be fetched (no network) fails naming it and what to do instead.
     """
-    loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    try:
+        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    except OSError as error:  # urllib's URLError and HTTPError are OSErrors
+        if not checkpoint.startswith(('http://', 'https://')):
+            raise
+        raise OSError(f'could not download the SAM checkpoint {checkpoint} ({error}); '
+                      'download it on a machine with a network and pass its local path '
+                      '(checkpoint=PATH, --checkpoint PATH)') from error
     for key in ('state_dict', 'model'):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]

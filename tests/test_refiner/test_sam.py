@@ -65,6 +65,18 @@ def test_checkpoint_by_url_is_downloaded_once_and_cached(
     assert cached == ['tiny_sam.pth']
 
 
+def test_checkpoint_url_that_cannot_be_fetched_says_what_to_do(tmp_path, monkeypatch):
+    import socket
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    with socket.socket() as sock:  # a loopback port with nobody listening
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/sam_vit_b_01ec64.pth'
+    with pytest.raises(OSError, match='could not download the SAM checkpoint') as info:
+        build_sam(TINY_SAM_ARCH, url)
+    assert url in str(info.value) and '--checkpoint PATH' in str(info.value)
+
+
 def test_checkpoint_of_another_arch_is_refused(tiny_sam_checkpoint):
     other = dict(TINY_SAM_ARCH, embed_dim=48)
     with pytest.raises(ValueError) as info:
