@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 
-def _edt(binary: np.ndarray) -> np.ndarray:
+def exact_distance(binary: np.ndarray) -> np.ndarray:
     """Distance of each non-zero pixel of a 2-D uint8 array to the nearest zero.
 
     Squared distances between pixels are integers, so they are rounded back to
@@ -83,7 +83,7 @@ def distance_box_crops(masks: np.ndarray, boxes: np.ndarray,
         x1, y1, x2, y2 = chosen[k]
         ya, yb = max(y1 - 1, 0), min(y2 + 2, height)
         xa, xb = max(x1 - 1, 0), min(x2 + 2, width)
-        ring_dist = _edt(masks[i, ya:yb, xa:xb].view(np.uint8))
+        ring_dist = exact_distance(masks[i, ya:yb, xa:xb].view(np.uint8))
         box_dist = ring_dist[y1 - ya:y2 + 1 - ya, x1 - xa:x2 + 1 - xa]
         crops[k, :y2 - y1 + 1, :x2 - x1 + 1] = box_dist
         flat = int(box_dist.argmax())  # all mask pixels lie in the box
@@ -113,7 +113,7 @@ def farthest_background_in_box(masks: np.ndarray, boxes: np.ndarray
         box = masks[i, y1:y2 + 1, x1:x2 + 1]
         if not box.any():  # an empty mask (its box is (0, 0, 0, 0))
             continue
-        dist = _edt((~box).view(np.uint8))
+        dist = exact_distance((~box).view(np.uint8))
         flat = int(dist.argmax())
         if dist.flat[flat] > 0:
             points[i] = (x1 + flat % dist.shape[1], y1 + flat // dist.shape[1])

@@ -16,21 +16,19 @@ mask-input frame.
 """
 from typing import Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .distance import exact_distance
 from .prompts import PromptMiner, Prompts, elastic_boxes
 
 
 def full_image_distance(binary: np.ndarray) -> np.ndarray:
-    """Exact Euclidean distance of each non-zero pixel of an (H, W) bool map to
-    the nearest zero pixel of the whole image (pixels outside the image are not
-    zero), squared distances rounded to integers as :mod:`.distance` does."""
-    dist = cv2.distanceTransform(binary.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return np.sqrt(np.rint(np.square(dist)))
+    """:func:`~.distance.exact_distance` of a whole (H, W) bool map (pixels
+    outside the image are not zero)."""
+    return exact_distance(binary.view(np.uint8))
 
 
 def to_mask_input_frame(maps: Tensor, input_size: Tuple[int, int], encoder_size: int,

@@ -383,6 +383,7 @@ class PromptMiner:
             if self.use_mask:
                 mask_inputs = torch.empty((n, 1) + self.low_res_size, device=device)
                 amplitude = torch.where(expanded, 1.0, float(self.strength))
+                input_size = input_size or resized_shape(height, width, self.encoder_size)
             for group in size_groups(tight):
                 group_np = group.cpu().numpy()
                 dist_crops, group_peaks = distance_box_crops(masks_np, tight_np, group_np)
@@ -391,8 +392,7 @@ class PromptMiner:
                     mask_inputs[group] = gaussian_mask_prompts(
                         box_crops(masks, tight, group),
                         torch.from_numpy(dist_crops).to(device), tight[group],
-                        amplitude[group], self.gamma, (height, width),
-                        input_size or resized_shape(height, width, self.encoder_size),
+                        amplitude[group], self.gamma, (height, width), input_size,
                         self.encoder_size, self.low_res_size)
 
         points = labels = None

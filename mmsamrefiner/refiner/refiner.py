@@ -159,9 +159,7 @@ class SAMRefiner(nn.Module):
     def encode_image(self, image: ImageLike,
                      channel_order: str = 'rgb') -> ImageEmbedding:
         """Run the image encoder once on an image (path or (H, W, 3) uint8)."""
-        rgb = load_rgb_image(image, channel_order)
-        dtype = None if self.encoder_dtype is None else getattr(torch, self.encoder_dtype)
-        return self.backend.encode(rgb, dtype)
+        return self.encode_images([image], channel_order)[0]
 
     @torch.no_grad()
     def encode_images(self, images: Sequence[ImageLike],

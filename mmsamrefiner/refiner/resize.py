@@ -92,13 +92,10 @@ def resize_box_crops_to_windows(crops: Tensor, boxes: Tensor, rows: Tensor, cols
         supports = (row_support(rows), row_support(cols))
 
     def window_matrix(matrix, support, lo, hi, size_in):
-        out_lo, out_hi, _, _ = output_window(*support, lo, hi)
-        size_out = max(int((out_hi - out_lo).max()) + 1, 1)
-        out = out_lo[:, None] + torch.arange(size_out, device=device)  # (N, o)
-        valid = out <= out_hi[:, None]
+        out, valid = index_range(*output_window(*support, lo, hi)[:2], matrix.shape[0])  # (N, o)
         inputs = (lo[:, None] + torch.arange(size_in, device=device)).clamp(
             max=matrix.shape[1] - 1)  # (N, c); beyond the box the crop is zero
-        part = matrix[out.clamp(max=matrix.shape[0] - 1)[:, :, None], inputs[:, None, :]]
+        part = matrix[out[:, :, None], inputs[:, None, :]]
         return part * valid[:, :, None], out, valid
 
     rows_n, oy, valid_y = window_matrix(rows, supports[0], boxes[:, 1], boxes[:, 3],
@@ -129,3 +126,12 @@ def output_window(first: Tensor, last: Tensor, lo: Tensor, hi: Tensor):
     out_hi = torch.searchsorted(first.contiguous(), hi.contiguous(), right=True) - 1
     return (out_lo, out_hi, first[out_lo.clamp(max=len(first) - 1)],
             last[out_hi.clamp(min=0)])
+
+
+def index_range(lo: Tensor, hi: Tensor, limit: int):
+    """(N, k) indices ``lo .. lo + k - 1`` (k: the longest range, at least 1),
+    clamped below ``limit``, and whether each lies within ``lo .. hi``."""
+    size = max(int((hi - lo).max()) + 1, 1)
+    index = lo[:, None] + torch.arange(size, device=lo.device)
+    valid = (index <= hi[:, None]) & (index < limit)
+    return index.clamp(max=limit - 1), valid

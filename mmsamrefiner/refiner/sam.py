@@ -81,8 +81,8 @@ def load_from_package(filename: str, map_location=None):
     path = osp.join(PACKAGE_CHECKPOINT_DIR, filename[len(PACKAGE_CHECKPOINT_PREFIX):])
     return CheckpointLoader.load_checkpoint(path, map_location)
 
-_PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs
-_PIXEL_STD = (58.395, 57.12, 57.375)
+PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs (and HQ-SAM)
+PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 def resolve_sam_arch(arch: Union[str, dict]) -> Dict[str, object]:
@@ -153,8 +153,8 @@ def build_sam_model(arch: Union[str, dict]) -> Sam:
             iou_head_depth=s['iou_head_depth'],
             iou_head_hidden_dim=s['iou_head_hidden_dim'],
         ),
-        pixel_mean=list(_PIXEL_MEAN),
-        pixel_std=list(_PIXEL_STD),
+        pixel_mean=list(PIXEL_MEAN),
+        pixel_std=list(PIXEL_STD),
     )
     return sam.eval()
 

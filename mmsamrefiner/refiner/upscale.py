@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .bool_ops import any_along
-from .resize import bilinear_matrix, output_window, row_support
+from .resize import bilinear_matrix, index_range, output_window, row_support
 
 
 @lru_cache(maxsize=16)
@@ -73,15 +73,6 @@ def upscale_bands(low_res_size: Tuple[int, int], encoder_size: Optional[int],
     """The :class:`Band` s of :func:`upscale_matrices` (cached alike)."""
     rows, cols = upscale_matrices(low_res_size, encoder_size, input_size, original_size, device)
     return band_of(rows), band_of(cols)
-
-
-def _index_range(lo: Tensor, hi: Tensor, limit: int):
-    """(N, k) indices ``lo .. lo + k - 1`` (k: the longest range, at least 1),
-    clamped below ``limit``, and whether each lies within ``lo .. hi``."""
-    size = max(int((hi - lo).max()) + 1, 1)
-    index = lo[:, None] + torch.arange(size, device=lo.device)
-    valid = (index <= hi[:, None]) & (index < limit)
-    return index.clamp(max=limit - 1), valid
 
 
 def _threshold_dense(logits: Tensor, row_band: Band, col_band: Band, oy, valid_y, cells_y,
@@ -193,8 +184,8 @@ def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
         hi = torch.full((count, ), -1, device=device).scatter_reduce(
             0, cells[:, 0], cells[:, 1], 'amax')
         out_lo, out_hi, read_lo, read_hi = output_window(band.first, band.last, lo, hi)
-        return (*_index_range(out_lo, out_hi, len(band.first)),
-                _index_range(read_lo, read_hi, size_in))
+        return (*index_range(out_lo, out_hi, len(band.first)),
+                index_range(read_lo, read_hi, size_in))
 
     oy, valid_y, cells_y = window(row_band, torch.nonzero(positive.amax(2)), h)
     ox, valid_x, cells_x = window(col_band, torch.nonzero(positive.amax(1)), w)
@@ -211,7 +202,7 @@ def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
     ox = torch.arange(width, device=device).expand(count, -1)
     crop = _threshold_by_taps(logits, positive, row_band, col_band, oy, ox, threshold)
     if crop is None:  # a ragged boundary: the products over whole rows
-        cells_x = _index_range(torch.zeros_like(live), torch.full_like(live, w - 1), w)
+        cells_x = index_range(torch.zeros_like(live), torch.full_like(live, w - 1), w)
         crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox,
                                 torch.ones_like(ox, dtype=torch.bool), cells_x, threshold)
     rows = (start + live)[:, None] * height + oy

@@ -181,6 +181,13 @@ class SAMRefinerHook(Hook):
             rgbs.append(image if order == 'rgb' else np.ascontiguousarray(image[..., ::-1]))
         return self.refiner().encode_images(rgbs)
 
+    def _image_unless_encoded(self, data_sample, batch_input, image_embedding):
+        """``(image, channel_order)`` of the sample, or ``(None, 'rgb')`` when
+        its embedding is already there."""
+        if image_embedding is not None:
+            return None, 'rgb'
+        return sample_image(data_sample, batch_input, self.channel_order)
+
     @torch.no_grad()
     def refine_sample(self, runner, data_sample, batch_input=None,
                       image_embedding=None) -> None:
@@ -219,9 +226,7 @@ class SAMRefinerHook(Hook):
                 instances.masks = torch.from_numpy(exported['masks']).to(instances.scores.device)
                 self.num_resumed += 1
                 return
-        image, order = None, 'rgb'
-        if image_embedding is None:
-            image, order = sample_image(data_sample, batch_input, self.channel_order)
+        image, order = self._image_unless_encoded(data_sample, batch_input, image_embedding)
         refine_det_sample(self.refiner(), data_sample, image, order, self.score_thr,
                           self.keep_coarse, image_embedding)
         self.num_refined += 1
@@ -248,9 +253,7 @@ class SAMRefinerHook(Hook):
                 data=exported.to(label_map.device, label_map.dtype)[None])
             self.num_resumed += 1
             return
-        image, order = None, 'rgb'
-        if image_embedding is None:
-            image, order = sample_image(data_sample, batch_input, self.channel_order)
+        image, order = self._image_unless_encoded(data_sample, batch_input, image_embedding)
         refine_seg_sample(self.refiner(), data_sample, image, order, self.classes,
                           self.background, self.ignore_index, self.keep_coarse, image_embedding)
         self.num_refined += 1

@@ -3,10 +3,9 @@
 
 A backend wraps a built model (SAM, HQ-SAM, SAM 2) and knows its frames:
 
-* ``encode(rgb)``: the image, (H, W, 3) uint8 RGB, to an
-  :class:`ImageEmbedding` (the main embedding plus whatever else the family's
-  decoder needs, in ``features``); ``encode_batch(rgbs)``: several images in
-  one encoder pass;
+* ``encode_batch(rgbs)``: images, (H, W, 3) uint8 RGB of any sizes, in one
+  encoder pass, to one :class:`ImageEmbedding` each (the main embedding plus
+  whatever else the family's decoder needs, in ``features``);
 * ``decode(embedding, points, labels, boxes, mask_inputs)``: prompts in the
   **encoder-input frame** (pixels of the image resized to ``input_size``) to
   ``(low_res_logits (N, M, h, w), iou_predictions (N, M))``, M candidates;
@@ -22,6 +21,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from ..prompts import resized_shape
 
 
 @dataclass
@@ -77,9 +78,7 @@ class Backend:
 
     def input_size(self, original_size: Tuple[int, int]) -> Tuple[int, int]:
         """(h, w) of an (H, W) image resized for the encoder (longest side)."""
-        height, width = original_size
-        scale = self.encoder_size / max(height, width)
-        return int(height * scale + 0.5), int(width * scale + 0.5)
+        return resized_shape(*original_size, self.encoder_size)
 
     def valid_grid(self, input_size: Tuple[int, int]) -> Optional[Tuple[int, int]]:
         """Embedding cells covering the image (not padding); None: derive
@@ -100,10 +99,6 @@ class Backend:
         return next(self.model.parameters()).device
 
     # -- the two steps ------------------------------------------------------------
-    def encode(self, rgb: np.ndarray, dtype: Optional[torch.dtype] = None) -> ImageEmbedding:
-        """One (H, W, 3) uint8 RGB image -> its :class:`ImageEmbedding`."""
-        return self.encode_batch([rgb], dtype)[0]
-
     def encode_batch(self, rgbs: List[np.ndarray],
                      dtype: Optional[torch.dtype] = None) -> List[ImageEmbedding]:
         """Several images (any sizes) in one encoder pass, one embedding each."""
@@ -114,12 +109,16 @@ class Backend:
                mask_inputs: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         raise NotImplementedError
 
+    def forward_encoder(self, pixels: Tensor):
+        """The family's image-encoder pass on preprocessed (B, 3, S, S) pixels."""
+        return self.model.image_encoder(pixels)
+
     def run_encoder(self, pixels: Tensor, dtype: Optional[torch.dtype]):
-        """``image_encoder(pixels)``, under autocast when ``dtype`` is given."""
+        """:meth:`forward_encoder`, under autocast when ``dtype`` is given."""
         if dtype is None:
-            return self.model.image_encoder(pixels)
+            return self.forward_encoder(pixels)
         with torch.autocast(pixels.device.type, dtype=dtype):
-            return self.model.image_encoder(pixels)
+            return self.forward_encoder(pixels)
 
     def describe(self) -> str:
         return (f'family={self.family!r}, encoder_size={self.encoder_size}, '

@@ -80,6 +80,8 @@ def build_hq_sam_model(settings: dict, tiny_vit: bool = False) -> nn.Module:
         tiny_vit: the light HQ-SAM's TinyViT encoder instead of a ViT.
     """
     from functools import partial
+
+    from ..sam import PIXEL_MEAN, PIXEL_STD
     hq = import_hq()
     modeling = hq.modeling
     dim = settings['prompt_embed_dim']
@@ -108,6 +110,6 @@ def build_hq_sam_model(settings: dict, tiny_vit: bool = False) -> nn.Module:
                 mlp_dim=settings['decoder_mlp_dim'], num_heads=settings['decoder_num_heads']),
             transformer_dim=dim, iou_head_depth=settings['iou_head_depth'],
             iou_head_hidden_dim=settings['iou_head_hidden_dim'], vit_dim=vit_dim),
-        pixel_mean=[123.675, 116.28, 103.53],
-        pixel_std=[58.395, 57.12, 57.375])
+        pixel_mean=list(PIXEL_MEAN),
+        pixel_std=list(PIXEL_STD))
     return sam.eval()

@@ -103,11 +103,8 @@ class SAM2Backend(Backend):
         std = torch.tensor(_STD, device=self.device)[:, None, None]
         return (pixels - mean) / std
 
-    def run_encoder(self, pixels, dtype):
-        if dtype is None:
-            return self.model.forward_image(pixels)
-        with torch.autocast(pixels.device.type, dtype=dtype):
-            return self.model.forward_image(pixels)
+    def forward_encoder(self, pixels):
+        return self.model.forward_image(pixels)
 
     def encode_batch(self, rgbs, dtype=None):
         model = self.model
