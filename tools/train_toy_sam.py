@@ -1,64 +1,83 @@
 #!/usr/bin/env python
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Train the toy SAM: SAM's architecture, small, on generated scenes.
+"""Train the toy SAM: a small convolutional image encoder with SAM's own
+prompt encoder and mask decoder, on generated scenes.
 
 A test and demo model, not a substitute for SAM on real photos.  It exists so
 that refinement quality can be measured end to end on machines that cannot
 download SAM weights: a randomly-initialised SAM cannot tell a correct pipeline
 from a broken one.
 
-What it does (seeded, reproducible on one device):
+Recipe (seeded; every step is a function of ``--seed``, the step number and
+the weights, so a run split by ``--resume`` repeats an uninterrupted one):
 
 * scenes from :func:`mmsamrefiner.synthetic.make_scene` (textured ellipses,
-  polygons, rings, C-shapes, blobs with thin handles, clutter, occlusion),
-  long side = the encoder's input size, random aspect ratio;
+  polygons, rings, C-shapes, blobs with thin handles, clutter, occlusion) of a
+  random size (long side 160-640 px, aspect 0.5-1, portrait or landscape),
+  resized to the encoder's input the way SAM is fed
+  (``ResizeLongestSide``), so that the model sees objects at many scales;
 * prompts sampled the SAM way, one kind per step (all objects of the batch
-  go through one decoder call): a jittered box,
-  1-3 points (positives and negatives), a noisy mask (a coarse mask from
-  :mod:`mmsamrefiner.synthetic.defects` as logits), or mixtures; then an
-  iterative round whose mask input is the model's own previous low-res logits
-  plus a corrective point in the largest error;
-* SAM's losses: 20 x focal + dice on the best of the three candidates, MSE of
-  the IoU head against the candidates' true IoUs; AdamW, warm-up, cosine decay.
+  go through one decoder call): a box (tight or jittered), 1-3 points
+  (positives and negatives), a noisy mask (a coarse mask from
+  :mod:`mmsamrefiner.synthetic.defects` as logits), or mixtures; then, half
+  of the time, an iterative round whose mask input is the model's own low-res
+  logits plus a corrective point in the largest error;
+* SAM's losses on the decoder's low-res grid (targets area-averaged to it):
+  20 x focal + dice on the best of the three candidates, MSE of the IoU head
+  against the candidates' true IoUs; AdamW, warm-up, cosine decay.
 
-At the end it reports the mean IoU of box-prompted masks on held-out scenes
-(another seed) through :class:`mmsamrefiner.SAMRefiner` and saves the state dict
-in SAM's key layout::
+Step checkpoints (weights, optimizer, schedule, step, elapsed time) go to
+``--work-dir`` every ``--checkpoint-interval`` steps; ``--resume`` continues
+from the newest.  At the end it reports the mean IoU of box-prompted masks on
+two held-out scene sets through :class:`mmsamrefiner.SAMRefiner` (the quality
+benchmark's 288x384 scenes of 4 objects, and scenes of other sizes and aspect
+ratios) and saves the state dict in SAM's key layout::
 
     python tools/train_toy_sam.py --out mmsamrefiner/checkpoints/toy_sam.pth
 
-The defaults are the recipe of the shipped checkpoint: 6000 steps of 4 images,
-one torch thread plus one scene-generating worker, about 26 minutes on a
-2-core CPU.  Losses are computed on the decoder's low-res grid (targets
-area-averaged to it) and all objects of a step go through one decoder call;
-both keep a step near 0.26 s on that CPU.
+The defaults are the recipe of the shipped checkpoint.
 """
 import argparse
+import glob
 import math
 import os
+import os.path as osp
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from segment_anything.utils.transforms import ResizeLongestSide
 
 from mmsamrefiner.refiner.sam import build_sam_model, resolve_sam_arch
 from mmsamrefiner.synthetic import make_scene
 from mmsamrefiner.synthetic.defects import DEFECTS, make_coarse_mask
 
-PROMPT_KINDS = ('box', 'points', 'mask', 'box+points', 'box+mask', 'all')
+PROMPT_KINDS = ('box', 'box', 'points', 'mask', 'box+points', 'box+mask', 'all')
 MAX_OBJECTS = 6  # objects per image that get prompts
+MAX_POINTS = 3
+#: Held-out evaluation: the quality benchmark's scenes and scenes of other shapes.
+BENCHMARK_SHAPE = (288, 384)
+OTHER_SHAPES = ((160, 160), (200, 560), (420, 300), (480, 640), (640, 480), (300, 700))
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train the toy SAM.')
     parser.add_argument('--out', default='work_dirs/toy_sam/toy_sam.pth')
-    parser.add_argument('--steps', type=int, default=6000)
+    parser.add_argument('--work-dir', default='work_dirs/toy_sam',
+                        help='step checkpoints (for --resume) and the log')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue from the newest step checkpoint in --work-dir')
+    parser.add_argument('--steps', type=int, default=9000)
     parser.add_argument('--batch', type=int, default=4, help='images per step')
-    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--eval-scenes', type=int, default=100)
+    parser.add_argument('--checkpoint-interval', type=int, default=250)
+    parser.add_argument('--eval-scenes', type=int, default=100,
+                        help='held-out scenes per evaluation set')
+    parser.add_argument('--eval-only', default=None, metavar='CHECKPOINT',
+                        help='only evaluate this SAM state dict')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads; 1 leaves the other core to the scene worker')
     parser.add_argument('--workers', type=int, default=1,
@@ -67,59 +86,107 @@ def parse_args():
 
 
 # -- data --------------------------------------------------------------------
-def sample_scene(rng: np.random.Generator, size: int):
-    aspect = rng.uniform(0.6, 1.0)
-    short = int(round(size * aspect))
-    height, width = (size, short) if rng.random() < 0.3 else (short, size)
-    return make_scene(seed=int(rng.integers(2**31)), height=height, width=width,
-                      num_objects=int(rng.integers(2, 6)))
+def sample_shape(rng: np.random.Generator):
+    """(height, width): long side log-uniform in [160, 640], aspect 0.5-1."""
+    long_side = int(round(math.exp(rng.uniform(math.log(160), math.log(640)))))
+    short = int(round(long_side * rng.uniform(0.5, 1.0)))
+    return (long_side, short) if rng.random() < 0.3 else (short, long_side)
 
 
-def jittered_box(rng, mask: np.ndarray) -> np.ndarray:
+def tight_box(mask: np.ndarray) -> np.ndarray:
+    """(4,) float32 xyxy box of a bool mask, inclusive (the refiner's)."""
     ys, xs = np.nonzero(mask)
-    box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+
+
+def sample_box(rng, mask: np.ndarray) -> np.ndarray:
+    """Tight half of the time, else jittered by 5% of the side (std)."""
+    box = tight_box(mask)
+    if rng.random() < 0.5:
+        return box
     side = np.array([box[2] - box[0], box[3] - box[1]] * 2, np.float32) + 1
     return box + rng.normal(0, 0.05, 4).astype(np.float32) * side
 
 
-def sample_points(rng, mask: np.ndarray, box: np.ndarray, count: int):
-    """``count`` points: a positive first, then positives or negatives in the box."""
+def sample_points(rng, mask: np.ndarray, box: np.ndarray):
+    """(MAX_POINTS, 2) xy points, (MAX_POINTS,) labels: a positive first,
+    then points in the box labelled by the mask."""
     ys, xs = np.nonzero(mask)
     pick = rng.integers(len(ys))
     points, labels = [(xs[pick], ys[pick])], [1]
     x1, y1, x2, y2 = np.clip(box, 0, [mask.shape[1] - 1, mask.shape[0] - 1] * 2).astype(int)
-    for _ in range(count - 1):
+    for _ in range(MAX_POINTS - 1):
         x, y = int(rng.integers(x1, x2 + 1)), int(rng.integers(y1, y2 + 1))
         points.append((x, y))
         labels.append(int(mask[y, x]))
     return np.array(points, np.float32), np.array(labels, np.int64)
 
 
-def noisy_mask_logits(rng, mask: np.ndarray) -> np.ndarray:
-    coarse = make_coarse_mask(mask, str(rng.choice(DEFECTS)), int(rng.integers(2, 7)), rng)
-    return np.where(coarse, 1.0, -1.0).astype(np.float32) * rng.uniform(2, 20)
+def to_low_res(masks: np.ndarray, input_hw, size: int, low_res: int) -> np.ndarray:
+    """(N, H, W) maps of the original frame -> (N, low, low) float32 on the
+    low-res grid of the padded square input: resized to the input frame
+    (``input_hw``), padded to ``size`` with 0, area-averaged to ``low_res``."""
+    t = torch.from_numpy(masks.astype(np.float32))[:, None]
+    t = F.interpolate(t, size=input_hw, mode='bilinear', align_corners=False)
+    t = F.pad(t, (0, size - input_hw[1], 0, size - input_hw[0]))
+    return F.adaptive_avg_pool2d(t, low_res)[:, 0].numpy()
 
 
-def to_low_res(logits: torch.Tensor, size: int, low_res: int) -> torch.Tensor:
-    """(N, h, w) input-frame logits -> (N, 1, low, low): pad to the square, resize."""
-    h, w = logits.shape[-2:]
-    padded = F.pad(logits[:, None], (0, size - w, 0, size - h), value=-20.0)
-    return F.interpolate(padded, (low_res, low_res), mode='bilinear', align_corners=False)
+class SceneDataset(torch.utils.data.Dataset):
+    """Training item ``index``: a scene and its prompts, from ``[seed, index]``.
+
+    Returns a dict of numpy arrays, all prompts in the encoder's input frame
+    (the scene resized so its long side is ``size``):
+    ``image`` (h, w, 3) uint8 RGB, ``target`` (N, low, low) float32 true masks
+    on the low-res grid, ``box`` (N, 4) xyxy, ``points`` (N, 3, 2) xy,
+    ``labels`` (N, 3), ``mask_input`` (N, low, low) coarse-mask logits.
+    """
+
+    def __init__(self, seed: int, size: int, low_res: int, length: int):
+        self.seed, self.size, self.low_res, self.length = seed, size, low_res, length
+        self.resize = ResizeLongestSide(size)
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, index])
+        height, width = sample_shape(rng)
+        scene = make_scene(seed=int(rng.integers(2**31)), height=height, width=width,
+                           num_objects=int(rng.integers(2, 7)))
+        masks = scene.masks[:MAX_OBJECTS]
+        image = self.resize.apply_image(scene.image)
+        input_hw = image.shape[:2]
+        scale = np.array([input_hw[1] / width, input_hw[0] / height], np.float32)
+        boxes = np.stack([sample_box(rng, m) for m in masks])
+        points, labels = zip(*[sample_points(rng, m, b) for m, b in zip(masks, boxes)])
+        coarse = np.stack([
+            make_coarse_mask(m, str(rng.choice(DEFECTS)),
+                             max(1, int(round(rng.uniform(1, 6) / scale[0]))), rng)
+            for m in masks])
+        mask_input = (2 * to_low_res(coarse, input_hw, self.size, self.low_res) - 1) \
+            * rng.uniform(2, 20)
+        return dict(
+            image=image,
+            target=to_low_res(masks, input_hw, self.size, self.low_res),
+            box=(boxes * np.tile(scale, 2)).astype(np.float32),
+            points=(np.stack(points) * scale).astype(np.float32),
+            labels=np.stack(labels),
+            mask_input=mask_input.astype(np.float32))
 
 
-class SceneStream(torch.utils.data.IterableDataset):
-    """An endless, seeded stream of training scenes (one rng per worker)."""
+class ContinueFrom(torch.utils.data.Sampler):
+    """Indices ``start, start + 1, ..., stop - 1``: the data of a resumed run
+    continues where the step checkpoint left it."""
 
-    def __init__(self, seed: int, size: int):
-        self.seed, self.size = seed, size
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop = start, stop
 
     def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        rng = np.random.default_rng([self.seed, info.id if info else 0])
-        while True:
-            scene = sample_scene(rng, self.size)
-            scene.masks = scene.masks[:MAX_OBJECTS]
-            yield scene, np.stack([noisy_mask_logits(rng, m) for m in scene.masks])
+        return iter(range(self.start, self.stop))
+
+    def __len__(self):
+        return self.stop - self.start
 
 
 # -- losses ------------------------------------------------------------------
@@ -171,40 +238,28 @@ def decode_per_prompt(decoder, embeddings, image_pe, sparse, dense):
 
 
 class ToySamTrainer:
+    """One training step of a SAM on a batch of :class:`SceneDataset` items."""
 
-    def __init__(self, sam, device, size, rng):
+    def __init__(self, sam, device):
         self.sam = sam.to(device)
         self.device = device
-        self.size = size
+        self.size = sam.image_encoder.img_size
         self.low_res = sam.prompt_encoder.mask_input_size[0]
-        self.rng = rng
 
-    def prompts_for(self, kind, masks, noisy_masks):
-        """Prompt tensors of one kind for the objects of a batch of images.
+    def tensor(self, batch, key):
+        return torch.from_numpy(np.concatenate([item[key] for item in batch])).to(self.device)
 
-        ``masks`` is a list of (N_i, h_i, w_i) bool masks, ``noisy_masks`` the
-        matching (N_i, h_i, w_i) coarse-mask logits; prompts are in each
-        image's input frame (no resize: the long side is the input size) and
-        concatenated over images, so one decoder call serves the batch.
-        """
-        rng = self.rng
-        count = int(rng.integers(1, 4))
-        boxes, points, labels, mask_inputs = [], [], [], []
-        for image_masks, image_noisy in zip(masks, noisy_masks):
-            image_boxes = np.stack([jittered_box(rng, m) for m in image_masks])
-            boxes.append(image_boxes)
-            pts = [sample_points(rng, m, b, count) for m, b in zip(image_masks, image_boxes)]
-            points.append(np.stack([p for p, _ in pts]))
-            labels.append(np.stack([l for _, l in pts]))
-            if 'mask' in kind or kind == 'all':
-                logits = torch.from_numpy(image_noisy).to(self.device)
-                mask_inputs.append(to_low_res(logits, self.size, self.low_res))
-        use_points = 'point' in kind or kind == 'all'
-        use_box = 'box' in kind or kind == 'all'
-        tensor = lambda arrays: torch.from_numpy(np.concatenate(arrays)).to(self.device)  # noqa
-        return dict(points=(tensor(points), tensor(labels)) if use_points else None,
-                    boxes=tensor(boxes) if use_box else None,
-                    masks=torch.cat(mask_inputs) if mask_inputs else None)
+    def prompts_for(self, kind: str, count: int, batch) -> dict:
+        """Prompt tensors of one kind (``count`` points) for every object of
+        the batch, concatenated over images (input frame)."""
+        use = {p: p in kind or kind == 'all' for p in ('box', 'point', 'mask')}
+        points = None
+        if use['point']:
+            points = (self.tensor(batch, 'points')[:, :count],
+                      self.tensor(batch, 'labels')[:, :count])
+        return dict(points=points,
+                    boxes=self.tensor(batch, 'box') if use['box'] else None,
+                    masks=self.tensor(batch, 'mask_input')[:, None] if use['mask'] else None)
 
     def decode(self, embeddings, prompts):
         """(N, 3, low, low) logits and (N, 3) IoUs of the multimask candidates."""
@@ -212,27 +267,26 @@ class ToySamTrainer:
         return decode_per_prompt(self.sam.mask_decoder, embeddings,
                                  self.sam.prompt_encoder.get_dense_pe(), sparse, dense)
 
-    def losses(self, low_res, iou_pred, target):
+    @staticmethod
+    def losses(low_res, iou_pred, target):
         """Loss of (N, 3, low, low) logits against (N, 1, low, low) float
-        targets (the true masks area-averaged to the low-res grid: 16x fewer
-        pixels than at the input size, which is what makes CPU training fit)."""
+        targets; the best candidate and the chosen logits."""
         target = target.expand_as(low_res)
         mask_loss = 20 * focal_loss(low_res, target) + dice_loss(low_res, target)
         best = mask_loss.argmin(1)
         picked = mask_loss.gather(1, best[:, None]).mean()
         iou_loss = F.mse_loss(iou_pred, candidate_ious(low_res.detach(), target))
-        return picked + iou_loss, low_res.detach(), best
+        return picked + iou_loss, best
 
-    def corrective_points(self, logits, best, target, prompts):
-        """Add a point at the largest error of each best candidate.
-
-        ``logits`` and ``target`` are on the low-res grid; the point goes to
-        the centre of the chosen cell in the input frame."""
+    def corrective_points(self, logits, best, target, prompts, noise):
+        """Add a point at the largest error of each best candidate: the centre
+        of the chosen low-res cell, in the input frame.  ``noise`` (N, low,
+        low) breaks ties (drawn from the step's generator)."""
         pred = logits[torch.arange(len(best)), best] > 0
         truth = target[:, 0] > 0.5
         error = (pred != truth).float()
-        dist = F.max_pool2d(error[:, None], 3, 1, 1)[:, 0] * error  # inside errors
-        flat = (dist + 1e-3 * torch.rand_like(dist)).flatten(1).argmax(1)
+        inside = -F.max_pool2d(-error[:, None], 3, 1, 1)[:, 0]  # eroded: inside errors
+        flat = (inside + error + 1e-3 * noise).flatten(1).argmax(1)
         grid = logits.shape[-1]
         xy = (torch.stack([flat % grid, flat // grid], 1).float() + 0.5) * (self.size / grid)
         label = truth.flatten(1).gather(1, flat[:, None]).long()
@@ -240,75 +294,114 @@ class ToySamTrainer:
             prompts['points'] = (xy[:, None], label)
         else:
             points, labels = prompts['points']
-            prompts['points'] = (torch.cat([points, xy[:, None]], 1), torch.cat([labels, label], 1))
+            prompts['points'] = (torch.cat([points, xy[:, None]], 1),
+                                 torch.cat([labels, label], 1))
         return prompts
 
-    def step(self, batch):
-        """The loss of a list of ``(scene, noisy_mask_logits)``: one prompt
-        kind for the step, one decoder call for all objects of all images
-        (each object's decoder input is its own image's embedding)."""
-        images = torch.stack([
-            self.sam.preprocess(torch.from_numpy(s.image).permute(2, 0, 1).float().to(self.device))
-            for s, _ in batch])
+    def step(self, batch, rng: np.random.Generator):
+        """The loss of a list of :class:`SceneDataset` items: one prompt kind
+        for the step, one decoder call for all objects of all images."""
+        images = torch.cat([
+            self.sam.preprocess(torch.from_numpy(item['image']).permute(2, 0, 1)[None]
+                                .float().to(self.device))
+            for item in batch])
         embeddings = self.sam.image_encoder(images)
-        owner = torch.cat([torch.full((len(s.masks), ), i, dtype=torch.long)
-                           for i, (s, _) in enumerate(batch)]).to(self.device)
+        owner = torch.cat([torch.full((len(item['box']), ), i, dtype=torch.long)
+                           for i, item in enumerate(batch)]).to(self.device)
         embedding = embeddings[owner]  # (N_total, C, h, w)
-        target = torch.cat([
-            F.pad(torch.from_numpy(s.masks).float(),
-                  (0, self.size - s.masks.shape[2], 0, self.size - s.masks.shape[1]))
-            for s, _ in batch]).to(self.device)[:, None]
-        target = F.adaptive_avg_pool2d(target, self.low_res)
-        kind = str(self.rng.choice(PROMPT_KINDS))
-        prompts = self.prompts_for(kind, [s.masks for s, _ in batch], [n for _, n in batch])
+        target = self.tensor(batch, 'target')[:, None]
+        kind = str(rng.choice(PROMPT_KINDS))
+        prompts = self.prompts_for(kind, int(rng.integers(1, MAX_POINTS + 1)), batch)
         low_res, iou_pred = self.decode(embedding, prompts)
-        loss, logits, best = self.losses(low_res, iou_pred, target)
-        if self.rng.random() < 0.5:  # an iterative round on the model's own output
-            prompts = self.corrective_points(logits, best, target, prompts)
+        loss, best = self.losses(low_res, iou_pred, target)
+        if rng.random() < 0.5:  # an iterative round on the model's own output
+            noise = torch.from_numpy(rng.random(low_res.shape[:1] + low_res.shape[2:],
+                                                dtype=np.float32)).to(self.device)
+            prompts = self.corrective_points(low_res.detach(), best, target, prompts, noise)
             prompts['masks'] = low_res[torch.arange(len(best)), best][:, None].detach()
             low_res, iou_pred = self.decode(embedding, prompts)
-            second, _, _ = self.losses(low_res, iou_pred, target)
+            second, _ = self.losses(low_res, iou_pred, target)
             loss = (loss + second) / 2
         return loss
 
 
+# -- evaluation --------------------------------------------------------------
 @torch.no_grad()
-def evaluate_box_iou(sam, num_scenes: int, seed: int) -> float:
-    """Mean IoU of box-prompted masks on held-out scenes, through SAMRefiner."""
+def evaluate_box_iou(sam, num_scenes: int, shapes, seed: int) -> float:
+    """Mean IoU of box-prompted masks (tight boxes of the true masks, one
+    round) on held-out scenes of the given (height, width) shapes (cycled),
+    through :class:`mmsamrefiner.SAMRefiner`."""
     from mmsamrefiner import SAMRefiner
     from mmsamrefiner.evaluation import mask_iou
     refiner = SAMRefiner(sam.eval(), iters=1, use_point=False, use_mask=False)
-    rng = np.random.default_rng(seed)
     ious = []
-    for _ in range(num_scenes):
-        scene = sample_scene(rng, refiner.encoder_size)
+    for index in range(num_scenes):
+        height, width = shapes[index % len(shapes)]
+        scene = make_scene(seed=seed + index, height=height, width=width, num_objects=4)
         result = refiner.refine(scene.image, scene.masks)
         ious.append(mask_iou(result.masks, scene.masks))
     return float(np.concatenate(ious).mean())
 
 
-def main():
-    args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def evaluate(sam, num_scenes: int) -> dict:
+    """Box-prompt mIoU on the benchmark's scene shape and on other shapes
+    (seeds 20,000,000 + i: neither the training stream nor the quality
+    benchmark's 10,000,000 + i)."""
+    return dict(benchmark=evaluate_box_iou(sam, num_scenes, [BENCHMARK_SHAPE], 20_000_000),
+                other_sizes=evaluate_box_iou(sam, num_scenes, OTHER_SHAPES, 20_000_000))
+
+
+# -- checkpoints -------------------------------------------------------------
+def latest_step_checkpoint(work_dir: str):
+    paths = glob.glob(osp.join(work_dir, 'step_*.pth'))
+    return max(paths, key=lambda p: int(osp.basename(p)[5:-4])) if paths else None
+
+
+def save_atomic(obj, path: str) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp'
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def make_schedule(optimizer, steps: int):
+    warmup = max(1, steps // 30)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 *
+        (1 + math.cos(math.pi * min(s, steps) / steps)))
+
+
+def train(args) -> torch.nn.Module:
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     sam = build_sam_model('toy')
     size = resolve_sam_arch('toy')['img_size']
-    trainer = ToySamTrainer(sam.train(), args.device, size, rng)
+    trainer = ToySamTrainer(sam.train(), args.device)
     optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, args.steps // 30)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 *
-        (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    schedule = make_schedule(optimizer, args.steps)
+    start_step, elapsed, running = 0, 0.0, None
+    if args.resume:
+        path = latest_step_checkpoint(args.work_dir)
+        if path is None:
+            print(f'--resume: no step checkpoint in {args.work_dir}; starting at step 0')
+        else:
+            state = torch.load(path, map_location=args.device, weights_only=False)
+            if state['args']['steps'] != args.steps or state['args']['seed'] != args.seed:
+                raise SystemExit(f'{path} was made with --steps {state["args"]["steps"]} '
+                                 f'--seed {state["args"]["seed"]}; resume with the same values')
+            sam.load_state_dict(state['model'])
+            optimizer.load_state_dict(state['optimizer'])
+            schedule.load_state_dict(state['schedule'])
+            start_step, elapsed, running = state['step'], state['elapsed'], state['running']
+            print(f'resumed from {path} (step {start_step}, {elapsed / 60:.1f} min so far)')
+    dataset = SceneDataset(args.seed, size, trainer.low_res, args.steps * args.batch)
     loader = torch.utils.data.DataLoader(
-        SceneStream(args.seed, size), batch_size=args.batch, collate_fn=list,
-        num_workers=args.workers)
+        dataset, batch_size=args.batch, collate_fn=list, num_workers=args.workers,
+        sampler=ContinueFrom(start_step * args.batch, args.steps * args.batch),
+        prefetch_factor=4 if args.workers else None)
     batches = iter(loader)
-    start = time.perf_counter()
-    running = None
-    for step in range(1, args.steps + 1):
-        loss = trainer.step(next(batches))
+    t0 = time.perf_counter() - elapsed
+    for step in range(start_step + 1, args.steps + 1):
+        loss = trainer.step(next(batches), np.random.default_rng([args.seed, step, 1]))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
@@ -316,19 +409,40 @@ def main():
         schedule.step()
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if step % 50 == 0 or step == args.steps:
-            elapsed = time.perf_counter() - start
             print(f'step {step}/{args.steps} loss {running:.4f} '
-                  f'lr {schedule.get_last_lr()[0]:.2e} {elapsed / 60:.1f} min', flush=True)
-    train_minutes = (time.perf_counter() - start) / 60
+                  f'lr {schedule.get_last_lr()[0]:.2e} '
+                  f'{(time.perf_counter() - t0) / 60:.1f} min', flush=True)
+        if step % args.checkpoint_interval == 0 or step == args.steps:
+            save_atomic(dict(model=sam.state_dict(), optimizer=optimizer.state_dict(),
+                             schedule=schedule.state_dict(), step=step,
+                             elapsed=time.perf_counter() - t0, running=running,
+                             args=vars(args)),
+                        osp.join(args.work_dir, f'step_{step}.pth'))
+            for old in glob.glob(osp.join(args.work_dir, 'step_*.pth')):
+                if int(osp.basename(old)[5:-4]) < step:
+                    os.remove(old)
+    minutes = (time.perf_counter() - t0) / 60
+    print(f'trained {args.steps} steps in {minutes:.1f} min (all pieces together)')
+    return sam
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.eval_only:
+        sam = build_sam_model('toy')
+        sam.load_state_dict(torch.load(args.eval_only, map_location='cpu'))
+    else:
+        sam = train(args)
     sam = sam.cpu().eval()
-    box_iou = evaluate_box_iou(sam, args.eval_scenes, seed=args.seed + 1_000_003)
-    print(f'trained {args.steps} steps in {train_minutes:.1f} min; held-out box-prompt '
-          f'mean IoU {box_iou:.3f} over {args.eval_scenes} scenes')
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp'
-    torch.save(sam.state_dict(), tmp)
-    os.replace(tmp, args.out)
-    print(f'saved {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)')
+    scores = evaluate(sam, args.eval_scenes)
+    print(f"held-out box-prompt mean IoU: {scores['benchmark']:.3f} on "
+          f"{BENCHMARK_SHAPE[0]}x{BENCHMARK_SHAPE[1]} scenes, {scores['other_sizes']:.3f} on "
+          f"scenes of other sizes ({args.eval_scenes} scenes each)")
+    if not args.eval_only:
+        save_atomic(sam.state_dict(), args.out)
+        print(f'saved {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)')
 
 
 if __name__ == '__main__':

@@ -30,9 +30,11 @@ from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
                                        PromptEncoder, Sam, TwoWayTransformer)
 
 from mmsamrefiner.registry import MODELS, build_in_scope
+from .conv_encoder import ConvImageEncoder
 
 #: Settings shared by all official SAMs; an ``arch`` dict overrides any of them.
 SAM_ARCH_DEFAULTS: Dict[str, object] = dict(
+    encoder='vit',  # 'vit': segment_anything's ImageEncoderViT; 'conv': ConvImageEncoder
     img_size=1024,  # input side of the image encoder (pixels, square, padded)
     patch_size=16,  # ViT patch size: the embedding grid is img_size // patch_size
     prompt_embed_dim=256,  # channels of the image embedding and prompt tokens
@@ -53,11 +55,19 @@ SAM_ARCHS: Dict[str, Dict[str, object]] = {
     'vit_l': dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23)),
     'vit_h': dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31)),
     # The toy SAM shipped in the package (tools/train_toy_sam.py): a test and
-    # demo model trained on generated scenes, not a substitute for SAM.
-    'toy': dict(embed_dim=96, depth=4, num_heads=4, global_attn_indexes=(1, 3),
-                img_size=256, prompt_embed_dim=64, window_size=8,
-                decoder_mlp_dim=256, decoder_num_heads=4, iou_head_hidden_dim=64),
+    # demo model trained on generated scenes, not a substitute for SAM.  Its
+    # image encoder is convolutional (stride 8: a 32x32 embedding, 128x128
+    # low-res masks); prompt encoder and mask decoder are SAM's own.
+    'toy': dict(encoder='conv', img_size=256, prompt_embed_dim=64,
+                conv_widths=(24, 32, 64, 96, 128), conv_depths=(0, 1, 2, 2, 2),
+                conv_stride=8, decoder_mlp_dim=256, decoder_num_heads=4,
+                iou_head_hidden_dim=64),
 }
+
+#: Settings of a convolutional image encoder (``encoder='conv'``).
+CONV_ENCODER_KEYS = ('conv_widths', 'conv_depths', 'conv_stride')
+#: Settings of a ViT image encoder (``encoder='vit'``) without defaults.
+VIT_ENCODER_KEYS = ('embed_dim', 'depth', 'num_heads', 'global_attn_indexes')
 
 #: Where the official checkpoints are published (Segment Anything, Apache-2.0).
 SAM_CHECKPOINT_URLS: Dict[str, str] = {
@@ -93,12 +103,15 @@ def resolve_sam_arch(arch: Union[str, dict]) -> Dict[str, object]:
                            f'{sorted(SAM_ARCHS)} or a dict of settings')
         settings = dict(SAM_ARCH_DEFAULTS, **SAM_ARCHS[arch])
     elif isinstance(arch, dict):
-        unknown = set(arch) - set(SAM_ARCH_DEFAULTS) - set(SAM_ARCHS['vit_b'])
+        unknown = (set(arch) - set(SAM_ARCH_DEFAULTS) - set(VIT_ENCODER_KEYS)
+                   - set(CONV_ENCODER_KEYS) - {'base'})
         if unknown:
             raise KeyError(f'unknown SAM arch settings {sorted(unknown)}')
         base = SAM_ARCHS.get(arch.get('base', ''), {})
         settings = dict(SAM_ARCH_DEFAULTS, **base, **arch)
-        missing = set(SAM_ARCHS['vit_b']) - set(settings)
+        settings.pop('base', None)
+        required = CONV_ENCODER_KEYS if settings['encoder'] == 'conv' else VIT_ENCODER_KEYS
+        missing = set(required) - set(settings)
         if missing:
             raise KeyError(f'SAM arch dict lacks {sorted(missing)}')
     else:
@@ -111,6 +124,9 @@ def arch_name(arch: Union[str, dict]) -> str:
     if isinstance(arch, str):
         return arch
     s = resolve_sam_arch(arch)
+    if s['encoder'] == 'conv':
+        return (f"custom(conv_widths={tuple(s['conv_widths'])}, "
+                f"img_size={s['img_size']})")
     return (f"custom(embed_dim={s['embed_dim']}, depth={s['depth']}, "
             f"img_size={s['img_size']})")
 
@@ -118,10 +134,15 @@ def arch_name(arch: Union[str, dict]) -> str:
 def build_sam_model(arch: Union[str, dict]) -> Sam:
     """A randomly initialised :class:`Sam` of the given architecture."""
     s = resolve_sam_arch(arch)
-    embed_grid = s['img_size'] // s['patch_size']
     dim = s['prompt_embed_dim']
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
+    if s['encoder'] == 'conv':
+        embed_grid = s['img_size'] // s['conv_stride']
+        image_encoder = ConvImageEncoder(
+            img_size=s['img_size'], out_chans=dim, widths=tuple(s['conv_widths']),
+            depths=tuple(s['conv_depths']), stride=s['conv_stride'])
+    elif s['encoder'] == 'vit':
+        embed_grid = s['img_size'] // s['patch_size']
+        image_encoder = ImageEncoderViT(
             img_size=s['img_size'],
             patch_size=s['patch_size'],
             embed_dim=s['embed_dim'],
@@ -134,7 +155,11 @@ def build_sam_model(arch: Union[str, dict]) -> Sam:
             use_rel_pos=True,
             window_size=s['window_size'],
             global_attn_indexes=tuple(s['global_attn_indexes']),
-        ),
+        )
+    else:
+        raise ValueError(f"unknown SAM image encoder {s['encoder']!r}; expected 'vit' or 'conv'")
+    sam = Sam(
+        image_encoder=image_encoder,
         prompt_encoder=PromptEncoder(
             embed_dim=dim,
             image_embedding_size=(embed_grid, embed_grid),
@@ -195,13 +220,17 @@ def guess_family(state_dict: Dict[str, torch.Tensor]) -> str:
 
 def guess_sam_arch(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
     """The official arch whose encoder width and depth match a state dict."""
+    if 'image_encoder.neck.1.weight' in state_dict and any(
+            k.startswith('image_encoder.stages.') for k in state_dict):
+        return 'toy' if len(state_dict) == len(build_sam_model('toy').state_dict()) \
+            else 'custom(conv encoder)'
     proj = state_dict.get('image_encoder.patch_embed.proj.weight')
     if proj is None:
         return None
     depth = len({k.split('.')[2] for k in state_dict
                  if k.startswith('image_encoder.blocks.')})
     for name, spec in SAM_ARCHS.items():
-        if spec['embed_dim'] == proj.shape[0] and spec['depth'] == depth:
+        if 'embed_dim' in spec and spec['embed_dim'] == proj.shape[0] and spec['depth'] == depth:
             return name
     return f'custom(embed_dim={proj.shape[0]}, depth={depth})'
 
