@@ -6,6 +6,11 @@ Frames differ from SAM's: the image is resized to the full encoder square
 scaled to [0, 1] and normalised with ImageNet's mean/std, and low-res logits
 are resized straight to the image (one bilinear step).  The decoder also reads
 two higher-resolution feature levels, computed once per image.
+
+Low-res logits are returned unclamped, as ``SAM2ImagePredictor`` upsamples
+them: it clamps to +-32 only the low-res logits it hands back (for reuse as a
+mask input), after upsampling.  Trained weights give logits far beyond 32;
+clamping before the bilinear resize would move the masks' boundaries.
 """
 from typing import Tuple
 
@@ -143,4 +148,5 @@ class SAM2Backend(Backend):
             multimask_output=True,
             repeat_image=True,
             high_res_features=high_res)
-        return low_res.clamp(-32.0, 32.0), iou_predictions
+        # Not clamped: the masks are upsampled from these (see the module docstring).
+        return low_res, iou_predictions
