@@ -10,6 +10,7 @@ refiner = dict(
     use_mask=True,
     add_neg=True,
     margin=0.0,  # elastic box off; the paper's experiments use 0.1
+    box_geometry='symmetric',  # elastic box steps/strips; 'authors': the authors' code's
     gamma=4.0,
     strength=30.0,
     max_batch=64)

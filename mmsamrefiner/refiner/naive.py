@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .distance import exact_distance
-from .prompts import PromptMiner, Prompts, elastic_boxes
+from .prompts import PromptMiner, Prompts, context_similarity
 
 
 def full_image_distance(binary: np.ndarray) -> np.ndarray:
@@ -42,6 +42,58 @@ def to_mask_input_frame(maps: Tensor, input_size: Tuple[int, int], encoder_size:
     return F.interpolate(padded, low_res_size, mode='bilinear', align_corners=False)[0]
 
 
+def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, margin: float,
+                         geometry: str) -> Tuple[np.ndarray, bool]:
+    """The elastic box of one mask, side by side in plain Python.
+
+    Args:
+        sim: (H, W) bool, the pixels similar to the mask
+            (:func:`~.prompts.context_similarity`).
+        box: (4,) int xyxy inclusive, the mask's tight box.
+        margin: the threshold lambda.
+        geometry: ``'symmetric'`` or ``'authors'``, as in
+            :func:`~.prompts.elastic_boxes`.
+
+    Returns:
+        the grown (4,) int64 xyxy box and whether it grew.
+    """
+    height, width = sim.shape
+    x1, y1, x2, y2 = (int(v) for v in box)
+    final = [x1, y1, x2, y2]
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        return np.array(final, np.int64), False
+    step_x, step_y = min((x2 - x1) * 0.1, 10), min((y2 - y1) * 0.1, 10)
+
+    def similar_enough(rows: slice, cols: slice) -> bool:
+        strip = sim[rows, cols]
+        return strip.sum() / strip.size > margin
+
+    if geometry == 'symmetric':
+        sx, sy = int(np.floor(step_x)), int(np.floor(step_y))
+        # (side index, new value, strip rows, strip columns, new value inside the image)
+        sides = [(0, x1 - sx, slice(y1, y2 + 1), slice(x1 - sx, x1), sx > 0 and x1 - sx >= 0),
+                 (2, x2 + sx, slice(y1, y2 + 1), slice(x2 + 1, x2 + sx + 1),
+                  sx > 0 and x2 + sx < width),
+                 (1, y1 - sy, slice(y1 - sy, y1), slice(x1, x2 + 1), sy > 0 and y1 - sy >= 0),
+                 (3, y2 + sy, slice(y2 + 1, y2 + sy + 1), slice(x1, x2 + 1),
+                  sy > 0 and y2 + sy < height)]
+    elif geometry == 'authors':
+        left, right = int(x1 - step_x), int(x2 + step_x)
+        top, bottom = int(y1 - step_y), int(y2 + step_y)
+        sides = [(0, left, slice(y1, y2), slice(left, x1), 0 < left < x1),
+                 (2, right, slice(y1, y2), slice(x2, right), x2 < right < width),
+                 (1, top, slice(top, y1), slice(x1, x2), 0 < top < y1),
+                 (3, bottom, slice(y2, bottom), slice(x1, x2), y2 < bottom < height)]
+    else:
+        raise ValueError(f"geometry must be 'symmetric' or 'authors', got {geometry!r}")
+    grew = False
+    for side, value, rows, cols, allowed in sides:
+        if allowed and similar_enough(rows, cols):
+            final[side] = value
+            grew = True
+    return np.array(final, np.int64), grew
+
+
 def mine_one_mask(mask: np.ndarray, miner: PromptMiner, input_size: Tuple[int, int],
                   image_embedding: Optional[Tensor] = None,
                   valid_grid: Optional[Tuple[int, int]] = None) -> dict:
@@ -57,10 +109,11 @@ def mine_one_mask(mask: np.ndarray, miner: PromptMiner, input_size: Tuple[int, i
     box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.int64)
     out = dict(box=box, expanded=False, mask_input=None)
     if miner.use_box and miner.margin > 0:
-        grown, expanded = elastic_boxes(torch.from_numpy(mask)[None], torch.from_numpy(box)[None],
-                                        image_embedding.reshape(image_embedding.shape[-3:]),
-                                        miner.margin, valid_grid)
-        out.update(box=grown[0].numpy(), expanded=bool(expanded[0]))
+        sim = context_similarity(torch.from_numpy(mask)[None],
+                                 image_embedding.reshape(image_embedding.shape[-3:]),
+                                 valid_grid=valid_grid)[0].numpy()
+        grown, expanded = elastic_box_one_mask(sim, box, miner.margin, miner.box_geometry)
+        out.update(box=grown, expanded=expanded)
 
     dist = full_image_distance(mask)
     flat = int(dist.argmax())

@@ -138,16 +138,35 @@ def context_similarity(masks: Tensor, image_embedding: Tensor,
     return sim & (count > 0)[:, None, None]
 
 
+BOX_GEOMETRIES = ('symmetric', 'authors')
+
+
 def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
-                  margin: float, valid_grid: Optional[Tuple[int, int]] = None
-                  ) -> Tuple[Tensor, Tensor]:
+                  margin: float, valid_grid: Optional[Tuple[int, int]] = None,
+                  geometry: str = 'symmetric') -> Tuple[Tensor, Tensor]:
     """Context-aware elastic boxes (CEBox).
 
-    For each side of each box, the strip of ``step = floor(min(0.1 * side, 10))``
-    pixels just outside it is tested: when the fraction of strip pixels similar
-    to the mask (:func:`context_similarity`) exceeds ``margin``, that side moves
-    out by ``step``.  Strips must lie inside the image; boxes narrower than 10
-    pixels (step 0) do not grow in that direction.
+    Each side of each box (inclusive xyxy, ``w = x2 - x1``, ``h = y2 - y1``,
+    both > 0; ``s = min(0.1 * w, 10)`` for x, likewise for y) is tested on a
+    strip: when the fraction of strip pixels similar to the mask
+    (:func:`context_similarity`) exceeds ``margin``, that side moves out.  The
+    four sides are decided independently, on the tight box.
+
+    ``geometry='symmetric'``: every side moves by ``floor(s)`` (no growth when
+    0); the strip is the ``floor(s)`` rows or columns just outside the side,
+    along the side's whole length (``y1..y2`` or ``x1..x2``); the grown box
+    must stay in the image (a side may reach row or column 0).
+
+    ``geometry='authors'``, the authors' code: their ``int(x1 - s)`` and
+    ``int(x2 + s)`` move the left and top sides by ``ceil(s)`` and the right
+    and bottom ones by ``floor(s)``; a side moves only if it moves at all
+    (right and bottom need ``s >= 1``) and the new box stays in the image
+    and off row and column 0 (``new_x1 >= 1``, ``new_y1 >= 1``,
+    ``new_x2 <= W - 1``, ``new_y2 <= H - 1``).  Strips are half-open ranges
+    of the tight box's corners: left columns ``[new_x1, x1)``, right
+    ``[x2, new_x2)`` (the box's own last column, not the outermost new one),
+    both over rows ``[y1, y2)``; top rows ``[new_y1, y1)``, bottom
+    ``[y2, new_y2)``, both over columns ``[x1, x2)``.
 
     Args:
         masks: (N, H, W) bool, original image frame.
@@ -155,21 +174,35 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
         image_embedding: (C, h, w), SAM's embedding of the padded input.
         margin: the threshold lambda in (0, 1).
         valid_grid: see :func:`context_similarity`.
+        geometry: ``'symmetric'`` or ``'authors'`` (above).
 
     Returns:
         ``(boxes, expanded)``: (N, 4) int64 xyxy and (N,) bool.
     """
+    if geometry not in BOX_GEOMETRIES:
+        raise ValueError(f'geometry must be one of {BOX_GEOMETRIES}, got {geometry!r}')
     n, height, width = masks.shape
     sim = context_similarity(masks, image_embedding, valid_grid=valid_grid)
     integral = F.pad(sim.int().cumsum(1).cumsum(2), (1, 0, 1, 0))  # (N, H+1, W+1)
     x1, y1, x2, y2 = boxes.unbind(1)
     nonflat = (x2 > x1) & (y2 > y1)
-    step_x = torch.clamp(0.1 * (x2 - x1), max=10).floor().long()
-    step_y = torch.clamp(0.1 * (y2 - y1), max=10).floor().long()
-    ok_x = nonflat & (step_x >= 1)
-    ok_y = nonflat & (step_y >= 1)
-    new_x1, new_x2 = x1 - step_x, x2 + step_x
-    new_y1, new_y2 = y1 - step_y, y2 + step_y
+    if geometry == 'symmetric':
+        step_x = torch.clamp(0.1 * (x2 - x1), max=10).floor().long()
+        step_y = torch.clamp(0.1 * (y2 - y1), max=10).floor().long()
+        new_x1, new_x2 = x1 - step_x, x2 + step_x
+        new_y1, new_y2 = y1 - step_y, y2 + step_y
+        lowest = 0      # the first row / column a side may move onto
+        inner = 0       # right / bottom strips start this far inside the box
+    else:
+        # ceil(s) and floor(s) in integers, s = min(side, 100) / 10: the authors'
+        # float s is within an ulp of it, which changes neither (a non-integer
+        # s is at least 0.1 from an integer; 10 * 0.1 ... 100 * 0.1 are exact).
+        tenths_x, tenths_y = (x2 - x1).clamp(max=100), (y2 - y1).clamp(max=100)
+        new_x1, new_x2 = x1 - (tenths_x + 9) // 10, x2 + tenths_x // 10
+        new_y1, new_y2 = y1 - (tenths_y + 9) // 10, y2 + tenths_y // 10
+        lowest, inner = 1, 1
+    # Strips span the side's length less ``inner`` pixels (the authors' [y1, y2)).
+    row_end, col_end = y2 + 1 - inner, x2 + 1 - inner
 
     def grows(ok, ya, yb, xa, xb):
         ya, yb = ya.clamp(0, height), yb.clamp(0, height)
@@ -177,10 +210,12 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
         area = ((yb - ya) * (xb - xa)).clamp(min=1)
         return ok & (_box_sums(integral, ya, yb, xa, xb) / area > margin)
 
-    left = grows(ok_x & (new_x1 >= 0), y1, y2 + 1, new_x1, x1)
-    right = grows(ok_x & (new_x2 <= width - 1), y1, y2 + 1, x2 + 1, new_x2 + 1)
-    top = grows(ok_y & (new_y1 >= 0), new_y1, y1, x1, x2 + 1)
-    bottom = grows(ok_y & (new_y2 <= height - 1), y2 + 1, new_y2 + 1, x1, x2 + 1)
+    left = grows(nonflat & (new_x1 < x1) & (new_x1 >= lowest), y1, row_end, new_x1, x1)
+    right = grows(nonflat & (new_x2 > x2) & (new_x2 <= width - 1),
+                  y1, row_end, x2 + 1 - inner, new_x2 + 1 - inner)
+    top = grows(nonflat & (new_y1 < y1) & (new_y1 >= lowest), new_y1, y1, x1, col_end)
+    bottom = grows(nonflat & (new_y2 > y2) & (new_y2 <= height - 1),
+                   y2 + 1 - inner, new_y2 + 1 - inner, x1, col_end)
     grown = torch.stack([
         torch.where(left, new_x1, x1),
         torch.where(top, new_y1, y1),
@@ -321,6 +356,8 @@ class PromptMiner:
             (``sam.prompt_encoder.mask_input_size``).
         use_point, use_box, use_mask, add_neg: which prompts to produce.
         margin: elastic-box threshold; 0 keeps the tight box.
+        box_geometry: the elastic box's steps and strips, ``'symmetric'``
+            or ``'authors'`` (see :func:`elastic_boxes`).
         gamma: Gaussian span of the mask prompt.
         strength: amplitude of the mask prompt (1 for expanded boxes).
     """
@@ -329,9 +366,12 @@ class PromptMiner:
                  use_point: bool = True, use_box: bool = True,
                  use_mask: bool = True, add_neg: bool = True,
                  margin: float = 0.0, gamma: float = 4.0,
-                 strength: float = 30.0) -> None:
+                 strength: float = 30.0, box_geometry: str = 'symmetric') -> None:
         if not 0 <= margin < 1:
             raise ValueError(f'margin must be in [0, 1), got {margin}')
+        if box_geometry not in BOX_GEOMETRIES:
+            raise ValueError(f'box_geometry must be one of {BOX_GEOMETRIES}, '
+                             f'got {box_geometry!r}')
         if gamma <= 0 or strength <= 0:
             raise ValueError(f'gamma and strength must be positive, got '
                              f'gamma={gamma}, strength={strength}')
@@ -345,6 +385,7 @@ class PromptMiner:
         self.use_mask = use_mask
         self.add_neg = add_neg
         self.margin = margin
+        self.box_geometry = box_geometry
         self.gamma = gamma
         self.strength = strength
 
@@ -371,7 +412,7 @@ class PromptMiner:
                                  'embedding')
             embedding = image_embedding.reshape(image_embedding.shape[-3:])
             boxes, expanded = elastic_boxes(masks, boxes, embedding.to(device),
-                                            self.margin, valid_grid)
+                                            self.margin, valid_grid, self.box_geometry)
 
         masks_np = masks.cpu().numpy()
         tight_np = tight.cpu().numpy()
@@ -417,4 +458,5 @@ class PromptMiner:
         return (f'{self.__class__.__name__}(use_point={self.use_point}, '
                 f'use_box={self.use_box}, use_mask={self.use_mask}, '
                 f'add_neg={self.add_neg}, margin={self.margin}, '
+                f'box_geometry={self.box_geometry!r}, '
                 f'gamma={self.gamma}, strength={self.strength})')

@@ -81,6 +81,14 @@ class SAMRefiner(nn.Module):
         use_point, use_box, use_mask: which prompts to give SAM.
         add_neg: add the negative point (needs ``use_point``).
         margin: elastic-box threshold lambda; 0 (default) keeps tight boxes.
+        box_geometry: how the elastic box steps and which strips it tests:
+            ``'symmetric'`` (default): each side moves by ``floor(step)``,
+            tested on the strip just outside it along the whole side;
+            ``'authors'``: the authors' ``int()`` arithmetic (left/top move
+            by ``ceil(step)``, right/bottom by ``floor(step)``, never onto
+            row or column 0; right/bottom strips include the box's own last
+            column/row and skip the outermost new one).  See
+            :func:`~.prompts.elastic_boxes`.
         gamma: span of the Gaussian mask prompt (larger is narrower).
         strength: amplitude of the mask prompt (1 for masks whose box grew).
         max_batch: masks per decoder call; larger batches are chunked.
@@ -94,7 +102,8 @@ class SAMRefiner(nn.Module):
             attached to ``sam`` in place; one made for another SAM
             architecture is refused.
 
-    The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
+    The defaults are those of the authors' ``sam_refiner`` (``box_geometry``
+    aside, which matters only when ``margin > 0``).  SAM's weights are
     frozen (``requires_grad=False``).
     """
 
@@ -108,6 +117,7 @@ class SAMRefiner(nn.Module):
                  margin: float = 0.0,
                  gamma: float = 4.0,
                  strength: float = 30.0,
+                 box_geometry: str = 'symmetric',
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,
@@ -132,7 +142,7 @@ class SAMRefiner(nn.Module):
         self.miner = PromptMiner(
             self.encoder_size, self.low_res_size, use_point=use_point,
             use_box=use_box, use_mask=use_mask, add_neg=add_neg, margin=margin,
-            gamma=gamma, strength=strength)
+            gamma=gamma, strength=strength, box_geometry=box_geometry)
 
     # -- sizes, read from the model ---------------------------------------
     @property

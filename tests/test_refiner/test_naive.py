@@ -39,10 +39,12 @@ def hand_made_masks(height, width):
 
 
 @pytest.mark.parametrize('size', [(96, 120), (150, 70)])
-@pytest.mark.parametrize('margin', [0.0, 0.2])
-def test_batched_miner_equals_mask_by_mask_full_image_miner(tiny_sam, size, margin):
+@pytest.mark.parametrize('margin,box_geometry',
+                         [(0.0, 'symmetric'), (0.2, 'symmetric'), (0.2, 'authors')])
+def test_batched_miner_equals_mask_by_mask_full_image_miner(tiny_sam, size, margin,
+                                                            box_geometry):
     height, width = size
-    refiner = SAMRefiner(tiny_sam, margin=margin)
+    refiner = SAMRefiner(tiny_sam, margin=margin, box_geometry=box_geometry)
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     embedding = refiner.encode_image(image)
@@ -58,6 +60,33 @@ def test_batched_miner_equals_mask_by_mask_full_image_miner(tiny_sam, size, marg
     assert torch.equal(ours.expanded, theirs.expanded)
     assert torch.equal(ours.mask_inputs.sign(), theirs.mask_inputs.sign())
     torch.testing.assert_close(ours.mask_inputs, theirs.mask_inputs, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize('geometry', ['symmetric', 'authors'])
+def test_batched_elastic_boxes_equal_the_side_by_side_python(geometry):
+    """Random boxes (many at the image's edges, flat, tiny and over 100 px)
+    on random per-pixel embeddings: the batched, integer-step elastic box and
+    naive.py's float arithmetic, strip by strip, agree everywhere."""
+    from mmsamrefiner.refiner.naive import elastic_box_one_mask
+    from mmsamrefiner.refiner.prompts import context_similarity, elastic_boxes, masks_to_boxes
+    rng = np.random.default_rng(4)
+    height, width = 130, 150
+    masks = np.zeros((60, height, width), bool)
+    for mask in masks:
+        y1, y2 = np.sort(rng.choice([0, 1, 2, *rng.integers(0, height, 3), height - 1], 2))
+        x1, x2 = np.sort(rng.choice([0, 1, 2, *rng.integers(0, width, 3), width - 1], 2))
+        mask[y1:y2 + 1, x1:x2 + 1] = rng.random((y2 - y1 + 1, x2 - x1 + 1)) < 0.7
+        mask[y1, x1] = mask[y2, x2] = True
+    masks = torch.from_numpy(masks)
+    embedding = torch.from_numpy(rng.normal(size=(4, height, width))).float()
+    embedding[0] += torch.from_numpy(rng.random((height, width)) < 0.5) * 2.0
+    boxes = masks_to_boxes(masks)
+    grown, expanded = elastic_boxes(masks, boxes, embedding, 0.3, (height, width), geometry)
+    sim = context_similarity(masks, embedding, valid_grid=(height, width)).numpy()
+    for i in range(len(masks)):
+        box, grew = elastic_box_one_mask(sim[i], boxes[i].numpy(), 0.3, geometry)
+        assert grown[i].tolist() == box.tolist() and bool(expanded[i]) == grew, i
+    assert 10 < int(expanded.sum()) < 60
 
 
 def test_mask_by_mask_miner_needs_masks_and_an_embedding_for_the_elastic_box(tiny_sam):

@@ -267,3 +267,98 @@ def test_upscale_of_logits_positive_only_in_the_padding_is_empty():
     rows, cols = upscale_bands((32, 32), 128, (96, 128), (150, 200))
     got = upscale_to_masks(low, rows, cols)
     assert not got[0].any() and got[1].any()
+
+
+# -- the elastic box's two geometries ----------------------------------------
+# A per-pixel embedding at the image's own size makes the similarity map
+# exactly the painted pixels: upsampling to the same size is the identity, the
+# query is the mean of the mask's (+1, 0.01) features, and (-1, 0.01) pixels
+# have cosine about -1 with it.
+def painted_case(size, rects, similar_pixels=()):
+    """(1, S, S) mask of the union of ``rects`` ((y1, y2, x1, x2) inclusive)
+    and a (2, S, S) embedding similar to it on the mask and ``similar_pixels``
+    ((y, x) each), or everywhere when ``similar_pixels`` is ``'all'``."""
+    masks = torch.zeros(1, size, size, dtype=torch.bool)
+    for y1, y2, x1, x2 in rects:
+        masks[0, y1:y2 + 1, x1:x2 + 1] = True
+    similar = masks[0].clone()
+    if similar_pixels == 'all':
+        similar[:] = True
+    for y, x in () if similar_pixels == 'all' else similar_pixels:
+        similar[y, x] = True
+    embedding = torch.full((2, size, size), 0.01)
+    embedding[0] = torch.where(similar, 1.0, -1.0)
+    return masks, embedding
+
+
+def grown_box(masks, embedding, geometry, margin=0.1):
+    prompts = miner(margin=margin, box_geometry=geometry)(masks, embedding)
+    return prompts.boxes[0].long().tolist(), bool(prompts.expanded[0])
+
+
+def test_authors_geometry_moves_left_top_by_ceil_and_right_bottom_by_floor():
+    # box (10, 12, 35, 37): w = h = 25, s = 2.5; every pixel similar
+    masks, embedding = painted_case(48, [(12, 37, 10, 35)], 'all')
+    assert grown_box(masks, embedding, 'symmetric') == ([8, 10, 37, 39], True)
+    # int(10 - 2.5) = 7, int(12 - 2.5) = 9, int(35 + 2.5) = 37, int(37 + 2.5) = 39
+    assert grown_box(masks, embedding, 'authors') == ([7, 9, 37, 39], True)
+
+
+def test_authors_geometry_never_grows_onto_row_or_column_0():
+    # box (3, 2, 22, 31): w = 19 -> s = 1.9, h = 29 -> s = 2.9; all similar
+    masks, embedding = painted_case(48, [(2, 31, 3, 22)], 'all')
+    # symmetric: floor steps 1 and 2; the top side may reach row 0
+    assert grown_box(masks, embedding, 'symmetric') == ([2, 0, 23, 33], True)
+    # authors: left int(3 - 1.9) = 1 > 0 moves; top int(2 - 2.9) = 0 does not
+    assert grown_box(masks, embedding, 'authors') == ([1, 2, 23, 33], True)
+    # box (2, 20, 21, 39), s = 1.9: the authors' left side would land on
+    # column 0 (int(2 - 1.9) = 0) and stays; their top moves by 2 (to 18)
+    masks, embedding = painted_case(48, [(20, 39, 2, 21)], 'all')
+    assert grown_box(masks, embedding, 'symmetric') == ([1, 19, 22, 40], True)
+    assert grown_box(masks, embedding, 'authors') == ([2, 18, 22, 40], True)
+
+
+def test_authors_right_and_bottom_strips_hold_the_boxs_own_last_column_and_row():
+    # A filled 20x20 square (box (10, 10, 29, 29), s = 1.9) on a background
+    # unlike it: the symmetric strips (column 30, row 30) hold nothing similar;
+    # the authors' right strip is column 29 and bottom strip row 29, the
+    # mask's own edge, so both sides grow by floor(1.9) = 1.  Their left and
+    # top strips (columns / rows 8..9, new side int(10 - 1.9) = 8) are empty.
+    masks, embedding = painted_case(40, [(10, 29, 10, 29)])
+    assert grown_box(masks, embedding, 'symmetric') == ([10, 10, 29, 29], False)
+    assert grown_box(masks, embedding, 'authors') == ([10, 10, 30, 30], True)
+    # with the whole box touching the right and bottom image edges neither grows
+    masks, embedding = painted_case(30, [(10, 29, 10, 29)])
+    assert grown_box(masks, embedding, 'authors') == ([10, 10, 29, 29], False)
+
+
+def test_authors_left_and_top_strips_leave_out_the_last_row_and_column():
+    # box (10, 10, 20, 20): s = 1.0.  One similar pixel at (y 20, x 9): in the
+    # symmetric left strip (column 9, rows 10..20; 1/11 > 0.05) but not in the
+    # authors' (column 9, rows 10..19).  The authors' right/bottom strips are
+    # the mask's own last column/row, so those sides grow.
+    masks, embedding = painted_case(40, [(10, 20, 10, 20)], [(20, 9)])
+    assert grown_box(masks, embedding, 'symmetric', margin=0.05) == ([9, 10, 20, 20], True)
+    assert grown_box(masks, embedding, 'authors', margin=0.05) == ([10, 10, 21, 21], True)
+    # likewise the top strip leaves out column x2: a similar pixel at (9, 20)
+    masks, embedding = painted_case(40, [(10, 20, 10, 20)], [(9, 20)])
+    assert grown_box(masks, embedding, 'symmetric', margin=0.05) == ([10, 9, 20, 20], True)
+    assert grown_box(masks, embedding, 'authors', margin=0.05) == ([10, 10, 21, 21], True)
+
+
+def test_authors_geometry_on_the_half_image_case():
+    # elastic_case: box (30, 30, 63, 99), w 33 -> s 3.3, h 69 -> s 6.9; the
+    # left 64 columns are similar.  Left int(26.7) = 26, top int(23.1) = 23,
+    # bottom int(105.9) = 105 are similar strips; the right strip, columns
+    # 63..65, holds the mask's last column: 1/3 < 0.5, so it stays.
+    masks, embedding = elastic_case()
+    assert grown_box(masks, embedding, 'authors', margin=0.5) == ([26, 23, 63, 105], True)
+    assert grown_box(masks, embedding, 'authors', margin=0.3) == ([26, 23, 66, 105], True)
+    assert grown_box(masks, embedding, 'symmetric', margin=0.3) == ([27, 24, 63, 105], True)
+
+
+def test_box_geometry_is_checked_and_shown():
+    with pytest.raises(ValueError, match='box_geometry'):
+        miner(box_geometry='asymmetric')
+    assert "box_geometry='symmetric'" in repr(miner())
+    assert "box_geometry='authors'" in repr(miner(box_geometry='authors'))

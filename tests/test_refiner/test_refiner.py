@@ -172,6 +172,8 @@ def test_bad_settings_are_refused(tiny_sam):
         SAMRefiner(tiny_sam, iters=0)
     with pytest.raises(ValueError, match='margin'):
         SAMRefiner(tiny_sam, margin=1.5)
+    with pytest.raises(ValueError, match='box_geometry'):
+        SAMRefiner(tiny_sam, margin=0.1, box_geometry='reference')
 
 
 def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
@@ -181,6 +183,7 @@ def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
     m = refiner.miner
     assert (m.use_point, m.use_box, m.use_mask, m.add_neg) == (True, True, True, True)
     assert (m.margin, m.gamma, m.strength) == (0.0, 4.0, 30.0)
+    assert m.box_geometry == 'symmetric' and "box_geometry='symmetric'" in repr(refiner)
 
 
 def test_elastic_box_runs_end_to_end(tiny_sam, scene):
