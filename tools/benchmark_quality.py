@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Refinement quality on held-out generated scenes, per kind of coarse-mask defect.
+"""Refinement quality on held-out generated scenes, per kind of coarse-mask
+defect, with the paper's ablations in miniature.
 
 Method
 ------
 * Scenes: ``--scenes`` scenes from :func:`mmsamrefiner.synthetic.make_scene`
   with seeds ``--seed``, ``--seed + 1``, ... (the toy SAM trains on seeds drawn
   from another generator, so these are held out), ``--height`` x ``--width``
-  pixels (larger than the toy SAM's input, so the resize path is exercised).
+  pixels (larger than the toy SAM's input, so the resize path is exercised),
+  4 objects each.
 * Coarse masks: each object's true (visible) mask spoiled by one defect of
   :data:`mmsamrefiner.synthetic.defects.DEFECTS` (dilation, erosion, jittered or
   simplified boundary, holes, missing part, spurious fragments, 28x28 upsampled,
@@ -15,12 +17,24 @@ Method
   ``semantic`` kind: one label map per scene in which all objects share one
   class (occluding objects touch), each spoiled by a random defect, refined
   through split-then-merge.
-* Rows: the coarse masks; SAM with a single prompt (box only, positive point
-  only, mask only; one round); SAMRefiner with the reference defaults; with the
-  elastic box (margin 0.1).  One image embedding per scene is shared by all rows.
+* Rows (:data:`ROWS`): the coarse masks; SAM with a single prompt; the prompt
+  ablation (P = the mined positive and negative points, B = the box, M = the
+  Gaussian mask prompt, one round each); SAMRefiner (all prompts) after 1, 3
+  and 5 rounds; the elastic box (margin 0.1) with the documented geometry and
+  with the authors' (``box_geometry='authors'``); SAMRefiner++: SAMRefiner
+  with an IoU adaptor trained by ``tools/adapt.py`` (the toy adaption config,
+  authors' settings) on ``--adapt-scenes`` other scenes (seeds from
+  ``--adapt-seed``) and their coarse masks only, no ground truth, as a user
+  would (``--adapt-scenes 0`` skips it).  One image embedding per scene is
+  shared by all rows.
 * Metrics: mean over masks of the IoU and of the boundary IoU (Cheng et al.
   2021, dilation ratio 0.02) against the true masks; for ``semantic``, per image
-  of the class mask.  ``overall`` is the mean over kinds.
+  of the class mask.  ``overall`` is the mean over kinds.  For the IoU
+  adaption also the top-1 accuracy on the held-out scenes' instance kinds:
+  how often the candidate SAM scores highest (plain and adapted) is the one
+  of the three closest to the true mask, for the prompts of the first
+  refinement round (points + box + mask, mined from the coarse mask), and
+  for the box-only prompts that adaption trains on.
 
 Deterministic: the same arguments give the same table.  Writes
 ``quality.md`` and ``quality.json`` to ``--out-dir``::
@@ -28,9 +42,13 @@ Deterministic: the same arguments give the same table.  Writes
     python tools/benchmark_quality.py            # toy SAM, 40 scenes
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
 
@@ -39,19 +57,36 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.evaluation import boundary_iou, mask_iou
+from mmsamrefiner.refiner.iou_adapter import IoUAdapter
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
 from mmsamrefiner.synthetic import make_scene
+from mmsamrefiner.synthetic.collections import write_coco_collection
 from mmsamrefiner.synthetic.defects import DEFECTS, make_coarse_mask
 
-#: Row name -> SAMRefiner settings (None: the coarse masks themselves).
+ONE_ROUND = dict(iters=1)
+#: Row name -> SAMRefiner settings (None: the coarse masks themselves;
+#: 'adapted': the default SAMRefiner with the trained IoU adaptor).
 ROWS = {
     'coarse': None,
-    'SAM, box only': dict(iters=1, use_point=False, use_mask=False),
-    'SAM, point only': dict(iters=1, use_box=False, use_mask=False, add_neg=False),
-    'SAM, mask only': dict(iters=1, use_point=False, use_box=False),
+    'SAM, box only': dict(ONE_ROUND, use_point=False, use_mask=False),
+    'SAM, positive point only': dict(ONE_ROUND, use_box=False, use_mask=False, add_neg=False),
+    'SAM, mask only': dict(ONE_ROUND, use_point=False, use_box=False),
+    'P, 1 round': dict(ONE_ROUND, use_box=False, use_mask=False),
+    'P+B, 1 round': dict(ONE_ROUND, use_mask=False),
+    'P+M, 1 round': dict(ONE_ROUND, use_box=False),
+    'B+M, 1 round': dict(ONE_ROUND, use_point=False),
+    'P+B+M, 1 round': dict(ONE_ROUND),
+    'P+B+M, 3 rounds': dict(iters=3),
     'SAMRefiner': dict(),
-    'SAMRefiner, elastic box (margin 0.1)': dict(margin=0.1),
+    'SAMRefiner, elastic box 0.1': dict(margin=0.1),
+    "SAMRefiner, elastic box 0.1, authors' geometry": dict(margin=0.1, box_geometry='authors'),
+    'SAMRefiner++ (IoU adaptor)': 'adapted',
 }
+#: Rows of the per-kind table; every row is in the ablation table.
+MAIN_ROWS = ('coarse', 'SAM, box only', 'SAM, positive point only', 'SAM, mask only',
+             'SAMRefiner', 'SAMRefiner, elastic box 0.1', 'SAMRefiner++ (IoU adaptor)')
+SINGLE_PROMPT_ROWS = ('SAM, box only', 'SAM, positive point only', 'SAM, mask only',
+                      'P, 1 round')
 KINDS = DEFECTS + ('semantic',)
 
 
@@ -65,6 +100,9 @@ def parse_args():
     parser.add_argument('--height', type=int, default=288)
     parser.add_argument('--width', type=int, default=384)
     parser.add_argument('--amount', type=int, default=5, help='defect size in pixels')
+    parser.add_argument('--adapt-scenes', type=int, default=100,
+                        help='training scenes of the IoU adaptor (0: no SAMRefiner++ row)')
+    parser.add_argument('--adapt-seed', type=int, default=40_000_000)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_quality')
     return parser.parse_args()
@@ -80,14 +118,68 @@ def semantic_case(scene, rng, amount):
     return truth, coarse
 
 
+def train_iou_adapter(args, checkpoint, work_dir: str) -> str:
+    """Train an IoU adaptor with ``tools/adapt.py`` on a generated collection
+    of coarse masks (``--adapt-scenes`` scenes); returns the adaptor file."""
+    data_root = osp.join(work_dir, 'data')
+    write_coco_collection(osp.join(data_root, 'coarse'), args.adapt_scenes, True,
+                          args.adapt_seed, args.height, args.width, num_objects=4)
+    write_coco_collection(osp.join(data_root, 'gt'), args.adapt_scenes, False,
+                          args.adapt_seed, args.height, args.width, num_objects=4)
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    sam_checkpoint = checkpoint if checkpoint is not None else 'None'
+    command = [
+        sys.executable, osp.join(root, 'tools', 'adapt.py'),
+        osp.join(root, 'configs', 'samrefiner_pp', 'iou-adapter_toy_1xb5-1e_synthetic.py'),
+        '--work-dir', osp.join(work_dir, 'adapt'), '--cfg-options',
+        f'model.refiner.sam.arch={args.arch}',
+        f'model.refiner.sam.checkpoint={sam_checkpoint}',
+        f'train_dataloader.dataset.data_root={data_root}/',
+        f'val_dataloader.dataset.data_root={data_root}/']
+    print('training the IoU adaptor:', ' '.join(command), flush=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return osp.join(work_dir, 'adapt', 'iou_adapter.pth')
+
+
+@torch.no_grad()
+def candidate_top1(refiner, adapter, coarse, truth, embedding, box_only: bool):
+    """Top-1 hits of one image's first-round candidates, plain and adapted.
+
+    Returns two (N,) bool arrays: whether SAM's highest predicted IoU picks
+    the candidate with the highest IoU against ``truth``, without and with
+    the refiner's IoU adaptor.  Prompts: mined from ``coarse`` as the
+    refiner mines them, or tight boxes alone (``box_only``, adaption's
+    training prompts)."""
+    masks = torch.from_numpy(coarse).to(refiner.device)
+    prompts = refiner.mine(masks, embedding)
+    if box_only:
+        prompts.points = prompts.labels = prompts.mask_inputs = None
+    logits, adapted = refiner.decode(prompts, embedding)
+    with adapter.disabled():
+        _, plain = refiner.decode(prompts, embedding)
+    count, candidates = logits.shape[:2]
+    upscaled = refiner.upscale(logits.flatten(0, 1), embedding).cpu().numpy()
+    ious = mask_iou(upscaled, np.repeat(truth, candidates, axis=0)).reshape(count, candidates)
+    best = ious.argmax(1)
+    return (plain.argmax(1).cpu().numpy() == best), (adapted.argmax(1).cpu().numpy() == best)
+
+
 def run(args):
     checkpoint = args.checkpoint or SAM_CHECKPOINT_URLS.get(args.arch)
     if checkpoint == 'none':  # random weights, to try the script
         checkpoint = None
     sam = build_sam(args.arch, checkpoint).to(args.device)
-    refiners = {name: SAMRefiner(sam, **cfg) for name, cfg in ROWS.items() if cfg is not None}
+    refiners = {name: SAMRefiner(sam, **cfg) for name, cfg in ROWS.items()
+                if isinstance(cfg, dict)}
+    adapted = adapter = None
+    if args.adapt_scenes:
+        with tempfile.TemporaryDirectory() as work_dir:
+            adapter = IoUAdapter.load(train_iou_adapter(args, checkpoint, work_dir))
+        adapted = SAMRefiner(copy.deepcopy(sam), iou_adapter=adapter)
+        refiners['SAMRefiner++ (IoU adaptor)'] = adapted
     ious = defaultdict(list)  # (row, kind) -> per-mask IoUs
     bious = defaultdict(list)
+    top1 = defaultdict(list)  # (prompts, 'plain' | 'adapted') -> per-mask hits
     start = time.perf_counter()
     for index in range(args.scenes):
         seed = args.seed + index
@@ -102,9 +194,12 @@ def run(args):
                 truth = scene.masks
                 coarse = np.stack([make_coarse_mask(m, kind, args.amount, rng)
                                    for m in scene.masks])
-            for row, refiner in [('coarse', None)] + list(refiners.items()):
-                if refiner is None:
+            for row in ROWS:
+                refiner = refiners.get(row)
+                if ROWS[row] is None:
                     pred = coarse
+                elif refiner is None:  # SAMRefiner++ skipped
+                    continue
                 elif kind == 'semantic':
                     label_map = refiner.refine_semantic(
                         None, coarse[0].astype(np.uint8), image_embedding=embedding)
@@ -113,6 +208,13 @@ def run(args):
                     pred = refiner.refine(None, coarse, image_embedding=embedding).masks
                 ious[row, kind].extend(mask_iou(pred, truth))
                 bious[row, kind].extend(boundary_iou(pred, truth))
+            if adapted is not None and kind != 'semantic':
+                keep = coarse.reshape(len(coarse), -1).any(1)
+                for prompts, box_only in (('refinement prompts', False), ('box only', True)):
+                    plain, hit = candidate_top1(adapted, adapter, coarse[keep], truth[keep],
+                                                embedding, box_only)
+                    top1[prompts, 'plain'].extend(plain)
+                    top1[prompts, 'adapted'].extend(hit)
         if (index + 1) % 10 == 0 or index + 1 == args.scenes:
             elapsed = time.perf_counter() - start
             print(f'[{index + 1}/{args.scenes}] {elapsed:.0f} s, '
@@ -120,6 +222,8 @@ def run(args):
 
     table = {}
     for row in ROWS:
+        if not ious[row, KINDS[0]]:
+            continue
         entry = {}
         for kind in KINDS:
             entry[kind] = dict(miou=float(np.mean(ious[row, kind])),
@@ -128,48 +232,73 @@ def run(args):
         entry['overall'] = dict(miou=float(np.mean([entry[k]['miou'] for k in KINDS])),
                                 biou=float(np.mean([entry[k]['biou'] for k in KINDS])))
         table[row] = entry
-    return table
+    accuracy = {f'{prompts}, {which}': float(np.mean(hits))
+                for (prompts, which), hits in top1.items()}
+    return table, accuracy
 
 
 def markdown(table, metric: str, title: str) -> str:
     columns = list(KINDS) + ['overall']
     lines = [f'**{title}**', '', '| | ' + ' | '.join(columns) + ' |',
              '| --- |' + ' ---: |' * len(columns)]
-    for row, entry in table.items():
-        cells = [f"{100 * entry[c][metric]:.1f}" for c in columns]
-        lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    for row in MAIN_ROWS:
+        if row in table:
+            cells = [f"{100 * table[row][c][metric]:.1f}" for c in columns]
+            lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
-def verdict(table) -> str:
+def ablation_markdown(table, accuracy) -> str:
+    lines = ['**Ablation (mean over the defect kinds)**', '',
+             '| | mIoU (%) | boundary IoU (%) |', '| --- | ---: | ---: |']
+    for row, entry in table.items():
+        lines.append(f"| {row} | {100 * entry['overall']['miou']:.1f} | "
+                     f"{100 * entry['overall']['biou']:.1f} |")
+    if accuracy:
+        lines += ['', '**IoU adaption: top-1 accuracy of the predicted IoU on held-out '
+                  'scenes (%)**', '', '| candidates of | SAM | SAM + IoU adaptor |',
+                  '| --- | ---: | ---: |']
+        for prompts in ('refinement prompts', 'box only'):
+            lines.append(f"| {prompts} | {100 * accuracy[f'{prompts}, plain']:.1f} | "
+                         f"{100 * accuracy[f'{prompts}, adapted']:.1f} |")
+    return '\n'.join(lines)
+
+
+def verdict(table, accuracy) -> str:
     """The expectations of the benchmark, checked and written down."""
     ref, coarse = table['SAMRefiner'], table['coarse']
-    singles = [r for r in table if r.startswith('SAM,')]
-    best_single = max(singles, key=lambda r: table[r]['overall']['miou'])
+    best_single = max(SINGLE_PROMPT_ROWS, key=lambda r: table[r]['overall']['miou'])
     lines = [
-        f"SAMRefiner vs coarse, overall: mIoU {100 * (ref['overall']['miou'] - coarse['overall']['miou']):+.1f}, "
+        f"SAMRefiner vs coarse, overall: mIoU "
+        f"{100 * (ref['overall']['miou'] - coarse['overall']['miou']):+.1f}, "
         f"boundary IoU {100 * (ref['overall']['biou'] - coarse['overall']['biou']):+.1f} points",
         f"SAMRefiner vs the best single prompt ({best_single}): mIoU "
         f"{100 * (ref['overall']['miou'] - table[best_single]['overall']['miou']):+.1f} points",
     ]
     worse = [k for k in KINDS if ref[k]['miou'] < coarse[k]['miou']]
     lines.append('kinds SAMRefiner makes worse (mIoU): ' + (', '.join(worse) or 'none'))
+    if accuracy:
+        change = accuracy['refinement prompts, adapted'] - accuracy['refinement prompts, plain']
+        lines.append(f'IoU adaptor, held-out top-1 accuracy (refinement prompts): '
+                     f'{100 * change:+.1f} points')
     return '\n'.join(lines)
 
 
 def main():
     args = parse_args()
-    table = run(args)
+    table, accuracy = run(args)
     report = '\n\n'.join([
         markdown(table, 'miou', 'mIoU (%)'),
         markdown(table, 'biou', 'Boundary IoU (%)'),
-        verdict(table)])
+        ablation_markdown(table, accuracy),
+        verdict(table, accuracy)])
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'quality.md'), 'w') as f:
         f.write(report + '\n')
     with open(osp.join(args.out_dir, 'quality.json'), 'w') as f:
-        json.dump(dict(settings=vars(args), table=table), f, indent=1)
+        json.dump(dict(settings=vars(args), table=table, top1_accuracy=accuracy), f,
+                  indent=1)
     print(f'wrote {args.out_dir}/quality.md and quality.json')
 
 
