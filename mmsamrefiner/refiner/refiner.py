@@ -15,6 +15,7 @@ One refinement call for N coarse masks of one image:
 
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
+import hashlib
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -139,6 +140,7 @@ class SAMRefiner(nn.Module):
             as_iou_adapter(iou_adapter).attach(self.sam)
         self.iters = iters
         self.max_batch = max_batch
+        self._fingerprint: Optional[str] = None
         self.miner = PromptMiner(
             self.encoder_size, self.low_res_size, use_point=use_point,
             use_box=use_box, use_mask=use_mask, add_neg=add_neg, margin=margin,
@@ -386,6 +388,30 @@ class SAMRefiner(nn.Module):
             refined, scores = instance_masks, np.zeros(0, np.float32)
         return merge_instances(label_map, refined, instance_classes, scores,
                                classes, background=background)
+
+    def fingerprint(self) -> str:
+        """A 32-hex-digit digest of everything the refined masks depend on
+        besides the inputs: the settings (:meth:`__repr__`), the family and
+        the *content* of SAM's weights and of an attached IoU adaptor (a
+        retrained checkpoint at the same path gets another fingerprint).
+
+        Large tensors are sampled (about a million evenly spaced values each,
+        with their shape), so a ViT-H costs well under a second; computed once
+        and cached (SAM is frozen; attaching an adaptor goes through
+        ``__init__``).
+        """
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(f'{self!r}|{self.encoder_dtype}'.encode(), digest_size=16)
+            head = self.backend.iou_head.layers[-1]
+            modules = [self.sam] + ([head.adapter] if isinstance(head, AdaptedLinear) else [])
+            for module in modules:
+                for name, tensor in module.state_dict().items():
+                    flat = tensor.detach().reshape(-1)
+                    stride = max(1, flat.numel() // 1_000_000)
+                    digest.update(f'{name}{tuple(tensor.shape)}{tensor.dtype}'.encode())
+                    digest.update(flat[::stride].float().cpu().numpy().tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     def __repr__(self) -> str:
         head = self.backend.iou_head.layers[-1]

@@ -216,3 +216,22 @@ def test_a_thousand_masks_go_through_the_decoder_in_max_batch_chunks(tiny_sam, s
     result = refiner.refine(image, masks)
     assert result.masks.shape == (1000, 96, 120)
     assert sizes == [64] * 15 + [40]  # ceil(1000 / 64) decoder calls, none larger
+
+
+def test_fingerprint_follows_settings_and_weight_content(tiny_sam):
+    from mmsamrefiner.refiner.iou_adapter import IoUAdapter
+    from mmsamrefiner.refiner.sam import build_sam
+    base = SAMRefiner(tiny_sam).fingerprint()
+    assert SAMRefiner(tiny_sam).fingerprint() == base  # same settings, same weights
+    assert SAMRefiner(tiny_sam, iters=3).fingerprint() != base
+    assert SAMRefiner(tiny_sam, encoder_dtype='bfloat16').fingerprint() != base
+    retrained = build_sam(TINY_SAM_ARCH)  # same architecture, other weights
+    retrained.load_state_dict(tiny_sam.state_dict())
+    assert SAMRefiner(retrained).fingerprint() == base
+    with torch.no_grad():
+        retrained.mask_decoder.iou_token.weight.add_(1e-3)
+    plain = SAMRefiner(retrained).fingerprint()
+    assert plain != base
+    adapter = IoUAdapter.for_sam(retrained)
+    torch.nn.init.normal_(adapter.up.weight)
+    assert SAMRefiner(retrained, iou_adapter=adapter).fingerprint() not in (base, plain)
