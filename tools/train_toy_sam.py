@@ -115,6 +115,7 @@ def sample_points(rng, mask: np.ndarray, box: np.ndarray):
     pick = rng.integers(len(ys))
     points, labels = [(xs[pick], ys[pick])], [1]
     x1, y1, x2, y2 = np.clip(box, 0, [mask.shape[1] - 1, mask.shape[0] - 1] * 2).astype(int)
+    (x1, x2), (y1, y2) = sorted((x1, x2)), sorted((y1, y2))  # a jitter may cross sides
     for _ in range(MAX_POINTS - 1):
         x, y = int(rng.integers(x1, x2 + 1)), int(rng.integers(y1, y2 + 1))
         points.append((x, y))
