@@ -24,6 +24,7 @@ def test_refiner_configs(path):
     assert (family == 'sam') == ('_hq_' not in path and '_sam2_' not in path)
     assert cfg.sam.checkpoint == CHECKPOINT_URLS[family][arch]  # one switch: the sam dict
     assert cfg.margin == (0.1 if 'cebox' in path else 0.0)
+    assert cfg.box_geometry == 'symmetric'
     assert cfg.iters == 5 and cfg.gamma == 4.0 and cfg.strength == 30.0
 
 
@@ -76,6 +77,8 @@ def test_adaption_configs_carry_the_authors_settings(path):
     assert (scheduler.type, scheduler.by_epoch, scheduler.milestones, scheduler.gamma) == (
         'MultiStepLR', False, [60, 100], 0.1)
     assert cfg.train_cfg.max_epochs == 1 and cfg.train_dataloader.batch_size == 5
+    # The authors drop the last partial group of 5 accumulated samples.
+    assert cfg.train_dataloader.drop_last is True and cfg.val_dataloader.drop_last is False
     assert cfg.model.refiner.iters == 1  # the authors' DAVIS-585 evaluation
     assert {'type': 'SaveIoUAdapterHook', 'filename': 'iou_adapter.pth'} in cfg.custom_hooks
     assert cfg.val_evaluator.type == 'IoURankingMetric'
@@ -85,3 +88,15 @@ def test_adaption_configs_carry_the_authors_settings(path):
     arch = cfg.model.refiner.sam.arch
     assert arch.replace('_', '-') in osp.basename(path)
     assert cfg.model.refiner.sam.checkpoint == SAM_CHECKPOINT_URLS[arch]
+
+
+@pytest.mark.parametrize('path', ADAPT_CONFIGS)
+def test_adaption_configs_drop_the_last_partial_batch_in_training_only(path):
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(path)
+    sizes = {}
+    for name in ('train_dataloader', 'val_dataloader'):
+        loader_cfg = dict(cfg[name], dataset=list(range(12)), num_workers=0,
+                          persistent_workers=False)
+        sizes[name] = [len(batch) for batch in Runner.build_dataloader(loader_cfg, seed=0)]
+    assert sizes == dict(train_dataloader=[5, 5], val_dataloader=[5, 5, 2])

@@ -16,8 +16,11 @@ model = dict(
 data_root = 'data/coarse/'
 _dataset = dict(
     type='CocoCoarseMaskDataset', data_root=data_root, ann_file='coarse.json', img_dir='images')
+# The authors accumulate 5 samples of batch 1 per optimizer step and drop the
+# last partial group: batch 5 with drop_last.
 train_dataloader = dict(
     batch_size=5,
+    drop_last=True,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -25,6 +28,7 @@ train_dataloader = dict(
     dataset=_dataset)
 val_dataloader = dict(
     train_dataloader,
+    drop_last=False,  # every mask is evaluated
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(_dataset, gt_ann_file='gt.json'))  # ground truth: validation metrics only
 val_evaluator = dict(type='IoURankingMetric')

@@ -5,11 +5,18 @@ A frozen :class:`SAMRefiner` (its SAM) plus a trainable :class:`IoUAdapter` on
 SAM's IoU head.  Per coarse mask (self-boosted, no labels):
 
 1. the image embedding comes from :class:`EmbeddingCache` (encoded once);
-2. SAM decodes the coarse mask's box prompt alone, with multimask output;
+2. SAM decodes the coarse mask's tight box alone (whatever the refiner's
+   elastic-box margin), with multimask output;
 3. the target candidate j is the one with the highest IoU against the coarse
    mask (original image frame);
 4. loss ``sum_{i != j} max(0, x_i - x_j + margin)`` on the adapted predicted
    IoUs x (:func:`margin_ranking_loss`), averaged over the batch.
+
+Validation ranks two sets of candidates (:meth:`predict`): these box-prompt
+ones against the coarse mask (the training target), and, where ground truth
+is given, those of the prompts used at refinement time (points, box and mask
+prompt as the refiner's :class:`PromptMiner` mines them from the coarse mask)
+against the ground truth, as the authors' top-1 accuracy.
 
 Only the adaptor is a parameter of this module: it alone is trained, saved in
 checkpoints and synchronised across ranks.  The refiner is kept outside the
@@ -26,7 +33,7 @@ from mmsamrefiner.io.embedding_cache import EmbeddingCache, encoder_key
 from mmsamrefiner.refiner.iou_adapter import (IoUAdapter, candidate_ious,
                                               margin_ranking_loss)
 from mmsamrefiner.refiner.prompts import PromptMiner
-from mmsamrefiner.refiner.refiner import SAMRefiner
+from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner
 from mmsamrefiner.registry import MODELS, build_in_scope
 
 
@@ -74,10 +81,11 @@ class IoUAdaptionModel(BaseModel):
         self.iou_adapter.attach(refiner.sam)
         self.margin = margin
         self.val_refine = val_refine
-        # SAMRefiner++ trains on the box prompt alone (no points, no mask prompt).
+        # SAMRefiner++ trains on the tight box alone (no points, no mask
+        # prompt); the refiner's elastic-box margin is for refinement only.
         self.box_miner = PromptMiner(
             refiner.encoder_size, refiner.low_res_size, use_point=False, use_box=True,
-            use_mask=False, add_neg=False, margin=refiner.miner.margin)
+            use_mask=False, add_neg=False, margin=0.0)
         cache = dict(dict(cache_dir=None, in_memory=True), **(embedding_cache or {}))
         self.embeddings = EmbeddingCache(refiner.encode_image,
                                          encoder_key(refiner.sam, refiner.encoder_dtype),
@@ -111,7 +119,8 @@ class IoUAdaptionModel(BaseModel):
             the adaptor (with gradient to it; plain SAM's within
             ``iou_adapter.disabled()``); ``coarse_ious`` (n, M) IoU of each
             candidate with its coarse mask; ``candidates`` (n, M, H, W) bool;
-            ``coarse_masks``; ``prompts`` (the box prompts); ``embedding``
+            ``coarse_masks``; ``prompts`` (the box prompts: tight boxes,
+            (n, 4) xyxy, original image frame); ``embedding``
             (:class:`~mmsamrefiner.refiner.ImageEmbedding`).
         """
         embedding = self.embeddings.get(img_path, self.device)
@@ -128,6 +137,38 @@ class IoUAdaptionModel(BaseModel):
         return dict(iou_predictions=iou_predictions, candidates=candidates,
                     coarse_ious=candidate_ious(candidates, coarse_masks),
                     coarse_masks=coarse_masks, prompts=prompts, embedding=embedding)
+
+    @torch.no_grad()
+    def score_refinement(self, coarse_masks: Tensor, gt_masks: Tensor,
+                         embedding: ImageEmbedding) -> Dict[str, Tensor]:
+        """Candidates of the refinement prompts, scored against ground truth.
+
+        The prompts are those of the refiner's first round, mined from the
+        coarse masks by the refiner's :class:`PromptMiner` (points, box, mask
+        prompt and elastic box as configured), as in the authors' evaluation
+        (one round).  The candidates do not depend on the adaptor, only their
+        predicted IoUs do.
+
+        Args:
+            coarse_masks: (n, H, W) bool non-empty, on the refiner's device,
+                original image frame.
+            gt_masks: (n, H, W) bool, same frame.
+            embedding: the image's :class:`ImageEmbedding`.
+
+        Returns:
+            dict of (n, M) tensors: ``iou_predictions`` (adapted),
+            ``sam_iou_predictions`` (plain SAM) and ``gt_ious`` (IoU of each
+            candidate with its ground-truth mask).
+        """
+        prompts = self.refiner.mine(coarse_masks, embedding)
+        low_res, iou_predictions = self.refiner.decode(prompts, embedding)
+        with self.iou_adapter.disabled():
+            sam_predictions = self.refiner.decode(prompts, embedding)[1]
+        num, m = low_res.shape[:2]
+        candidates = self.refiner.upscale(low_res.flatten(0, 1), embedding)
+        candidates = candidates.view(num, m, *candidates.shape[-2:])
+        return dict(iou_predictions=iou_predictions, sam_iou_predictions=sam_predictions,
+                    gt_ious=candidate_ious(candidates, gt_masks))
 
     def score_batch(self, inputs: Dict[str, list]) -> List[Tuple[List[int], dict]]:
         """:meth:`score_image` for each image of a batch of masks: a list of
@@ -147,23 +188,31 @@ class IoUAdaptionModel(BaseModel):
         return values[torch.as_tensor(rows, device=values.device).argsort()]
 
     def loss(self, inputs: Dict[str, list]) -> Dict[str, Tensor]:
-        """``loss_rank`` (trained) and ``top1_acc`` (logged): how often the
-        adapted top-scored candidate is the target."""
+        """``loss_rank`` (trained) and ``top1_coarse_box`` (logged): how often
+        the adapted top-scored box-prompt candidate is the target."""
         scored = self.score_batch(inputs)
         iou_predictions = self.gather(scored, 'iou_predictions')
         targets = self.gather(scored, 'coarse_ious').argmax(1)
         loss = margin_ranking_loss(iou_predictions, targets, self.margin)
         top1 = (iou_predictions.detach().argmax(1) == targets).float().mean()
-        return dict(loss_rank=loss, top1_acc=top1)
+        return dict(loss_rank=loss, top1_coarse_box=top1)
 
     @torch.no_grad()
     def predict(self, inputs: Dict[str, list],
                 data_samples: Optional[Dict[str, list]] = None) -> List[dict]:
-        """Per mask, a dict of (M,) tensors: ``iou_predictions`` (adapted),
-        ``sam_iou_predictions`` (plain SAM), ``coarse_ious`` and, where a gt
-        mask is given, ``gt_ious``; with ``val_refine`` also
-        ``refined_adapted`` / ``refined_sam``: (intersection, union) pixel
-        counts of the fully refined mask (with / without the adaptor) and gt."""
+        """Per mask, a dict of (M,) tensors.
+
+        * ``box_iou_predictions`` / ``box_sam_iou_predictions``: predicted
+          IoUs (adapted / plain SAM) of the box-prompt (training) candidates,
+          and ``box_coarse_ious``, their IoUs with the coarse mask;
+        * where a gt mask is given, the same for the refinement prompts'
+          candidates (:meth:`score_refinement`): ``refine_iou_predictions``,
+          ``refine_sam_iou_predictions`` and ``refine_gt_ious``, their IoUs
+          with the gt mask;
+        * with ``val_refine`` and a gt mask, ``refined_adapted`` /
+          ``refined_sam``: (intersection, union) pixel counts of the fully
+          refined mask (with / without the adaptor) and gt.
+        """
         num = len(inputs['img_path'])
         data_samples = data_samples or {}
         gt_masks = data_samples.get('gt_mask') or [None] * num
@@ -173,17 +222,17 @@ class IoUAdaptionModel(BaseModel):
             with self.iou_adapter.disabled():
                 sam_predictions = self.refiner.decode(group['prompts'], group['embedding'])[1]
             for row, i in enumerate(indices):
-                outputs[i].update(iou_predictions=group['iou_predictions'][row].cpu(),
-                                  sam_iou_predictions=sam_predictions[row].cpu(),
-                                  coarse_ious=group['coarse_ious'][row].cpu())
+                outputs[i].update(box_iou_predictions=group['iou_predictions'][row].cpu(),
+                                  box_sam_iou_predictions=sam_predictions[row].cpu(),
+                                  box_coarse_ious=group['coarse_ious'][row].cpu())
             with_gt = [k for k, i in enumerate(indices) if gt_masks[i] is not None]
             if not with_gt:
                 continue
             gt = torch.stack([gt_masks[indices[k]] for k in with_gt]).to(self.device).bool()
-            gt_ious = candidate_ious(group['candidates'][with_gt], gt)
+            coarse = group['coarse_masks'][with_gt]
+            ranked = self.score_refinement(coarse, gt, group['embedding'])
             refined = {}
             if self.val_refine:
-                coarse = group['coarse_masks'][with_gt]
                 refined['adapted'] = self.refiner.refine(
                     None, coarse, image_embedding=group['embedding']).masks
                 with self.iou_adapter.disabled():
@@ -191,7 +240,9 @@ class IoUAdaptionModel(BaseModel):
                         None, coarse, image_embedding=group['embedding']).masks
             for row, k in enumerate(with_gt):
                 out = outputs[indices[k]]
-                out['gt_ious'] = gt_ious[row].cpu()
+                out.update(refine_iou_predictions=ranked['iou_predictions'][row].cpu(),
+                           refine_sam_iou_predictions=ranked['sam_iou_predictions'][row].cpu(),
+                           refine_gt_ious=ranked['gt_ious'][row].cpu())
                 for name, masks in refined.items():
                     out[f'refined_{name}'] = (int((masks[row] & gt[row]).sum()),
                                               int((masks[row] | gt[row]).sum()))

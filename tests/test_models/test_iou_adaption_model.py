@@ -18,6 +18,7 @@ from mmengine.dataset import pseudo_collate
 from mmsamrefiner import IoUAdaptionModel, SAMRefiner
 from mmsamrefiner.datasets import CocoCoarseMaskDataset
 from mmsamrefiner.evaluation import IoURankingMetric
+from mmsamrefiner.refiner.prompts import masks_to_boxes
 from mmsamrefiner.synthetic.collections import write_coco_collection
 
 from tests.conftest import TINY_SAM_ARCH
@@ -112,11 +113,42 @@ def test_sam_stays_bit_identical(trained):
 def test_ranking_accuracy_on_the_training_masks_goes_up(trained):
     before, after = trained[2], trained[3]
     # Plain SAM's numbers are the same before and after: it is not changed.
-    assert after['top1_coarse_sam'] == before['top1_coarse_sam']
-    assert before['top1_coarse'] == before['top1_coarse_sam']  # fresh adaptor: no effect
-    assert after['top1_coarse'] >= before['top1_coarse'] + 20
+    for key in ('top1_coarse_box', 'top1_gt_refine'):
+        assert after[f'{key}_sam'] == before[f'{key}_sam']
+        assert before[key] == before[f'{key}_sam']  # fresh adaptor: no effect
+    assert after['top1_coarse_box'] >= before['top1_coarse_box'] + 20
     assert after['num_masks_gt'] == after['num_masks'] > 10
     assert 0 < after['refined_iou'] <= 100
+
+
+def test_gt_top1_ranks_the_candidates_refinement_chooses_from(trained, dataset):
+    """Against ground truth, the candidates ranked are those of the refinement
+    prompts (points, box, mask prompt): with one round, the refined mask is the
+    top-scored one of them, with and without the adaptor."""
+    model = trained[0]
+    model.eval()
+    outputs = [out for batch in batches(dataset, 8) for out in model.val_step(batch)]
+    for out in outputs:
+        for name, key in (('adapted', 'refine_iou_predictions'),
+                          ('sam', 'refine_sam_iou_predictions')):
+            inter, union = out[f'refined_{name}']
+            chosen = out['refine_gt_ious'][out[key].argmax()]
+            assert inter / union == pytest.approx(float(chosen), abs=1e-6)
+        # Not the box-prompt (training) candidates: other prompts, other scores.
+        assert not torch.allclose(out['refine_sam_iou_predictions'],
+                                  out['box_sam_iou_predictions'])
+
+
+def test_training_boxes_are_tight_whatever_the_refiner_margin(dataset, refiner_cfg):
+    model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), margin=0.1))
+    assert model.refiner.miner.margin == 0.1
+    grown = 0
+    for _, group in model.score_batch(batches(dataset, 100)[0]['inputs']):
+        coarse = group['coarse_masks']
+        assert torch.equal(group['prompts'].boxes, masks_to_boxes(coarse).float())
+        assert not group['prompts'].expanded.any()
+        grown += int(model.refiner.mine(coarse, group['embedding']).expanded.sum())
+    assert grown > 0  # the refiner's own elastic boxes do grow on these masks
 
 
 def test_saved_adaptor_gives_the_refiner_the_trained_scores(trained, dataset, refiner_cfg,

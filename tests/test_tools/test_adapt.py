@@ -65,7 +65,8 @@ def adapter_weights(work_dir):
 def test_adapt_trains_saves_and_resumes(tmp_path, data_root):
     work_dir = tmp_path / 'run'
     log = adapt(work_dir, data_root, 'train_dataloader.batch_size=4')
-    assert 'loss_rank' in log and 'adapt/top1_coarse' in log and 'adapt/refined_iou' in log
+    assert 'loss_rank' in log and 'adapt/refined_iou' in log
+    assert 'adapt/top1_coarse_box' in log and 'adapt/top1_gt_refine' in log
     checkpoint = work_dir / 'epoch_1.pth'
     assert checkpoint.exists() and checkpoint.stat().st_size < 100_000  # no SAM inside
     first = adapter_weights(work_dir)

@@ -1,6 +1,7 @@
 # The authors' SAMRefiner++ schedule: SGD lr 1e-2, momentum 0.9, weight decay
 # 5e-4, effective batch 5 (their batch 1 x 5-step accumulation = our batch 5:
-# the loss is a mean over masks and SAM has no batch statistics), MultiStepLR
+# the loss is a mean over masks and SAM has no batch statistics; they drop the
+# last partial group, the configs' train_dataloader drop_last=True), MultiStepLR
 # x0.1 at optimizer steps 60 and 100, one epoch.
 optim_wrapper = dict(
     type='OptimWrapper',
