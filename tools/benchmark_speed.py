@@ -37,6 +37,22 @@ Method
   the median of each stage is reported.  On CUDA every stage ends with
   ``torch.cuda.synchronize()``; peak memory is ``torch.cuda.max_memory_allocated``
   on CUDA and the process's peak RSS on CPU.
+* ``--encoder-dtype``: each dtype listed is measured as above by a refiner of
+  that ``encoder_dtype`` (``float32``: None; ``bfloat16``, ``float16``: the
+  image encoder under autocast, prompt encoder and decoder in float32), all
+  sharing one SAM; one table row per dtype and N.  Agreement: for each N, one
+  full ``SAMRefiner.refine`` of the image and its N coarse masks per dtype
+  (SAM's own answers fed back, whatever ``--fixed-masks`` says), compared mask
+  by mask with a float32 refiner's ``refine``: mean IoU (1 where both are
+  empty) and the fraction of masks identical pixel for pixel.  The float32
+  row compares a second float32 ``refine`` with the first (run-to-run
+  repeatability).  A SAM with random weights answers with weak logits, so
+  its agreement is a harsher test than a trained SAM's.
+* ``--encode-batch N``: N scenes of the same size (seeds ``--seed`` ..
+  ``--seed`` + N - 1), encoded by one ``SAMRefiner.encode_images`` call and by
+  N ``encode_image`` calls, per dtype; ``--warmup`` untimed and ``--runs``
+  timed repetitions of each, the median reported in ms per image, with the
+  speed-up (N calls / one call) and the peak memory of the one-call runs.
 * Split-then-merge: a 512x512 label map with ``--fragments`` fragments of one
   class (a grid of small squares), median of ``--runs`` calls.
 
@@ -44,6 +60,8 @@ Method
     python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3
     python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3 --fixed-masks
     python tools/benchmark_speed.py --family hq --arch vit_tiny --masks 50 --runs 3
+    python tools/benchmark_speed.py --arch vit_b --masks 10 50 --runs 3 --fixed-masks \
+        --encoder-dtype float32 bfloat16 float16 --encode-batch 8
 """
 import argparse
 import json
@@ -56,6 +74,7 @@ import numpy as np
 import torch
 
 from mmsamrefiner import SAMRefiner
+from mmsamrefiner.evaluation import mask_iou
 from mmsamrefiner.refiner.naive import mine_mask_by_mask, upscale_all_then_select
 from mmsamrefiner.refiner.bool_ops import any_along
 from mmsamrefiner.refiner.prompts import Prompts
@@ -82,6 +101,11 @@ def parse_args():
                         choices=['reference', 'box-crops'])
     parser.add_argument('--fixed-masks', action='store_true',
                         help='every round mines the coarse masks again (see the method)')
+    parser.add_argument('--encoder-dtype', nargs='+', default=['float32'],
+                        choices=['float32', 'bfloat16', 'float16'],
+                        help="image encoder dtype(s), each timed; masks compared with float32's")
+    parser.add_argument('--encode-batch', type=int, default=0, metavar='N',
+                        help='also time N images in one encode_images call vs N encode_image calls')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_speed')
@@ -179,48 +203,129 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def benchmark_refiner(args) -> list:
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def build_refiners(args) -> dict:
+    """One refiner per ``--encoder-dtype`` (plus float32 for the agreement),
+    all sharing one SAM."""
     checkpoint = args.checkpoint
     if checkpoint is None and args.arch == 'toy':
         checkpoint = SAM_CHECKPOINT_URLS['toy']
     if checkpoint == 'none':
         checkpoint = None
-    refiner = SAMRefiner(build_sam(args.arch, checkpoint, family=args.family),
-                         iters=args.iters, device=args.device).eval()
-    device = refiner.device
+    sam = build_sam(args.arch, checkpoint, family=args.family)
+    return {dtype: SAMRefiner(sam, iters=args.iters, device=args.device,
+                              encoder_dtype=None if dtype == 'float32' else dtype).eval()
+            for dtype in dict.fromkeys(list(args.encoder_dtype) + ['float32'])}
+
+
+def agreement(refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor,
+              reference: np.ndarray) -> tuple:
+    """(mean IoU, fraction identical) of ``refiner.refine``'s masks against
+    ``reference``, (N, H, W) bool."""
+    refined = refiner.refine(image, masks).masks.cpu().numpy()
+    identical = (refined == reference).reshape(len(refined), -1).all(1)
+    return float(mask_iou(refined, reference).mean()), float(identical.mean())
+
+
+def benchmark_refiner(args, refiners: dict) -> list:
+    """One row per dtype and mask count; agreement with float32 where
+    another dtype is listed."""
+    device = refiners['float32'].device
     image = make_scene(seed=args.seed, height=args.height, width=args.width).image
+    compare = args.encoder_dtype != ['float32']
+    references = {}  # mask count -> float32 refine's masks, (N, H, W) bool
     rows = []
-    for count in args.masks:
-        masks = torch.from_numpy(random_masks(count, args.height, args.width, args.seed)).to(device)
-        if device.type == 'cuda':
-            torch.cuda.reset_peak_memory_stats(device)
-        methods = ['ours'] + list(args.baselines)
-        runs = {method: [] for method in methods}
-        for run in range(args.warmup + args.runs):
-            for method in methods:
-                times = timed_refine(refiner, image, masks, method, args.fixed_masks)
-                if run >= args.warmup:
-                    runs[method].append(times)
-        med = {method: {k: float(np.median([t[k] for t in runs[method]])) for k in runs[method][0]}
-               for method in methods}
-        ours = med['ours']
-        sam = ours['encoder'] + ours['decoder']
-        overhead = ours['mining'] + ours['other']
-        row = dict(masks=count, **{f'{k}_ms': 1000 * v for k, v in ours.items()},
-                   sam_ms=1000 * sam, overhead_ms=1000 * overhead,
-                   overhead_pct=100 * overhead / sam, peak_memory_mb=peak_memory_mb(device))
-        for method in args.baselines:
-            base = med[method]
-            key = method.replace('-', '_')
-            row[f'{key}_mining_ms'] = 1000 * base['mining']
-            row[f'{key}_overhead_ms'] = 1000 * (base['mining'] + base['other'])
-            row[f'{key}_total_ms'] = 1000 * base['total']
-            row[f'{key}_ratio'] = (base['mining'] + base['other']) / overhead
-        rows.append(row)
-        ratios = ', '.join(f"{m} baseline's overhead {row[m.replace('-', '_') + '_ratio']:.1f}x ours"
-                           for m in args.baselines)
-        print(f"N={count}: total {row['total_ms']:.0f} ms, overhead "
-              f"{row['overhead_pct']:.1f}% of SAM; {ratios}", flush=True)
+    for dtype in args.encoder_dtype:
+        for count in args.masks:
+            masks = random_masks(count, args.height, args.width, args.seed)
+            masks = torch.from_numpy(masks).to(device)
+            row = dict(dtype=dtype, **benchmark_masks(args, refiners[dtype], image, masks))
+            ratios = ', '.join(
+                f"{m} baseline's overhead {row[m.replace('-', '_') + '_ratio']:.1f}x ours"
+                for m in args.baselines)
+            print(f"{dtype} N={count}: total {row['total_ms']:.0f} ms (encoder "
+                  f"{row['encoder_ms']:.1f}), overhead {row['overhead_pct']:.1f}% of SAM; {ratios}",
+                  flush=True)
+            if compare:
+                if count not in references:
+                    references[count] = refiners['float32'].refine(image, masks).masks.cpu().numpy()
+                miou, identical = agreement(refiners[dtype], image, masks, references[count])
+                row.update(iou_vs_float32=miou, identical_vs_float32=identical)
+                print(f'  masks vs float32: mean IoU {miou:.4f}, {100 * identical:.1f}% identical',
+                      flush=True)
+            rows.append(row)
+    return rows
+
+
+def benchmark_masks(args, refiner: SAMRefiner, image: np.ndarray, masks: torch.Tensor) -> dict:
+    """The stages of ours and of the baselines for one set of coarse masks (ms)."""
+    device = refiner.device
+    reset_peak_memory(device)
+    methods = ['ours'] + list(args.baselines)
+    runs = {method: [] for method in methods}
+    for run in range(args.warmup + args.runs):
+        for method in methods:
+            times = timed_refine(refiner, image, masks, method, args.fixed_masks)
+            if run >= args.warmup:
+                runs[method].append(times)
+    med = {method: {k: float(np.median([t[k] for t in runs[method]])) for k in runs[method][0]}
+           for method in methods}
+    ours = med['ours']
+    sam = ours['encoder'] + ours['decoder']
+    overhead = ours['mining'] + ours['other']
+    row = dict(masks=len(masks), **{f'{k}_ms': 1000 * v for k, v in ours.items()},
+               sam_ms=1000 * sam, overhead_ms=1000 * overhead,
+               overhead_pct=100 * overhead / sam, peak_memory_mb=peak_memory_mb(device))
+    for method in args.baselines:
+        base = med[method]
+        key = method.replace('-', '_')
+        row[f'{key}_mining_ms'] = 1000 * base['mining']
+        row[f'{key}_overhead_ms'] = 1000 * (base['mining'] + base['other'])
+        row[f'{key}_total_ms'] = 1000 * base['total']
+        row[f'{key}_ratio'] = (base['mining'] + base['other']) / overhead
+    return row
+
+
+@torch.inference_mode()
+def time_encoding(refiner: SAMRefiner, images: list, batched: bool) -> float:
+    """Seconds to encode ``images``: one ``encode_images`` call or one
+    ``encode_image`` call each."""
+    device = refiner.device
+    sync(device)
+    start = time.perf_counter()
+    if batched:
+        refiner.encode_images(images)
+    else:
+        for image in images:
+            refiner.encode_image(image)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def benchmark_encode_batch(args, refiners: dict) -> list:
+    """Per dtype: ms per image of N images in one call and in N calls."""
+    count = args.encode_batch
+    images = [make_scene(seed=args.seed + i, height=args.height, width=args.width).image
+              for i in range(count)]
+    rows = []
+    for dtype in args.encoder_dtype:
+        refiner = refiners[dtype]
+        device = refiner.device
+        reset_peak_memory(device)
+        batched = [time_encoding(refiner, images, True) for _ in range(args.warmup + args.runs)]
+        peak = peak_memory_mb(device)
+        single = [time_encoding(refiner, images, False) for _ in range(args.warmup + args.runs)]
+        batched_ms = 1000 * float(np.median(batched[args.warmup:])) / count
+        single_ms = 1000 * float(np.median(single[args.warmup:])) / count
+        rows.append(dict(dtype=dtype, images=count, batched_ms_per_image=batched_ms,
+                         single_ms_per_image=single_ms, speedup=single_ms / batched_ms,
+                         peak_memory_mb=peak))
+        print(f'{dtype} encode {count} images: one call {batched_ms:.1f} ms/image, '
+              f'{count} calls {single_ms:.1f} ms/image ({single_ms / batched_ms:.2f}x)', flush=True)
     return rows
 
 
@@ -243,23 +348,44 @@ def benchmark_stm(fragments: int, runs: int) -> float:
     return float(np.median(times[1:]))
 
 
-def markdown(args, rows, stm_seconds) -> str:
+def markdown(args, rows, stm_seconds, encode_rows) -> str:
     fixed = ', coarse masks re-mined every round (`--fixed-masks`)' if args.fixed_masks else ''
     lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds{fixed}, '
              f'device `{args.device}`; median of {args.runs} runs after {args.warmup} warm-up (ms)', '']
-    head = ['masks', 'encoder', 'mining', 'decoder', 'other', 'total', 'overhead / SAM']
+    compare = args.encoder_dtype != ['float32']
+    head = (['encoder dtype'] if compare else []) + [
+        'masks', 'encoder', 'mining', 'decoder', 'other', 'total', 'overhead / SAM']
     for method in args.baselines:
         head += [f'{method} overhead', f'{method} / ours']
+    if compare:
+        head += ['IoU vs float32', 'identical']
     lines += ['| ' + ' | '.join(head + ['peak MB']) + ' |',
-              '|' + ' ---: |' * (len(head) + 1)]
+              '|' + ' --- |' * compare + ' ---: |' * (len(head) + 1 - compare)]
     for r in rows:
-        cells = [f"{r['masks']}"] + [f"{r[k + '_ms']:.1f}" for k in
-                                     ('encoder', 'mining', 'decoder', 'other', 'total')]
+        cells = ([r['dtype']] if compare else []) + [f"{r['masks']}"] + [
+            f"{r[k + '_ms']:.1f}" for k in ('encoder', 'mining', 'decoder', 'other', 'total')]
         cells.append(f"{r['overhead_pct']:.1f}%")
         for method in args.baselines:
             key = method.replace('-', '_')
             cells += [f"{r[key + '_overhead_ms']:.1f}", f"{r[key + '_ratio']:.1f}x"]
+        if compare:
+            cells += [f"{r['iou_vs_float32']:.4f}", f"{100 * r['identical_vs_float32']:.1f}%"]
         lines.append('| ' + ' | '.join(cells + [f"{r['peak_memory_mb']:.0f}"]) + ' |')
+    if compare:
+        lines += ['', 'IoU vs float32, identical: the masks of one full `refine` against a float32 '
+                  "refiner's (mean IoU over masks; masks equal pixel for pixel); for float32, "
+                  'a second float32 `refine` against the first.']
+    if encode_rows:
+        count = args.encode_batch
+        lines += ['', f'{count} images of {args.height}x{args.width} encoded by one '
+                  f'`encode_images` call vs {count} `encode_image` calls; ms per image, '
+                  f'median of {args.runs} runs after {args.warmup} warm-up', '',
+                  f'| encoder dtype | one call | {count} calls | speed-up | peak MB (one call) |',
+                  '| --- | ---: | ---: | ---: | ---: |']
+        for r in encode_rows:
+            lines.append(f"| {r['dtype']} | {r['batched_ms_per_image']:.1f} | "
+                         f"{r['single_ms_per_image']:.1f} | {r['speedup']:.2f}x | "
+                         f"{r['peak_memory_mb']:.0f} |")
     lines += ['', f'split-then-merge, 512x512, {args.fragments} fragments: '
               f'{1000 * stm_seconds:.0f} ms (median of {args.runs})']
     return '\n'.join(lines)
@@ -267,16 +393,19 @@ def markdown(args, rows, stm_seconds) -> str:
 
 def main():
     args = parse_args()
-    rows = benchmark_refiner(args)
+    refiners = build_refiners(args)
+    rows = benchmark_refiner(args, refiners)
+    encode_rows = benchmark_encode_batch(args, refiners) if args.encode_batch > 0 else []
     stm_seconds = benchmark_stm(args.fragments, args.runs)
-    report = markdown(args, rows, stm_seconds)
+    report = markdown(args, rows, stm_seconds, encode_rows)
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
     name = f'speed_{args.family}_{args.arch}_{args.device}' + ('_fixed' if args.fixed_masks else '')
     with open(osp.join(args.out_dir, name + '.md'), 'w') as f:
         f.write(report + '\n')
     with open(osp.join(args.out_dir, name + '.json'), 'w') as f:
-        json.dump(dict(settings=vars(args), rows=rows, stm_seconds=stm_seconds), f, indent=1)
+        json.dump(dict(settings=vars(args), rows=rows, encode_batch=encode_rows,
+                       stm_seconds=stm_seconds), f, indent=1)
     print(f'wrote {args.out_dir}/{name}.md')
 
 
