@@ -10,21 +10,32 @@
   image (``<out_dir>/<image stem>.png``), the layout of mmseg's datasets.
 
 Every write is atomic (:mod:`mmsamrefiner.io.atomic`), and a part that exists is
-a finished image: a re-run reads it back instead of refining again (resume).
+a finished image.  Each write may carry a ``key``: a JSON-ready description of
+what the masks were computed from (the hook stores the digests of the
+predictions, the image and the refiner); ``read(..., key=key)`` gives the
+masks back only when the stored key equals it, so a re-run reuses an export
+only when it would compute the same thing (resume), and recomputes otherwise.
+The COCO part holds its key (``part['key']``, one atomic file); a label map's
+key lives in a sidecar ``<out_dir>/<image stem>.key.json`` with a digest of
+the PNG's content, so a PNG and a sidecar of different writes never match.
 Masks are (N, H, W) bool in the original image frame; boxes are xyxy pixels in
 memory and xywh in COCO files.
 """
 import glob
+import hashlib
 import json
+import os
 import os.path as osp
 import re
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from .atomic import atomic_write_json, atomic_write_png
+
+_MISSING = object()
 
 ImageId = Union[int, str]
 
@@ -46,6 +57,19 @@ def decode_rle(rles: Sequence[dict], height: int, width: int) -> np.ndarray:
     rles = [dict(size=r['size'], counts=r['counts'].encode('ascii')
                  if isinstance(r['counts'], str) else r['counts']) for r in rles]
     return mask_utils.decode(rles).transpose(2, 0, 1).astype(bool)
+
+
+def _json_round_trip(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists...)."""
+    return json.loads(json.dumps(value))
+
+
+def _label_map_digest(label_map: np.ndarray) -> str:
+    """SHA-1 of an (H, W) label map's values and shape, whatever its dtype."""
+    label_map = np.ascontiguousarray(label_map, np.int64)
+    digest = hashlib.sha1(str(label_map.shape).encode('ascii'))
+    digest.update(label_map.data)
+    return digest.hexdigest()
 
 
 def _safe_name(name: ImageId) -> str:
@@ -79,9 +103,10 @@ class CocoInstanceWriter:
         return osp.exists(self.part_path(img_id))
 
     def write(self, img_id: ImageId, file_name: str, masks: np.ndarray,
-              labels: np.ndarray, scores: np.ndarray) -> None:
+              labels: np.ndarray, scores: np.ndarray, key: Any = None) -> None:
         """Write one image's instances: (N, H, W) bool masks, (N,) int labels
-        (indices into ``classes``), (N,) float scores."""
+        (indices into ``classes``), (N,) float scores; ``key`` (JSON-ready,
+        optional) is stored in the part, see :meth:`read`."""
         height, width = masks.shape[1:]
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise ValueError(f'labels must index the {len(self.classes)} classes, got '
@@ -95,15 +120,37 @@ class CocoInstanceWriter:
                 image_id=img_id, category_id=self.cat_ids[int(label)], segmentation=rle,
                 area=int(mask_utils.area(dict(rle, counts=rle['counts'].encode('ascii')))),
                 bbox=[float(x), float(y), float(w), float(h)], score=float(score), iscrowd=0))
-        atomic_write_json(self.part_path(img_id), dict(
-            image=dict(id=img_id, file_name=file_name, height=height, width=width),
-            annotations=annotations))
+        part = dict(image=dict(id=img_id, file_name=file_name, height=height, width=width),
+                    annotations=annotations)
+        if key is not None:
+            part['key'] = key
+        atomic_write_json(self.part_path(img_id), part)
 
-    def read(self, img_id: ImageId) -> Dict[str, np.ndarray]:
+    def stored_key(self, img_id: ImageId) -> Any:
+        """The key written with the image's part (None: no part, no key, or
+        an unreadable part)."""
+        try:
+            with open(self.part_path(img_id)) as f:
+                return json.load(f).get('key')
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def read(self, img_id: ImageId, key: Any = _MISSING) -> Optional[Dict[str, np.ndarray]]:
         """One image's instances back: ``masks`` (N, H, W) bool, ``labels``
-        (N,) int64, ``scores`` (N,) float32."""
-        with open(self.part_path(img_id)) as f:
-            part = json.load(f)
+        (N,) int64, ``scores`` (N,) float32.
+
+        With ``key``: None unless the part was written with an equal key
+        (after a JSON round trip), or when the part is missing or unreadable.
+        """
+        try:
+            with open(self.part_path(img_id)) as f:
+                part = json.load(f)
+        except (OSError, ValueError):
+            if key is _MISSING:
+                raise
+            return None
+        if key is not _MISSING and (key is None or part.get('key') != _json_round_trip(key)):
+            return None
         image, annotations = part['image'], part['annotations']
         return dict(
             masks=decode_rle([a['segmentation'] for a in annotations],
@@ -146,11 +193,18 @@ class LabelMapWriter:
         stem = osp.splitext(osp.basename(img_path))[0]
         return osp.join(self.out_dir, stem + '.png')
 
+    def key_path(self, img_path: str) -> str:
+        """The sidecar holding the key of ``img_path``'s label map."""
+        stem = osp.splitext(osp.basename(img_path))[0]
+        return osp.join(self.out_dir, stem + '.key.json')
+
     def has(self, img_path: str) -> bool:
         return osp.exists(self.path(img_path))
 
-    def write(self, img_path: str, label_map: np.ndarray) -> None:
-        """Write an (H, W) integer label map (values up to 65535)."""
+    def write(self, img_path: str, label_map: np.ndarray, key: Any = None) -> None:
+        """Write an (H, W) integer label map (values up to 65535); ``key``
+        (JSON-ready, optional) goes to the sidecar, see :meth:`read`.  Without
+        a key, a sidecar of an earlier write is removed."""
         if label_map.ndim != 2:
             raise ValueError(f'label map must be (H, W), got shape {label_map.shape}')
         if label_map.min() < 0 or label_map.max() > 65535:
@@ -158,10 +212,42 @@ class LabelMapWriter:
                              f'{label_map.min()}..{label_map.max()}')
         dtype = np.uint8 if label_map.max() < 256 else np.uint16
         atomic_write_png(self.path(img_path), label_map.astype(dtype))
+        if key is not None:
+            # the PNG's digest ties the sidecar to this PNG: after a crash
+            # between the two writes, the pair does not match and is stale
+            atomic_write_json(self.key_path(img_path),
+                              dict(key=key, label_map=_label_map_digest(label_map)))
+        elif osp.exists(self.key_path(img_path)):
+            os.remove(self.key_path(img_path))
 
-    def read(self, img_path: str) -> np.ndarray:
-        """The (H, W) int64 label map written for ``img_path``."""
+    def stored_key(self, img_path: str) -> Any:
+        """The key in ``img_path``'s sidecar (None: none or unreadable)."""
+        try:
+            with open(self.key_path(img_path)) as f:
+                return json.load(f).get('key')
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def read(self, img_path: str, key: Any = _MISSING) -> Optional[np.ndarray]:
+        """The (H, W) int64 label map written for ``img_path``.
+
+        With ``key``: None unless the sidecar holds an equal key and the
+        digest of this very PNG, or when the PNG is missing or unreadable.
+        """
         label_map = cv2.imread(self.path(img_path), cv2.IMREAD_UNCHANGED)
         if label_map is None:
-            raise IOError(f'could not read {self.path(img_path)}')
-        return label_map.astype(np.int64)
+            if key is _MISSING:
+                raise IOError(f'could not read {self.path(img_path)}')
+            return None
+        label_map = label_map.astype(np.int64)
+        if key is not _MISSING:
+            try:
+                with open(self.key_path(img_path)) as f:
+                    sidecar = json.load(f)
+            except (OSError, ValueError):
+                return None
+            if (key is None or not isinstance(sidecar, dict)
+                    or sidecar.get('key') != _json_round_trip(key)
+                    or sidecar.get('label_map') != _label_map_digest(label_map)):
+                return None
+        return label_map

@@ -6,16 +6,25 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
-from mmengine.dist import barrier, is_main_process
+from mmengine.dist import all_reduce, barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmsamrefiner.io import CocoInstanceWriter, LabelMapWriter
 from mmsamrefiner.registry import HOOKS, build_in_scope, register_also_in_root
-from ..sample_refiner import (refine_det_sample, refine_seg_sample,
-                              sample_image)
+from ..sample_refiner import (image_identity, prediction_digest,
+                              refine_det_sample, refine_seg_sample, sample_image)
 
 _STEP_OF_MODE = dict(val='val_step', test='test_step')
+#: What an export's key names, in the order the log reports mismatches.
+_KEY_FIELDS = ('prediction', 'image', 'refiner', 'settings')
+#: Why an export was stale: a key field differs, the export has no key (written
+#: before keys, or by another tool), or the key matches but the file does not
+#: (a label map whose sidecar belongs to another write, an unreadable part).
+_STALE_REASONS = _KEY_FIELDS + ('unkeyed', 'damaged')
+_REASON_TEXT = dict(unkeyed='no key', damaged='unreadable or torn')
+#: Bumped when the key or the refinement it describes changes meaning.
+_KEY_VERSION = 1
 
 
 @register_also_in_root(HOOKS)
@@ -35,8 +44,34 @@ class SAMRefinerHook(Hook):
     Pseudo-label export (``out_dir``): as the run goes, each image's refined
     masks are written atomically (mmdet: a COCO part with RLE masks, merged
     into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one PNG
-    label map per image).  A re-run with the same ``out_dir`` resumes: images
-    already written are read back instead of refined again.
+    label map per image), each with the key of what it was computed from:
+
+    * ``prediction``: SHA-1 of the model's unrefined prediction (mmdet: masks,
+      scores and labels; mmseg: the label map);
+    * ``image``: the image file's absolute path, size and mtime (or, for an
+      image rebuilt from the batch input, a digest of its pixels);
+    * ``refiner``: :meth:`SAMRefiner.fingerprint` (its settings and the
+      *content* of SAM's weights and of an IoU adaptor);
+    * ``settings``: the hook's own (mmdet: ``score_thr``; mmseg: ``classes``,
+      ``background``, ``ignore_index``; both: ``encode_batch``).
+
+    The mmdet key is stored in the COCO part (``part['key']``), the mmseg key
+    in a sidecar ``<out_dir>/<image stem>.key.json`` with a digest of the PNG.
+
+    Resume: in the **test loop**, an image whose export carries the same key
+    is read back instead of refined again (an interrupted run resumes; the
+    same checkpoint tested twice is refined once).  Any difference (another
+    checkpoint's predictions, another image, refiner, SAM checkpoint content or
+    setting, or an export without a key) recomputes the image and overwrites
+    the stale export.  The **val loop never reuses** exports, whatever the
+    key: each validation (every epoch during training, or ``runner.val()``)
+    refines every image and rewrites the export, so a metric is never
+    computed from another epoch's masks.
+
+    Each loop logs how many images were refined, reused and found stale (and
+    why), and for mmdet how many instances were refined and how many
+    ``score_thr`` skipped, with a warning when it let no instance through;
+    the numbers are also in :attr:`report` (summed over ranks).
 
     Semi-supervised training (``refine_pseudo_labels=True``): in mmdet's
     ``SemiBaseDetector`` family the teacher's predictions are refined (in the
@@ -62,7 +97,8 @@ class SAMRefinerHook(Hook):
             image must be rebuilt from them (MM loaders give ``'bgr'``).
         encode_batch (bool): encode the images of a batch in one image-encoder
             call (faster on GPUs; the masks equal the one-by-one ones up to
-            float rounding).  Images whose export is read back are encoded too.
+            float rounding, so it is part of the export's key).  Images whose
+            export is read back are not encoded.
     """
 
     priority = 'LOW'
@@ -98,10 +134,22 @@ class SAMRefinerHook(Hook):
         self.refine_pseudo_labels = refine_pseudo_labels
         self.channel_order = channel_order
         self.encode_batch = encode_batch
-        self.num_refined = 0
-        self.num_resumed = 0
+        self._reset_counts()
+        self.report: dict = {}
         self._writer = None
         self._dataset = None
+        self._reuse = False
+        self._refiner_digest: Optional[str] = None
+
+    def _reset_counts(self) -> None:
+        self.num_refined = 0  # images refined in this loop
+        self.num_resumed = 0  # images read back from a matching export
+        self.num_stale = 0  # exports found whose key did not match: recomputed
+        self.stale_reasons = {field: 0 for field in _STALE_REASONS}
+        self.num_instances_refined = 0  # mmdet: sent to SAM in this loop
+        self.num_instances_reused = 0  # mmdet: over score_thr in images read back
+        self.num_instances_skipped = 0  # mmdet: under score_thr, kept as predicted
+        self.num_det_images = 0
 
     # -- set-up ---------------------------------------------------------------
     def refiner(self, runner=None):
@@ -136,10 +184,14 @@ class SAMRefinerHook(Hook):
     def _wrap_step(self, runner, mode: str) -> None:
         if mode not in self.modes:
             return
-        self.refiner(runner)
+        refiner = self.refiner(runner)
         self._writer = None
         self._dataset = getattr(runner, f'{mode}_loop').dataloader.dataset
-        self.num_refined = self.num_resumed = 0
+        self._reset_counts()
+        self._reuse = mode == 'test'  # val never reuses: see the class docstring
+        if self.out_dir is not None and self._refiner_digest is None:
+            fingerprint = getattr(refiner, 'fingerprint', None)
+            self._refiner_digest = fingerprint() if callable(fingerprint) else repr(refiner)
         model = runner.model
         step_name = _STEP_OF_MODE[mode]
         step = getattr(model, step_name)
@@ -149,11 +201,16 @@ class SAMRefinerHook(Hook):
             outputs = step(data_batch)
             inputs = data_batch.get('inputs') if isinstance(data_batch, dict) else None
             batch_inputs = [inputs[i] if inputs is not None else None for i in range(len(outputs))]
-            embeddings = [None] * len(outputs)
-            if self.encode_batch and outputs:
-                embeddings = self._encode_images(outputs, batch_inputs)
-            for data_sample, batch_input, embedding in zip(outputs, batch_inputs, embeddings):
-                self.refine_sample(runner, data_sample, batch_input, embedding)
+            pending = []
+            for data_sample, batch_input in zip(outputs, batch_inputs):
+                reused, key = self._reuse_export(runner, data_sample, batch_input)
+                if not reused:
+                    pending.append((data_sample, batch_input, key))
+            embeddings = [None] * len(pending)
+            if self.encode_batch and pending:
+                embeddings = self._encode_images([p[0] for p in pending], [p[1] for p in pending])
+            for (data_sample, batch_input, key), embedding in zip(pending, embeddings):
+                self._refine_and_export(runner, data_sample, batch_input, embedding, key)
             return outputs
 
         setattr(model, step_name, refining_step)  # instance attribute shadows the method
@@ -169,8 +226,52 @@ class SAMRefinerHook(Hook):
             if is_main_process():
                 out_file = self._writer.merge()
                 runner.logger.info(f'SAMRefinerHook: wrote {out_file}')
-        runner.logger.info(f'SAMRefinerHook ({mode}): refined {self.num_refined} images, '
-                           f'read back {self.num_resumed} already exported')
+        self._report(runner, mode)
+
+    def _report(self, runner, mode: str) -> None:
+        """Sum this loop's counts over the ranks, log them, keep them in
+        :attr:`report`."""
+        names = ('num_refined', 'num_resumed', 'num_stale', 'num_instances_refined',
+                 'num_instances_reused', 'num_instances_skipped', 'num_det_images')
+        reasons = tuple(self.stale_reasons)
+        counts = torch.tensor([getattr(self, n) for n in names] +
+                              [self.stale_reasons[r] for r in reasons], dtype=torch.int64)
+        all_reduce(counts)  # a no-op in one process
+        counts = counts.tolist()
+        report = dict(zip(names, counts[:len(names)]))
+        report['stale_reasons'] = {r: c for r, c in zip(reasons, counts[len(names):]) if c}
+        report['mode'] = mode
+        self.report = report
+        prefix = f'SAMRefinerHook ({mode}):'
+        line = (f'{prefix} {report["num_refined"] + report["num_resumed"]} images: '
+                f'{report["num_refined"]} refined, {report["num_resumed"]} reused from a '
+                'previous run')
+        if self.out_dir is not None:
+            line += f' (exports in {self._export_dir(runner)})'
+            if report['num_stale']:
+                why = ', '.join(f'{_REASON_TEXT.get(r, r + " differs")}: {c}'
+                                for r, c in report['stale_reasons'].items())
+                line += (f'; {report["num_stale"]} earlier exports were stale ({why}) and '
+                         'were recomputed and overwritten')
+            if not self._reuse:
+                line += f'; the {mode} loop never reuses exports'
+        runner.logger.info(line)
+        if report['num_det_images']:
+            passed = report['num_instances_refined'] + report['num_instances_reused']
+            line = (f'{prefix} instances: {report["num_instances_refined"]} refined, '
+                    f'{report["num_instances_skipped"]} skipped by score_thr={self.score_thr}')
+            if report['num_instances_reused']:
+                line += f', {report["num_instances_reused"]} read back refined'
+            runner.logger.info(line)
+            if passed == 0:
+                if report['num_instances_skipped']:
+                    runner.logger.warning(
+                        f'{prefix} score_thr={self.score_thr} let no instance through: '
+                        f'nothing was refined ({report["num_instances_skipped"]} instances '
+                        'predicted, all scored under it)')
+                else:
+                    runner.logger.warning(f'{prefix} the model predicted no instance: '
+                                          'nothing was refined')
 
     @torch.no_grad()
     def _encode_images(self, data_samples, batch_inputs) -> list:
@@ -191,15 +292,93 @@ class SAMRefinerHook(Hook):
     @torch.no_grad()
     def refine_sample(self, runner, data_sample, batch_input=None,
                       image_embedding=None) -> None:
-        """Refine one prediction in place (or read its export back); the
-        image's embedding is computed unless given."""
+        """Refine one prediction in place (or, in the test loop, read back its
+        export made from the same inputs); the image's embedding is computed
+        unless given."""
+        reused, key = self._reuse_export(runner, data_sample, batch_input)
+        if not reused:
+            self._refine_and_export(runner, data_sample, batch_input, image_embedding, key)
+
+    @staticmethod
+    def _kind(data_sample) -> str:
         if 'pred_instances' in data_sample:
-            self._refine_instances(runner, data_sample, batch_input, image_embedding)
-        elif 'pred_sem_seg' in data_sample:
-            self._refine_label_map(runner, data_sample, batch_input, image_embedding)
+            return 'det'
+        if 'pred_sem_seg' in data_sample:
+            return 'seg'
+        raise KeyError('SAMRefinerHook found neither pred_instances (mmdet) nor '
+                       f'pred_sem_seg (mmseg) in the prediction; keys: {data_sample.keys()}')
+
+    def _settings(self, kind: str) -> str:
+        """The hook's settings the refined masks depend on (the key's part)."""
+        if kind == 'det':
+            own = f'score_thr={float(self.score_thr)!r}'
         else:
-            raise KeyError('SAMRefinerHook found neither pred_instances (mmdet) nor '
-                           f'pred_sem_seg (mmseg) in the prediction; keys: {data_sample.keys()}')
+            classes = None if self.classes is None else [int(c) for c in self.classes]
+            own = (f'classes={classes} background={int(self.background)} '
+                   f'ignore_index={self.ignore_index}')
+        return f'v{_KEY_VERSION} {kind} {own} encode_batch={bool(self.encode_batch)}'
+
+    def export_key(self, data_sample, batch_input=None) -> dict:
+        """What the refinement of ``data_sample``'s (unrefined) prediction is
+        computed from: the dict stored with its export (see the class
+        docstring)."""
+        kind = self._kind(data_sample)
+        if self._refiner_digest is None:
+            fingerprint = getattr(self.refiner(), 'fingerprint', None)
+            self._refiner_digest = fingerprint() if callable(fingerprint) else repr(self.refiner())
+        return dict(prediction=prediction_digest(data_sample),
+                    image=image_identity(data_sample, batch_input, self.channel_order),
+                    refiner=self._refiner_digest, settings=self._settings(kind))
+
+    def _count_stale(self, writer, name, key: dict) -> None:
+        """An export of ``name`` exists but did not match ``key``: count why."""
+        if not writer.has(name):
+            return
+        self.num_stale += 1
+        stored = writer.stored_key(name)
+        if not isinstance(stored, dict):
+            self.stale_reasons['unkeyed'] += 1
+            return
+        for field in _KEY_FIELDS:
+            if stored.get(field) != key[field]:
+                self.stale_reasons[field] += 1
+                return
+        self.stale_reasons['damaged'] += 1
+
+    def _reuse_export(self, runner, data_sample, batch_input):
+        """``(reused, key)``: reads the sample's export back into it when its
+        key matches (test loop only); ``key`` is None without ``out_dir``."""
+        kind = self._kind(data_sample)
+        writer = self._instance_writer(runner) if kind == 'det' else self._label_map_writer(runner)
+        if kind == 'det':
+            self.num_det_images += 1
+        if writer is None:
+            return False, None
+        key = self.export_key(data_sample, batch_input)
+        if not self._reuse:
+            return False, key
+        if kind == 'det':
+            reused = self._read_instances(writer, data_sample, key)
+        else:
+            reused = self._read_label_map(writer, data_sample, key)
+        if reused:
+            self.num_resumed += 1
+        else:
+            self._count_stale(writer, self._export_name(data_sample), key)
+        return reused, key
+
+    @staticmethod
+    def _export_name(data_sample):
+        if 'pred_instances' in data_sample:
+            return data_sample.metainfo.get('img_id', data_sample.metainfo.get('img_path'))
+        return data_sample.metainfo.get('img_path')
+
+    def _refine_and_export(self, runner, data_sample, batch_input, image_embedding,
+                           key) -> None:
+        if self._kind(data_sample) == 'det':
+            self._refine_instances(runner, data_sample, batch_input, image_embedding, key)
+        else:
+            self._refine_label_map(runner, data_sample, batch_input, image_embedding, key)
 
     def _instance_writer(self, runner) -> Optional[CocoInstanceWriter]:
         out_dir = self._export_dir(runner)
@@ -214,51 +393,73 @@ class SAMRefinerHook(Hook):
             self._writer = CocoInstanceWriter(out_dir, classes, getattr(dataset, 'cat_ids', None))
         return self._writer
 
-    def _refine_instances(self, runner, data_sample, batch_input, image_embedding) -> None:
-        writer = self._instance_writer(runner)
-        img_id = data_sample.metainfo.get('img_id', data_sample.metainfo.get('img_path'))
+    def _read_instances(self, writer, data_sample, key) -> bool:
         instances = data_sample.pred_instances
-        if writer is not None and writer.has(img_id):
-            exported = writer.read(img_id)
-            if len(exported['masks']) == len(instances):
-                if self.keep_coarse:
-                    instances.coarse_masks = instances.masks.clone()
-                instances.masks = torch.from_numpy(exported['masks']).to(instances.scores.device)
-                self.num_resumed += 1
-                return
+        if 'masks' not in instances:
+            return False  # refining says why
+        exported = writer.read(self._export_name(data_sample), key=key)
+        if exported is None or len(exported['masks']) != len(instances):
+            return False
+        if self.keep_coarse:
+            masks = instances.masks
+            instances.coarse_masks = (masks if isinstance(masks, torch.Tensor) else
+                                      torch.from_numpy(masks.to_ndarray())).bool().clone()
+        instances.masks = torch.from_numpy(exported['masks']).to(instances.scores.device)
+        passed = int((instances.scores >= self.score_thr).sum())
+        self.num_instances_reused += passed
+        self.num_instances_skipped += len(instances) - passed
+        return True
+
+    def _refine_instances(self, runner, data_sample, batch_input, image_embedding,
+                          key=None) -> None:
+        writer = self._instance_writer(runner)
+        img_id = self._export_name(data_sample)
+        instances = data_sample.pred_instances
         image, order = self._image_unless_encoded(data_sample, batch_input, image_embedding)
-        refine_det_sample(self.refiner(), data_sample, image, order, self.score_thr,
-                          self.keep_coarse, image_embedding)
+        refined = refine_det_sample(self.refiner(), data_sample, image, order, self.score_thr,
+                                    self.keep_coarse, image_embedding)
         self.num_refined += 1
+        self.num_instances_refined += refined
+        self.num_instances_skipped += len(instances) - refined
         if writer is not None:
             img_path = data_sample.metainfo.get('img_path') or str(img_id)
             writer.write(img_id, osp.basename(img_path), instances.masks.cpu().numpy(),
-                         instances.labels.cpu().numpy(), instances.scores.cpu().numpy())
+                         instances.labels.cpu().numpy(), instances.scores.cpu().numpy(),
+                         key=key)
 
-    def _refine_label_map(self, runner, data_sample, batch_input, image_embedding) -> None:
-        from mmengine.structures import PixelData
+    def _label_map_writer(self, runner) -> Optional[LabelMapWriter]:
         out_dir = self._export_dir(runner)
         if out_dir is not None and self._writer is None:
             self._writer = LabelMapWriter(out_dir)
-        writer = self._writer
+        return self._writer
+
+    def _read_label_map(self, writer, data_sample, key) -> bool:
+        from mmengine.structures import PixelData
+        img_path = data_sample.metainfo.get('img_path')
+        if img_path is None:
+            raise KeyError('exporting label maps needs img_path in the data samples')
+        exported = writer.read(img_path, key=key)
+        label_map = data_sample.pred_sem_seg.data
+        if exported is None or exported.shape != tuple(label_map.shape[-2:]):
+            return False
+        if self.keep_coarse:
+            data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
+        data_sample.pred_sem_seg = PixelData(
+            data=torch.from_numpy(exported).to(label_map.device, label_map.dtype)[None])
+        return True
+
+    def _refine_label_map(self, runner, data_sample, batch_input, image_embedding,
+                          key=None) -> None:
+        writer = self._label_map_writer(runner)
         img_path = data_sample.metainfo.get('img_path')
         if writer is not None and img_path is None:
             raise KeyError('exporting label maps needs img_path in the data samples')
-        if writer is not None and writer.has(img_path):
-            label_map = data_sample.pred_sem_seg.data
-            if self.keep_coarse:
-                data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
-            exported = torch.from_numpy(writer.read(img_path))
-            data_sample.pred_sem_seg = PixelData(
-                data=exported.to(label_map.device, label_map.dtype)[None])
-            self.num_resumed += 1
-            return
         image, order = self._image_unless_encoded(data_sample, batch_input, image_embedding)
         refine_seg_sample(self.refiner(), data_sample, image, order, self.classes,
                           self.background, self.ignore_index, self.keep_coarse, image_embedding)
         self.num_refined += 1
         if writer is not None:
-            writer.write(img_path, data_sample.pred_sem_seg.data[0].cpu().numpy())
+            writer.write(img_path, data_sample.pred_sem_seg.data[0].cpu().numpy(), key=key)
 
     # -- semi-supervised training --------------------------------------------
     def before_train(self, runner) -> None:
