@@ -2,8 +2,9 @@
 """Image embeddings computed once per image and reused (SAMRefiner++ training).
 
 SAM's image encoder is frozen and dominates the cost, so each image is encoded
-once: kept in memory (on the CPU) and, optionally, on disk under ``cache_dir``
-through :class:`MaskCache` (atomic ``.npz`` entries, safe for several ranks).
+once: kept in memory (on the CPU, the ``max_items`` most recently used) and,
+optionally, on disk under ``cache_dir`` through :class:`MaskCache` (atomic
+``.npz`` entries, safe for several ranks).
 
 A disk entry's key covers the image file (absolute path, size, modification
 time) and the encoder (``encoder_key``: architecture, a digest of its weights,
@@ -13,7 +14,8 @@ embedding.
 import hashlib
 import os
 import os.path as osp
-from typing import Callable, Dict, Optional
+from collections import OrderedDict
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -42,16 +44,25 @@ class EmbeddingCache:
         encode: ``img_path -> ImageEmbedding`` (e.g. ``SAMRefiner.encode_image``).
         encoder_key: names the encoder (:func:`encoder_key`) in disk keys.
         cache_dir: folder for disk entries; None: memory only.
-        in_memory: keep embeddings in memory (CPU) for the process's life.
+        in_memory: keep embeddings in memory (CPU).
+        max_items: how many embeddings memory holds at most (64 by default):
+            past that the least recently used one is dropped (a ViT-H embedding
+            is about 4 MB, so 64 hold about 256 MB per process); None: no bound
+            (every image of the process's life stays in memory).
     """
 
     def __init__(self, encode: Callable[[str], ImageEmbedding], encoder_key: str,
-                 cache_dir: Optional[str] = None, in_memory: bool = True) -> None:
+                 cache_dir: Optional[str] = None, in_memory: bool = True,
+                 max_items: Optional[int] = 64) -> None:
+        if max_items is not None and max_items < 1:
+            raise ValueError(f'max_items must be a positive number or None, got {max_items}')
         self.encode = encode
         self.encoder_key = encoder_key
         self.disk = MaskCache(cache_dir) if cache_dir else None
         self.in_memory = in_memory
-        self.memory: Dict[str, ImageEmbedding] = {}
+        self.max_items = max_items
+        #: key -> embedding on the CPU, least recently used first
+        self.memory: 'OrderedDict[str, ImageEmbedding]' = OrderedDict()
         self.encoded = 0  # images this process ran through the encoder
 
     def key(self, img_path: str) -> str:
@@ -64,6 +75,8 @@ class EmbeddingCache:
         """The embedding of ``img_path`` on ``device`` (encoded on a miss)."""
         key = self.key(img_path)
         found = self.memory.get(key)
+        if found is not None:
+            self.memory.move_to_end(key)  # most recently used
         if found is None and self.disk is not None:
             entry = self.disk.get(key)
             if entry is not None:
@@ -84,4 +97,6 @@ class EmbeddingCache:
                               original_size=np.array(found.original_size), **features)
         if self.in_memory and key not in self.memory:
             self.memory[key] = found.to('cpu')
+            while self.max_items is not None and len(self.memory) > self.max_items:
+                self.memory.popitem(last=False)  # the least recently used
         return found.to(device)

@@ -2,19 +2,34 @@
 """A disk cache of refined masks, keyed by content.
 
 The key is a SHA-1 of everything the refined masks depend on: the image pixels,
-the coarse masks (or label map) and a settings string (the refiner's settings
-and the SAM checkpoint).  Entries are ``.npz`` files under
+the coarse masks (or label map) and a settings string (for
+:class:`RefineCoarseMasks`, :meth:`SAMRefiner.fingerprint`: the refiner's
+settings and the content of SAM's weights).  Entries are ``.npz`` files under
 ``<cache_dir>/<key[:2]>/<key>.npz``, written atomically, so any number of
 DataLoader workers or ranks may fill the cache at once.
+
+Entries are stored compactly (format 2): a bool array (masks) is bit-packed
+(``np.packbits``, 8 pixels a byte) and deflated; integer arrays (label maps)
+are deflated; float arrays (embeddings, which deflate barely shrinks) are
+stored as they are.  :meth:`MaskCache.get` gives back exactly the arrays
+given to :meth:`MaskCache.put` (same dtype, shape and values).  Entries of the
+earlier format (plain uncompressed ``.npz``, 1 byte a mask pixel) are still
+read, as they were written.
 """
 import hashlib
+import io
 import os.path as osp
 import zipfile
 from typing import Dict, Optional
 
 import numpy as np
 
-from .atomic import atomic_write_npz
+from .atomic import atomic_write_bytes
+
+#: Version of the entry layout, stored in each entry under ``_FORMAT``.
+FORMAT_VERSION = 2
+_FORMAT = '__mask_cache_format__'
+_BOOL_SHAPE = '__bool_shape__'  # + name: the shape of a bit-packed bool array
 
 
 def content_key(settings: str, *arrays: np.ndarray) -> str:
@@ -25,6 +40,52 @@ def content_key(settings: str, *arrays: np.ndarray) -> str:
         digest.update(f'{array.dtype.str}{array.shape}'.encode('ascii'))
         digest.update(array.data)
     return digest.hexdigest()
+
+
+def encode_entry(**arrays: np.ndarray) -> bytes:
+    """The bytes of a format-2 entry (an ``.npz`` archive) holding ``arrays``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:
+
+        def add(name: str, array: np.ndarray, deflate: bool) -> None:
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            archive.writestr(name + '.npy', member.getvalue(),
+                             zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED)
+
+        add(_FORMAT, np.array(FORMAT_VERSION), False)
+        for name, array in arrays.items():
+            if name.startswith('__'):
+                raise ValueError(f'array names starting with "__" are reserved, got {name!r}')
+            array = np.asanyarray(array)
+            if array.dtype == bool:
+                add(name, np.packbits(array.reshape(-1)), True)
+                add(_BOOL_SHAPE + name, np.array(array.shape, np.int64), False)
+            else:
+                add(name, array, array.dtype.kind in 'iub')
+    return buffer.getvalue()
+
+
+def decode_entry(data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The arrays of a loaded entry (either format); ValueError if inconsistent."""
+    if _FORMAT not in data:
+        return dict(data)  # format 1: the arrays as they were given
+    version = int(data[_FORMAT])
+    if version != FORMAT_VERSION:
+        raise ValueError(f'unknown mask cache entry format {version}')
+    arrays = {}
+    for name, array in data.items():
+        if name.startswith('__'):
+            continue
+        shape_name = _BOOL_SHAPE + name
+        if shape_name in data:
+            shape = tuple(int(v) for v in data[shape_name])
+            count = int(np.prod(shape, dtype=np.int64))
+            if array.dtype != np.uint8 or array.size != (count + 7) // 8:
+                raise ValueError(f'bit-packed {name!r} does not hold {shape}')
+            array = np.unpackbits(array, count=count).astype(bool).reshape(shape)
+        arrays[name] = array
+    return arrays
 
 
 class MaskCache:
@@ -46,10 +107,11 @@ class MaskCache:
         if not osp.exists(path):
             return None
         try:
-            with np.load(path) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile):
+            with np.load(path, allow_pickle=False) as data:
+                return decode_entry({name: data[name] for name in data.files})
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None  # a damaged entry is a miss; the next put replaces it
 
     def put(self, key: str, **arrays: np.ndarray) -> None:
-        atomic_write_npz(self.path(key), **arrays)
+        """Store ``arrays`` under ``key`` (compactly, see the module docstring)."""
+        atomic_write_bytes(self.path(key), encode_entry(**arrays))
