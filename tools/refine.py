@@ -20,9 +20,14 @@ Examples::
         --img-dir ... --coco coarse.json --out refined.json
 
 Nothing is lost: every output is written atomically and each finished image is
-recorded, so a re-run (after a crash or Ctrl-C) skips finished images; an image
-that fails (unreadable, masks of another size) is reported with its reason and
-its coarse masks are written unchanged.
+recorded with digests of its input, of the settings and weights, and of what it
+wrote, so a re-run (after a crash or Ctrl-C) reuses the images whose record
+still holds and redoes the others (changed input, settings or output;
+``--overwrite`` redoes all).  An image that fails (unreadable or truncated,
+malformed annotation, masks of another size) is reported with its reason and
+its coarse masks are written unchanged; errors of the run (e.g. out of memory)
+are retried by the next run.  The exit status is 1 when an image failed.  One
+run at a time may write an output (a lock in it; the ranks of a run share it).
 """
 import argparse
 import json
@@ -33,12 +38,14 @@ import time
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.dist import barrier, get_dist_info, init_dist
+from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_dist
 
 from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
-from mmsamrefiner.io.coarse_masks import BinaryMasks, CocoInstances, LabelMaps
-from mmsamrefiner.io.refined_masks import (RefinedBinaryMaskWriter,
+from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances,
+                                          CollectionError, LabelMaps)
+from mmsamrefiner.io.refined_masks import (OutputBusyError, OutputLock,
+                                           RefinedBinaryMaskWriter,
                                            RefinedCocoWriter, RefinedLabelMapWriter)
 from mmsamrefiner.registry import build_in_scope
 
@@ -62,6 +69,8 @@ def parse_args(argv=None):
     parser.add_argument('--ignore-index', type=int, default=255)
     parser.add_argument('--background', type=int, default=0)
     parser.add_argument('--classes', type=int, nargs='+', help='label-map classes to refine')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='redo every image, even those whose record still holds')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. refiner.margin=0.1')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
@@ -73,13 +82,40 @@ def parse_args(argv=None):
 
 
 def open_collection(args):
-    """(source, writer) for the chosen format."""
-    if args.coco:
-        source = CocoInstances(args.coco, args.img_dir)
-        return source, RefinedCocoWriter(args.out, source.coco)
-    if args.label_dir:
-        return LabelMaps(args.label_dir, args.img_dir), RefinedLabelMapWriter(args.out)
-    return BinaryMasks(args.mask_dir, args.img_dir), RefinedBinaryMaskWriter(args.out)
+    """(source, writer) for the chosen format; exits with one sentence if the
+    input is not a collection of that format."""
+    try:
+        if args.coco:
+            if osp.isdir(args.out):
+                raise SystemExit(f'refine.py: --out {args.out} is a folder; with --coco it is '
+                                 'the refined json file to write')
+            source = CocoInstances(args.coco, args.img_dir)
+            source.check_unique_ids()
+            return source, RefinedCocoWriter(args.out, source.coco)
+        if args.label_dir:
+            return LabelMaps(args.label_dir, args.img_dir), RefinedLabelMapWriter(args.out)
+        return BinaryMasks(args.mask_dir, args.img_dir), RefinedBinaryMaskWriter(args.out)
+    except (CollectionError, FileNotFoundError) as error:
+        raise SystemExit(f'refine.py: {error}') from None
+
+
+def lock_output(args, writer, rank: int):
+    """Rank 0 locks the output for the run (creating it: an unwritable --out is
+    found here, before the model loads); every rank exits if that fails."""
+    lock, error = None, None
+    if rank == 0:
+        try:
+            lock = OutputLock(writer.root).acquire()
+        except OutputBusyError as busy:
+            error = str(busy)
+        except OSError as failed:
+            error = (f'cannot write to --out {args.out}: {failed.strerror or failed} '
+                     f'({failed.filename or writer.root}); choose a writable place')
+    message = [error]
+    broadcast_object_list(message, src=0)
+    if message[0]:
+        raise SystemExit(f'refine.py: {message[0]}')
+    return lock
 
 
 def build_refiner(args):
@@ -91,7 +127,12 @@ def build_refiner(args):
     device = args.device
     if device.startswith('cuda') and args.launcher != 'none':
         device = f'cuda:{int(os.environ["LOCAL_RANK"])}'
-    return build_in_scope(cfg.refiner.to_dict()).to(device).eval()
+    try:
+        refiner = build_in_scope(cfg.refiner.to_dict())
+    except (ValueError, FileNotFoundError) as error:  # bad checkpoints: the package's messages
+        raise SystemExit(f'refine.py: cannot build the refiner of {args.config}: '
+                         f'{error}') from error
+    return refiner.to(device).eval()
 
 
 def setup_distributed(args) -> None:
@@ -108,6 +149,15 @@ def run(args, after_image=None) -> dict:
     setup_distributed(args)
     rank, world_size = get_dist_info()
     source, writer = open_collection(args)
+    lock = lock_output(args, writer, rank)
+    try:
+        return _refine_and_report(args, source, writer, rank, world_size, after_image)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _refine_and_report(args, source, writer, rank, world_size, after_image) -> dict:
     refiner = build_refiner(args)
     start = time.perf_counter()
     with torch.inference_mode():
@@ -115,14 +165,16 @@ def run(args, after_image=None) -> dict:
             refiner, source, writer, rank, world_size,
             semantic_options=dict(ignore_index=args.ignore_index, classes=args.classes,
                                   background=args.background),
-            after_image=after_image, encode_batch=args.encode_batch)
+            after_image=after_image, encode_batch=args.encode_batch,
+            overwrite=args.overwrite)
     barrier()
     report = dict(rank_summary=summary, seconds=time.perf_counter() - start)
     if rank != 0:
         return report
+    keys = [item.key for item in source.items()]
     if isinstance(writer, RefinedCocoWriter):
-        writer.merge()
-    records = writer.records.all()
+        writer.merge(keys)
+    records = writer.records.all(keys)
     print('\n' + summarize(records), flush=True)
     report['records'] = records
     if args.eval:
@@ -142,13 +194,19 @@ def run(args, after_image=None) -> dict:
 
 
 def main(argv=None):
+    """Exit status: 0 when every image was refined, 1 when one failed (the
+    outputs and the summary are written all the same), 130 when interrupted."""
     args = parse_args(argv)
     try:
-        run(args)
+        report = run(args)
     except KeyboardInterrupt:
         print('\ninterrupted: finished images are recorded; run the same command again to '
               'resume', file=sys.stderr)
         raise SystemExit(130)
+    failed = [r for r in report.get('records', []) if r['status'] == 'failed']
+    if failed:
+        print(f'{len(failed)} image(s) failed (listed above); exit status 1', file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == '__main__':

@@ -2,43 +2,86 @@
 """Refining a whole coarse-mask collection, resumably, split over ranks.
 
 :func:`refine_collection` walks the images of a source (:mod:`mmsamrefiner.io.
-coarse_masks`) assigned to this rank (``items[rank::world_size]``), skips those
-already recorded as finished, refines each one and hands the result to the
-matching writer (:mod:`mmsamrefiner.io.refined_masks`), which writes it
-atomically and records it.  An image that cannot be refined (unreadable, masks
-of another size than the image, ...) gets its coarse masks written unchanged
-and a ``'failed'`` record with the reason.  An interruption (Ctrl-C, a crash)
-leaves only finished images recorded, so a re-run resumes.
+coarse_masks`) assigned to this rank (``items[rank::world_size]``), reuses
+those whose record still holds (same input, same settings, outputs intact:
+:meth:`~mmsamrefiner.io.refined_masks.RecordBook.check`), refines the others
+and hands each result to the matching writer (:mod:`mmsamrefiner.io.
+refined_masks`), which writes it atomically and records it.
+
+An image that cannot be refined gets its coarse masks written unchanged (when
+they can be read) and a ``'failed'`` record with the reason.  Errors of the
+input (unreadable or truncated image, malformed annotation, masks of another
+size than the image) are final until the input changes; errors of the run
+(``RuntimeError`` such as running out of memory, ``MemoryError``) are
+*transient*: the image is retried by the next run.  An interruption (Ctrl-C, a
+crash) leaves only finished images recorded, so a re-run resumes.
 """
+import hashlib
+import json
 import time
+from collections import Counter
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances,
-                                          CoarseItem, LabelMaps)
+from mmsamrefiner.io.coarse_masks import (AnnotationError, BinaryMasks,
+                                          CocoInstances, CoarseItem, LabelMaps)
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import load_rgb_image
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors of the run rather than of the input: retried by the next run."""
+    return (isinstance(error, (RuntimeError, MemoryError))
+            and not isinstance(error, (NotImplementedError, RecursionError)))
+
+
+def settings_digest(refiner, source, semantic_options: Optional[dict] = None) -> str:
+    """Digest of what, besides an image's input, its refined masks depend on:
+    the refiner's :meth:`~SAMRefiner.fingerprint` (settings and weights), the
+    format and, for label maps, the semantic options."""
+    fingerprint = refiner.fingerprint() if hasattr(refiner, 'fingerprint') else repr(refiner)
+    options = semantic_options if isinstance(source, LabelMaps) else None
+    text = json.dumps([fingerprint, type(source).__name__, options], sort_keys=True,
+                      default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)
+
+
+def _failure(error: BaseException) -> dict:
+    return dict(status='failed', reason=f'{type(error).__name__}: {error}',
+                transient=is_transient(error),
+                ann_id=error.ann_id if isinstance(error, AnnotationError) else None)
 
 
 def _refine_item(refiner: SAMRefiner, source, writer, item: CoarseItem,
                  semantic_options: dict, embedding=None) -> dict:
     """Refine one image (or use its precomputed ``embedding``) and write it;
-    returns its record (without timing)."""
-    reason = None
+    returns its record (without timing, input and settings)."""
+    failure = None
     if isinstance(source, LabelMaps):
-        label_map, palette = source.load(item)
+        try:
+            label_map, palette = source.load(item)
+        except Exception as error:  # noqa: BLE001 - reported, this image only
+            return dict(_failure(error), num_masks=0, num_empty=0,
+                        outputs=writer.discard(item.key))
         output = label_map
         try:
             image = None if embedding is not None else load_rgb_image(item.img_path)
             output = refiner.refine_semantic(image, label_map, image_embedding=embedding,
                                              **semantic_options)
         except Exception as error:  # noqa: BLE001 - reported, coarse kept
-            reason = f'{type(error).__name__}: {error}'
-        writer.write(item.key, output, palette)
-        return dict(status='failed' if reason else 'refined', reason=reason, num_masks=1,
-                    num_empty=0)
-    masks, ids = source.load(item)
+            failure = _failure(error)
+        outputs = writer.write(item.key, output, palette)
+        return dict(failure or REFINED, num_masks=1, num_empty=0,
+                    outputs=outputs)
+    try:
+        masks, ids = source.load(item)
+    except Exception as error:  # noqa: BLE001 - reported, this image only
+        return dict(_failure(error), num_masks=0, num_empty=0,
+                    outputs=writer.discard(item.key))
     refined, scores, empty = masks, np.zeros(len(masks), np.float32), np.zeros(len(masks), bool)
     try:
         image = None if embedding is not None else load_rgb_image(item.img_path)
@@ -46,13 +89,13 @@ def _refine_item(refiner: SAMRefiner, source, writer, item: CoarseItem,
             result = refiner.refine(image, masks, image_embedding=embedding)
             refined, scores, empty = result.masks, result.scores, result.empty
     except Exception as error:  # noqa: BLE001 - reported, coarse kept
-        reason = f'{type(error).__name__}: {error}'
+        failure = _failure(error)
     if isinstance(source, CocoInstances):
-        writer.write(item.key, ids, refined, scores)
+        outputs = writer.write(item.key, ids, refined, scores)
     else:
-        writer.write(item.key, ids, refined)
-    return dict(status='failed' if reason else 'refined', reason=reason,
-                num_masks=int(len(masks)), num_empty=int(np.sum(empty)))
+        outputs = writer.write(item.key, ids, refined)
+    return dict(failure or REFINED, num_masks=int(len(masks)),
+                num_empty=int(np.sum(empty)), outputs=outputs)
 
 
 def _encode_chunk(refiner: SAMRefiner, items):
@@ -78,7 +121,8 @@ def refine_collection(refiner: SAMRefiner,
                       semantic_options: Optional[dict] = None,
                       show_progress: bool = True,
                       after_image: Optional[Callable[[CoarseItem], None]] = None,
-                      encode_batch: int = 1) -> dict:
+                      encode_batch: int = 1,
+                      overwrite: bool = False) -> dict:
     """Refine this rank's share of ``source`` into ``writer``.
 
     Args:
@@ -89,29 +133,52 @@ def refine_collection(refiner: SAMRefiner,
         rank, world_size: this process's share is ``items[rank::world_size]``.
         semantic_options: ``ignore_index``, ``classes``, ``background`` for
             label maps (see :meth:`SAMRefiner.refine_semantic`).
-        show_progress: a progress bar with rate and ETA (rank 0 only).
+        show_progress: a progress bar with rate and ETA (rank 0 only), and a
+            line saying how many images are reused and redone (each rank).
         after_image: called after each finished image (tests use it to
             interrupt a run).
         encode_batch: images per image-encoder call (faster on GPUs; masks
             equal the one-by-one ones up to float rounding).  An image that
             cannot be read is left out of the batch and fails on its own.
+        overwrite: redo every image, whatever its record says.
 
     Returns:
-        ``dict(done=..., skipped=..., failed=[(key, reason)], seconds=...)`` for
-        this rank's work in this call.
+        ``dict(done=..., skipped=..., redo={why: count}, failed=[(key,
+        reason)], seconds=...)`` for this rank's work in this call
+        (``skipped``: records reused; ``redo``: why the others were redone,
+        see :meth:`RecordBook.check`).
+
+    Raises:
+        CollectionError: annotations of a COCO source share ids.
     """
     if not isinstance(source, (CocoInstances, LabelMaps, BinaryMasks)):
         raise TypeError(f'unknown source {type(source).__name__}')
+    if encode_batch < 1:
+        raise ValueError(f'encode_batch must be >= 1, got {encode_batch}')
+    if isinstance(source, CocoInstances):
+        source.check_unique_ids()
     semantic_options = semantic_options or {}
+    settings = settings_digest(refiner, source, semantic_options)
     items = source.items()[rank::world_size]
-    todo = [item for item in items if not writer.records.done(item.key)]
+    todo, inputs, redo = [], {}, Counter()
+    for item in items:
+        inputs[item.key] = source.input_digest(item)
+        _, why = ((None, 'overwrite') if overwrite else
+                  writer.records.check(item.key, inputs[item.key], settings))
+        if why:
+            todo.append(item)
+            redo[why] += 1
+    summary = dict(done=0, skipped=len(items) - len(todo), redo=dict(redo), failed=[],
+                   seconds=0.0)
+    if show_progress and (summary['skipped'] or set(redo) - {'new'}):
+        where = f'rank {rank}/{world_size}: ' if world_size > 1 else ''
+        why = ', '.join(f'{why}: {count}' for why, count in redo.items())
+        print(f'{where}reusing {summary["skipped"]} finished image(s), refining '
+              f'{len(todo)}' + (f' ({why})' if why else ''), flush=True)
     bar = None
     if show_progress and rank == 0 and todo:
         from mmengine.utils import ProgressBar
         bar = ProgressBar(len(todo))
-    if encode_batch < 1:
-        raise ValueError(f'encode_batch must be >= 1, got {encode_batch}')
-    summary = dict(done=0, skipped=len(items) - len(todo), failed=[], seconds=0.0)
     embeddings, encode_seconds = {}, 0.0
     for index, item in enumerate(todo):
         if encode_batch > 1 and index % encode_batch == 0:
@@ -120,7 +187,8 @@ def refine_collection(refiner: SAMRefiner,
         record = _refine_item(refiner, source, writer, item, semantic_options,
                               embeddings.pop(item.key, None))
         record['seconds'] = time.perf_counter() - start + encode_seconds
-        writer.records.write(item.key, img_path=item.img_path, **record)
+        writer.records.write(item.key, img_path=item.img_path, input=inputs[item.key],
+                             settings=settings, **record)
         summary['done'] += 1
         summary['seconds'] += record['seconds']
         if record['status'] == 'failed':
@@ -136,13 +204,20 @@ def summarize(records: Sequence[dict]) -> str:
     """A few lines about a finished collection, from all ranks' records."""
     refined = [r for r in records if r['status'] == 'refined']
     failed = [r for r in records if r['status'] == 'failed']
+    transient = [r for r in failed if r.get('transient')]
     masks = sum(r['num_masks'] for r in records)
     empty = sum(r['num_empty'] for r in records)
     seconds = [r['seconds'] for r in refined]
+    retried = (f', {len(transient)} of them to be retried by the next run' if transient
+               else '')
     lines = [f'images: {len(records)} ({len(refined)} refined, {len(failed)} failed and passed '
-             f'through unchanged); masks: {masks} ({empty} empty coarse masks left empty)']
+             f'through unchanged{retried}); masks: {masks} ({empty} empty coarse masks left '
+             'empty)']
     if seconds:
         lines.append(f'time per refined image: median {np.median(seconds):.3f} s, '
                      f'mean {np.mean(seconds):.3f} s')
-    lines += [f'failed: {r["key"]} ({r["img_path"]}): {r["reason"]}' for r in failed]
+    for r in failed:
+        again = (' [transient: retried by the next run]' if r.get('transient') else
+                 ' [fix the input and run again]')
+        lines.append(f'failed: {r["key"]} ({r["img_path"]}): {r["reason"]}{again}')
     return '\n'.join(lines)

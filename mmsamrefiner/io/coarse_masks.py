@@ -12,12 +12,22 @@ and loads one item's masks on demand:
   (``<mask_dir>/<image stem>/*.png``, 0/255 or 0/1), and the image folder.
 
 Masks are (N, H, W) bool, label maps (H, W) int64, both in the image's frame.
+
+Problems with the whole collection (a file that is not a COCO json, duplicate
+ids) raise :class:`CollectionError`; a bad record fails only its image when it
+is loaded (:class:`AnnotationError` names the annotation).  Each source also
+gives :meth:`input_digest` of an item: a digest of everything its refined
+masks are computed from (the image's coarse masks or annotations, and the
+image file's name, size and modification time), which binds stored results to
+their inputs.
 """
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Dict, List, Optional
 
 import cv2
@@ -26,6 +36,44 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class CollectionError(ValueError):
+    """The collection as a whole cannot be refined (not COCO, duplicate ids)."""
+
+
+class AnnotationError(ValueError):
+    """One annotation cannot be read; fails its image.  ``ann_id``: its id
+    (None when it has none)."""
+
+    def __init__(self, ann_id, message: str):
+        super().__init__(message)
+        self.ann_id = ann_id
+
+
+def _hasher():
+    return hashlib.blake2b(digest_size=16)
+
+
+def file_stamp(path: Optional[str]) -> str:
+    """``name:size:mtime_ns`` of a file (cheap: no content read), or ``name:missing``."""
+    name = osp.basename(path or '')
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError):
+        return f'{name}:missing'
+    return f'{name}:{stat.st_size}:{stat.st_mtime_ns}'
+
+
+def _file_content_digest(path: str) -> str:
+    digest = _hasher()
+    try:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                digest.update(block)
+    except OSError as error:
+        return f'unreadable:{type(error).__name__}'
+    return digest.hexdigest()
 
 
 @dataclass
@@ -52,18 +100,57 @@ def find_image(img_dir: str, stem: str) -> str:
     raise FileNotFoundError(f'no image named {stem}.* ({", ".join(IMAGE_SUFFIXES)}) in {img_dir}')
 
 
+def _check_polygons(segmentation) -> None:
+    for index, polygon in enumerate(segmentation):
+        if not isinstance(polygon, list) or not all(
+                isinstance(v, Real) and not isinstance(v, bool) for v in polygon):
+            raise ValueError(f'polygon {index} is not a list of numbers [x1, y1, x2, y2, ...] '
+                             '(COCO polygons are a list of such lists)')
+        if len(polygon) % 2:
+            raise ValueError(f'polygon {index} has an odd number of coordinates '
+                             f'({len(polygon)}); it must be x, y pairs')
+        if len(polygon) < 6:
+            raise ValueError(f'polygon {index} has {len(polygon) // 2} point(s); a polygon '
+                             'needs at least 3 (x, y) points: fix or drop it')
+
+
 def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
     """An (H, W) bool mask from a COCO segmentation: polygons, uncompressed RLE
-    (``counts`` a list) or compressed RLE (``counts`` bytes or str)."""
+    (``counts`` a list) or compressed RLE (``counts`` bytes or str).
+
+    Raises:
+        ValueError: a malformed segmentation (a polygon of fewer than 3
+            points, an RLE of another size than ``(height, width)``, ...),
+            with a message saying what is wrong.
+    """
     if isinstance(segmentation, list):  # polygons
+        _check_polygons(segmentation)
         rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get('counts'), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = dict(segmentation)
-        if isinstance(rle['counts'], str):
-            rle['counts'] = rle['counts'].encode('ascii')
-    return mask_utils.decode(rle).astype(bool)
+        return mask_utils.decode(rle).astype(bool)
+    if not isinstance(segmentation, dict) or not {'size', 'counts'} <= set(segmentation):
+        raise ValueError('segmentation must be polygons (a list of [x1, y1, x2, y2, ...]) or '
+                         'an RLE (a dict with "size" and "counts"), got '
+                         f'{type(segmentation).__name__}')
+    size = segmentation['size']
+    if not isinstance(size, (list, tuple)) or list(size) != [height, width]:
+        raise ValueError(f'its RLE has size {size} (height, width) but the image is '
+                         f'{height}x{width} ("height", "width" in "images"); the mask must '
+                         "have the image's size")
+    try:
+        if isinstance(segmentation['counts'], list):  # uncompressed RLE
+            rle = mask_utils.frPyObjects(segmentation, height, width)
+        else:
+            rle = dict(segmentation)
+            if isinstance(rle['counts'], str):
+                rle['counts'] = rle['counts'].encode('ascii')
+        mask = mask_utils.decode(rle)
+    except Exception as error:  # noqa: BLE001 - pycocotools' errors name no field
+        raise ValueError(f'its RLE cannot be decoded ({type(error).__name__}: {error})') \
+            from error
+    if mask.shape != (height, width):
+        raise ValueError(f'its RLE decodes to {mask.shape[0]}x{mask.shape[1]} but the image '
+                         f'is {height}x{width}')
+    return mask.astype(bool)
 
 
 def read_label_map(path: str):
@@ -87,24 +174,98 @@ def read_binary_mask(path: str) -> np.ndarray:
     return mask > 0
 
 
+def _read_coco_json(ann_file: str) -> dict:
+    """The content of a COCO instance json; :class:`CollectionError` with one
+    clear sentence for anything else."""
+    try:
+        with open(ann_file, 'rb') as f:
+            coco = json.loads(f.read())
+    except json.JSONDecodeError as error:
+        raise CollectionError(f'{ann_file} is not valid JSON ({error.msg} at line '
+                              f'{error.lineno}, column {error.colno}); --coco takes a COCO '
+                              'instance json') from error
+    except UnicodeDecodeError as error:
+        raise CollectionError(f'{ann_file} is not a text (JSON) file; --coco takes a COCO '
+                              'instance json') from error
+    expected = ('a COCO instance json is an object with "images" (id, file_name, height, '
+                'width) and "annotations" (id, image_id, segmentation)')
+    if not isinstance(coco, dict):
+        raise CollectionError(f'{ann_file} holds a JSON {type(coco).__name__}, not a COCO '
+                              f'instance json: {expected}')
+    if 'images' not in coco:
+        if 'shapes' in coco and 'imagePath' in coco:
+            raise CollectionError(f'{ann_file} is a labelme file (one image\'s "shapes"), not '
+                                  f'a COCO instance json: convert it (e.g. labelme2coco); '
+                                  f'{expected}')
+        found = ', '.join(f'"{k}"' for k in list(coco)[:5]) or 'nothing'
+        raise CollectionError(f'{ann_file} has no "images" (it has {found}), so it is not a '
+                              f'COCO instance json: {expected}')
+    if not isinstance(coco['images'], list) or not isinstance(coco.get('annotations', []), list):
+        raise CollectionError(f'"images" and "annotations" of {ann_file} must be lists: '
+                              f'{expected}')
+    for index, image in enumerate(coco['images']):
+        if not isinstance(image, dict) or 'id' not in image or 'file_name' not in image:
+            raise CollectionError(f'entry {index} of "images" in {ann_file} has no "id" or '
+                                  f'"file_name": {expected}')
+    for index, ann in enumerate(coco.get('annotations', [])):
+        if not isinstance(ann, dict) or 'image_id' not in ann:
+            raise CollectionError(f'entry {index} of "annotations" in {ann_file} (id '
+                                  f'{ann.get("id") if isinstance(ann, dict) else None}) has no '
+                                  f'"image_id": {expected}')
+    return coco
+
+
 class CocoInstances:
     """A COCO-style instance json and its images.
 
     Args:
         ann_file: the json.
         img_dir: folder the images' ``file_name`` s are relative to.
+
+    Raises:
+        CollectionError: the file is not a COCO instance json (invalid JSON, a
+            list, no ``"images"``, a labelme file, ...), two images share an
+            id, or an annotation refers to an image that is not listed.
+            Annotations that share an id are listed in :attr:`duplicate_ids`
+            (see :meth:`check_unique_ids`).
     """
 
     def __init__(self, ann_file: str, img_dir: str):
-        with open(ann_file) as f:
-            self.coco = json.load(f)
+        self.ann_file = ann_file
+        self.coco = _read_coco_json(ann_file)
         self.img_dir = img_dir
-        self.anns_of: Dict[object, List[dict]] = {im['id']: [] for im in self.coco['images']}
-        for ann in self.coco.get('annotations', []):
+        self.anns_of: Dict[object, List[dict]] = {}
+        for im in self.coco['images']:
+            if im['id'] in self.anns_of:
+                raise CollectionError(f'image id {im["id"]} is used by more than one entry of '
+                                      f'"images" in {ann_file}; image ids must be unique')
+            self.anns_of[im['id']] = []
+        #: position of each annotation in "annotations" (by ``id()``), for messages
+        self._position: Dict[int, int] = {}
+        images_of_id: Dict[object, List[object]] = {}
+        for position, ann in enumerate(self.coco.get('annotations', [])):
             if ann['image_id'] not in self.anns_of:
-                raise ValueError(f'annotation {ann.get("id")} of {ann_file} refers to image '
-                                 f'{ann["image_id"]}, which is not in "images"')
+                raise CollectionError(f'annotation {ann.get("id")} of {ann_file} refers to '
+                                      f'image {ann["image_id"]}, which is not in "images"')
             self.anns_of[ann['image_id']].append(ann)
+            self._position[id(ann)] = position
+            if 'id' in ann:
+                images_of_id.setdefault(_hashable(ann['id']), []).append(ann['image_id'])
+        #: ``{annotation id: [image ids]}`` of the ids used more than once
+        self.duplicate_ids = {k: v for k, v in images_of_id.items() if len(v) > 1}
+
+    def check_unique_ids(self) -> None:
+        """Raise :class:`CollectionError` if annotations share an id (refined
+        masks are stored by annotation id, so they would be swapped)."""
+        if not self.duplicate_ids:
+            return
+        examples = '; '.join(
+            f'id {ann_id} in images {", ".join(str(i) for i in image_ids)}'
+            for ann_id, image_ids in list(self.duplicate_ids.items())[:3])
+        raise CollectionError(
+            f'{len(self.duplicate_ids)} annotation id(s) of {self.ann_file} are used more than '
+            f'once ({examples}); refined masks are stored by annotation id, so every '
+            'annotation needs its own: renumber them (e.g. ann["id"] = position + 1)')
 
     def items(self) -> List[CoarseItem]:
         return [CoarseItem(key=str(im['id']), img_path=osp.join(self.img_dir, im['file_name']),
@@ -114,15 +275,50 @@ class CocoInstances:
         """Crowd regions and annotations without a segmentation pass through."""
         return not ann.get('iscrowd', 0) and bool(ann.get('segmentation'))
 
-    def load(self, item: CoarseItem):
-        """(N, H, W) bool masks of the image's refinable annotations and their ids."""
+    def input_digest(self, item: CoarseItem) -> str:
+        """Digest of the image's record, its annotations and the image file's stamp."""
         image = item.meta['image']
-        height, width = image['height'], image['width']
+        digest = _hasher()
+        digest.update(json.dumps([image, self.anns_of[image['id']]], sort_keys=True,
+                                 default=str).encode())
+        digest.update(file_stamp(item.img_path).encode())
+        return digest.hexdigest()
+
+    def load(self, item: CoarseItem):
+        """(N, H, W) bool masks of the image's refinable annotations and their ids.
+
+        Raises:
+            AnnotationError: an annotation without ``id`` or with a malformed
+                segmentation (the message names it and says what is wrong).
+            ValueError: the image record has no valid ``height``/``width``.
+        """
+        image = item.meta['image']
+        height, width = image.get('height'), image.get('width')
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                   for v in (height, width)):
+            raise ValueError(f'image {image["id"]} ({image["file_name"]}) has no valid '
+                             f'"height" and "width" in "images" (got {height}, {width})')
         anns = [a for a in self.anns_of[image['id']] if self.refinable(a)]
         masks = np.zeros((len(anns), height, width), bool)
         for index, ann in enumerate(anns):
-            masks[index] = decode_segmentation(ann['segmentation'], height, width)
+            if 'id' not in ann:
+                raise AnnotationError(
+                    None, f'annotation at position {self._position.get(id(ann))} of '
+                    f'"annotations" (image {image["id"]}) has no "id"; give every annotation '
+                    'a unique id')
+            try:
+                masks[index] = decode_segmentation(ann['segmentation'], height, width)
+            except ValueError as error:
+                raise AnnotationError(ann['id'], f'annotation {ann["id"]}: {error}') from error
         return masks, [a['id'] for a in anns]
+
+
+def _hashable(value):
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return json.dumps(value, sort_keys=True)
 
 
 class LabelMaps:
@@ -152,6 +348,13 @@ class LabelMaps:
             return find_image(self.img_dir, stem)
         except FileNotFoundError:
             return osp.join(self.img_dir, stem)  # reported when the item is refined
+
+    def input_digest(self, item: CoarseItem) -> str:
+        """Digest of the label map's content and the image file's stamp."""
+        digest = _hasher()
+        digest.update(_file_content_digest(item.meta['label_path']).encode())
+        digest.update(file_stamp(item.img_path).encode())
+        return digest.hexdigest()
 
     def load(self, item: CoarseItem):
         """The (H, W) int64 label map and its palette (or None)."""
@@ -184,6 +387,15 @@ class BinaryMasks:
                            glob.glob(osp.join(self.mask_dir, stem, '*.png')))
             items.append(CoarseItem(key=stem, img_path=img_path, meta=dict(names=names)))
         return items
+
+    def input_digest(self, item: CoarseItem) -> str:
+        """Digest of the mask files' names and contents and the image file's stamp."""
+        digest = _hasher()
+        for name in item.meta['names']:
+            digest.update(f'{name}:'.encode())
+            digest.update(_file_content_digest(osp.join(self.mask_dir, item.key, name)).encode())
+        digest.update(file_stamp(item.img_path).encode())
+        return digest.hexdigest()
 
     def load(self, item: CoarseItem):
         """(N, H, W) bool masks and their file names."""

@@ -1,10 +1,23 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Writers of refined collections, the counterparts of :mod:`.coarse_masks`.
 
-Every image ends with a record ``<out>/.records/<key>.json`` written last
-(``status`` ``'refined'`` or ``'failed'`` with its reason, mask counts, time),
-so a record means the image is finished; a re-run skips recorded images.
-All files are written atomically.
+Every image ends with a record ``<out_dir>/.records/<key>.json`` written last,
+so a record means the image is finished.  A record binds the result to what
+produced it and to what it wrote:
+
+* ``status``: ``'refined'`` or ``'failed'`` (with ``reason``, ``ann_id`` when an
+  annotation is at fault, and ``transient``: True for errors of the run, such
+  as running out of memory, rather than of the input);
+* ``input``: the source's :meth:`input_digest` of the image (its coarse masks
+  or annotations, the image file's name, size and mtime);
+* ``settings``: a digest of the refiner (:meth:`SAMRefiner.fingerprint`:
+  settings and weights) and of the format's options;
+* ``outputs``: ``{path relative to out_dir: digest of its content}``;
+* ``img_path``, ``num_masks``, ``num_empty``, ``seconds``.
+
+:meth:`RecordBook.check` reuses a record only if input and settings digests
+match, every output it lists still has its digest and it is not a transient
+failure; anything else is redone.  All files are written atomically.
 
 * :class:`RefinedCocoWriter`: per image a part with the refined RLE and score
   of each refined annotation; :meth:`~RefinedCocoWriter.merge` writes the input
@@ -12,42 +25,170 @@ All files are written atomically.
   score in ``refined_score``).
 * :class:`RefinedLabelMapWriter`: ``<out_dir>/<stem>.png``, palette kept.
 * :class:`RefinedBinaryMaskWriter`: ``<out_dir>/<stem>/<name>.png`` (0/255).
+
+:class:`OutputLock` keeps two runs from writing the same output at once.
 """
 import copy
+import fcntl
 import glob
+import hashlib
 import io
 import json
+import os
 import os.path as osp
-from typing import List, Optional
+import socket
+import time
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_write_bytes, atomic_write_json
+from .atomic import atomic_write_bytes
 from .pseudo_labels import encode_rle
+
+#: why :meth:`RecordBook.check` does not reuse a record
+NEW, INPUT_CHANGED, SETTINGS_CHANGED, OUTPUT_CHANGED, RETRY = (
+    'new', 'input changed', 'settings changed', 'output missing or changed',
+    'failed transiently before')
+
+
+def digest_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def digest_file(path: str) -> Optional[str]:
+    """Digest of a file's content; None if it cannot be read."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _write(root: str, relpath: str, data: bytes) -> Dict[str, str]:
+    atomic_write_bytes(osp.join(root, relpath), data)
+    return {relpath: digest_bytes(data)}
+
+
+def _json_bytes(obj) -> bytes:
+    return json.dumps(obj).encode('utf-8')
 
 
 class RecordBook:
     """Per-image completion records under ``<out_dir>/.records``."""
 
     def __init__(self, out_dir: str):
+        self.root = out_dir
         self.dir = osp.join(out_dir, '.records')
 
     def path(self, key: str) -> str:
         return osp.join(self.dir, key + '.json')
 
+    def read(self, key: str) -> Optional[dict]:
+        """The record of ``key``; None if there is none (or it is unreadable)."""
+        try:
+            with open(self.path(key)) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
     def done(self, key: str) -> bool:
+        """Whether ``key`` has a record (valid or not; see :meth:`check`)."""
         return osp.exists(self.path(key))
 
-    def write(self, key: str, **record) -> None:
-        atomic_write_json(self.path(key), dict(key=key, **record))
+    def check(self, key: str, input_digest: str, settings: str) -> Tuple[Optional[dict], str]:
+        """``(record, '')`` if ``key``'s record can be reused, else ``(None,
+        why)`` with ``why`` one of :data:`NEW`, :data:`INPUT_CHANGED`,
+        :data:`SETTINGS_CHANGED`, :data:`OUTPUT_CHANGED`, :data:`RETRY`."""
+        record = self.read(key)
+        if record is None:
+            return None, NEW
+        if record.get('input') != input_digest:
+            return None, INPUT_CHANGED
+        if record.get('settings') != settings:
+            return None, SETTINGS_CHANGED
+        outputs = record.get('outputs')
+        if not isinstance(outputs, dict) or any(
+                digest_file(osp.join(self.root, relpath)) != digest
+                for relpath, digest in outputs.items()):
+            return None, OUTPUT_CHANGED
+        if record.get('status') != 'refined' and (record.get('status') != 'failed'
+                                                  or record.get('transient', True)):
+            return None, RETRY
+        return record, ''
 
-    def all(self) -> List[dict]:
+    def write(self, key: str, **record) -> None:
+        atomic_write_bytes(self.path(key), _json_bytes(dict(key=key, **record)))
+
+    def all(self, keys: Optional[Iterable[str]] = None) -> List[dict]:
+        """The records of ``keys`` (those that exist), or all records."""
+        if keys is None:
+            paths = sorted(glob.glob(osp.join(self.dir, '*.json')))
+        else:
+            paths = [self.path(key) for key in keys]
         records = []
-        for path in sorted(glob.glob(osp.join(self.dir, '*.json'))):
-            with open(path) as f:
-                records.append(json.load(f))
+        for path in paths:
+            try:
+                with open(path) as f:
+                    records.append(json.load(f))
+            except FileNotFoundError:
+                continue
         return records
+
+
+class OutputBusyError(RuntimeError):
+    """Another run holds the :class:`OutputLock` of an output."""
+
+
+class OutputLock:
+    """An exclusive lock on an output (``<out_dir>/.lock``, ``flock``), held by
+    one process of a run (rank 0) for the whole run; it goes with the process.
+
+    :meth:`acquire` creates ``out_dir`` (so an unwritable output is found
+    here) and raises :class:`OutputBusyError` naming the holder if another
+    run has it.
+    """
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+        self.path = osp.join(out_dir, '.lock')
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> 'OutputLock':
+        os.makedirs(self.out_dir, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode('utf-8', 'replace').strip() or 'unknown'
+            os.close(fd)
+            raise OutputBusyError(
+                f'{self.out_dir} is being written by another run ({holder}); wait for it to '
+                'finish or give this run another --out') from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f'pid {os.getpid()} on {socket.gethostname()}, since '
+                      f'{time.strftime("%Y-%m-%d %H:%M:%S")}'.encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> 'OutputLock':
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 class RefinedCocoWriter:
@@ -62,28 +203,46 @@ class RefinedCocoWriter:
         self.out_file = out_file
         self.coco = coco
         self.parts_dir = out_file + '.parts'
+        self.root = self.parts_dir
         self.records = RecordBook(self.parts_dir)
 
-    def write(self, key: str, ann_ids: List, masks: np.ndarray, scores: np.ndarray) -> None:
-        """Refined (N, H, W) bool masks and (N,) scores of annotations ``ann_ids``."""
+    def write(self, key: str, ann_ids: List, masks: np.ndarray,
+              scores: np.ndarray) -> Dict[str, str]:
+        """Refined (N, H, W) bool masks and (N,) scores of annotations
+        ``ann_ids`` (none: the image's annotations pass through unchanged);
+        returns ``{relative path: digest}`` of what was written."""
         rles = encode_rle(masks) if len(masks) else []
-        atomic_write_json(osp.join(self.parts_dir, key + '.json'), {
+        return _write(self.parts_dir, key + '.json', _json_bytes({
             str(ann_id): dict(segmentation=rle, refined_score=float(score))
-            for ann_id, rle, score in zip(ann_ids, rles, scores)})
+            for ann_id, rle, score in zip(ann_ids, rles, scores)}))
 
-    def merge(self) -> str:
-        """The input json with every refined annotation's segmentation replaced."""
+    def discard(self, key: str) -> Dict[str, str]:
+        """The image's annotations pass through unchanged."""
+        return self.write(key, [], np.zeros((0, 1, 1), bool), np.zeros(0))
+
+    def merge(self, keys: Optional[Iterable[str]] = None) -> str:
+        """The input json with every refined annotation's segmentation
+        replaced, from the parts of ``keys`` (the image ids as str; default:
+        every image of the json).  A part only applies to its own image's
+        annotations."""
+        if keys is None:
+            keys = [str(im['id']) for im in self.coco.get('images', [])]
         refined = {}
-        for path in glob.glob(osp.join(self.parts_dir, '*.json')):
-            with open(path) as f:
-                refined.update(json.load(f))
+        for key in keys:
+            try:
+                with open(osp.join(self.parts_dir, key + '.json')) as f:
+                    refined[key] = json.load(f)
+            except FileNotFoundError:
+                continue
         coco = copy.deepcopy(self.coco)
         for ann in coco.get('annotations', []):
-            update = refined.get(str(ann['id']))
+            if 'id' not in ann:
+                continue
+            update = refined.get(str(ann['image_id']), {}).get(str(ann['id']))
             if update is not None:
                 ann['segmentation'] = update['segmentation']
                 ann['refined_score'] = update['refined_score']
-        atomic_write_json(self.out_file, coco)
+        atomic_write_bytes(self.out_file, _json_bytes(coco))
         return self.out_file
 
 
@@ -110,11 +269,20 @@ class RefinedLabelMapWriter:
 
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
+        self.root = out_dir
         self.records = RecordBook(out_dir)
 
-    def write(self, key: str, label_map: np.ndarray, palette: Optional[np.ndarray]) -> None:
-        atomic_write_bytes(osp.join(self.out_dir, key + '.png'),
-                           encode_label_png(label_map, palette))
+    def write(self, key: str, label_map: np.ndarray,
+              palette: Optional[np.ndarray]) -> Dict[str, str]:
+        """Returns ``{relative path: digest}`` of what was written."""
+        return _write(self.out_dir, key + '.png', encode_label_png(label_map, palette))
+
+    def discard(self, key: str) -> Dict[str, str]:
+        """Remove the image's output (its coarse input cannot be read)."""
+        path = osp.join(self.out_dir, key + '.png')
+        if osp.exists(path):
+            os.remove(path)
+        return {}
 
 
 class RefinedBinaryMaskWriter:
@@ -122,9 +290,21 @@ class RefinedBinaryMaskWriter:
 
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
+        self.root = out_dir
         self.records = RecordBook(out_dir)
 
-    def write(self, key: str, names: List[str], masks: np.ndarray) -> None:
+    def write(self, key: str, names: List[str], masks: np.ndarray) -> Dict[str, str]:
+        """Writes the masks and removes the image's PNGs not among ``names``
+        (left by an earlier run); returns ``{relative path: digest}``."""
+        outputs = {}
         for name, mask in zip(names, masks):
-            atomic_write_bytes(osp.join(self.out_dir, key, name),
-                               encode_label_png(mask.astype(np.uint8) * 255, None))
+            outputs.update(_write(self.out_dir, osp.join(key, name),
+                                  encode_label_png(mask.astype(np.uint8) * 255, None)))
+        for path in glob.glob(osp.join(self.out_dir, glob.escape(key), '*.png')):
+            if osp.join(key, osp.basename(path)) not in outputs:
+                os.remove(path)
+        return outputs
+
+    def discard(self, key: str) -> Dict[str, str]:
+        """Remove the image's outputs (its coarse input cannot be read)."""
+        return self.write(key, [], np.zeros((0, 1, 1), bool))

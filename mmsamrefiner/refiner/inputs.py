@@ -10,10 +10,40 @@ from typing import Union
 import cv2
 import numpy as np
 import torch
+from PIL import Image, ImageFile
 from torch import Tensor
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 MaskLike = Union[np.ndarray, Tensor]
+
+
+def check_complete_jpeg(path: str) -> None:
+    """Raise ``ValueError`` if ``path`` is a JPEG whose data ends early.
+
+    libjpeg (behind ``cv2.imread``) only warns about a truncated JPEG and fills
+    the missing rows grey, which would be refined as if whole.  Cheap: a file
+    that ends with the end-of-image marker passes on its last two bytes; only
+    one that does not (truncated, or with trailing bytes) is decoded, at 1/8
+    scale, by PIL with truncated images refused.  Other formats pass (OpenCV
+    refuses truncated PNGs itself).
+    """
+    with open(path, 'rb') as f:
+        if f.read(3) != b'\xff\xd8\xff':
+            return
+        f.seek(-2, os.SEEK_END)
+        if f.read(2) == b'\xff\xd9':
+            return
+    allowed, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        with Image.open(path) as image:
+            image.draft('RGB', (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except Exception as error:  # noqa: BLE001 - OSError, SyntaxError, ... from PIL
+        raise ValueError(f'image {path!r} is a truncated or damaged JPEG ({error}); its '
+                         'missing part would be decoded as grey: copy or download it '
+                         'again') from error
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = allowed
 
 
 def load_rgb_image(image: ImageLike, channel_order: str = 'rgb') -> np.ndarray:
@@ -21,7 +51,8 @@ def load_rgb_image(image: ImageLike, channel_order: str = 'rgb') -> np.ndarray:
 
     Args:
         image: a path, or an (H, W, 3) uint8 array (an (H, W) grey array is
-            repeated to three channels).
+            repeated to three channels).  A truncated JPEG is refused
+            (:func:`check_complete_jpeg`).
         channel_order: ``'rgb'`` or ``'bgr'``: the order of an array's channels
             (MM pipelines carry BGR).  Ignored for paths, which are decoded to RGB.
     """
@@ -31,6 +62,7 @@ def load_rgb_image(image: ImageLike, channel_order: str = 'rgb') -> np.ndarray:
         path = os.fspath(image)
         if not os.path.isfile(path):
             raise FileNotFoundError(f'image {path!r} does not exist')
+        check_complete_jpeg(path)
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f'image {path!r} cannot be read as an image')

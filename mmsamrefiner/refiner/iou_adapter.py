@@ -190,9 +190,24 @@ class IoUAdapter(nn.Module):
     def load(cls, checkpoint: str) -> 'IoUAdapter':
         """Read an adaptor file (a path, or a URL through mmengine's loader)."""
         from mmengine.runner.checkpoint import CheckpointLoader
+        from .sam import describe_unreadable_checkpoint
         if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'no IoU adaptor file at {checkpoint!r}')
-        data = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        hint = ('pass the adaptor file tools/adapt.py writes (<work_dir>/iou_adapter.pth, '
+                'IoUAdapter.save)')
+        try:
+            data = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
+            if isinstance(error, OSError) and '://' in checkpoint:
+                raise
+            raise ValueError(f'the IoU adaptor {checkpoint!r} cannot be loaded: '
+                             f'{describe_unreadable_checkpoint(checkpoint, error)}; {hint}') \
+                from error
+        if (isinstance(data, dict) and data.get('format') != ADAPTER_FORMAT
+                and 'state_dict' in data and ({'meta', 'message_hub', 'optimizer'} & set(data))):
+            raise ValueError(f'the IoU adaptor {checkpoint!r} is an mmengine runner checkpoint '
+                             f'(it has {", ".join(sorted(set(data) - {"state_dict"})[:4])}), not '
+                             f'an adaptor file; {hint}')
         return cls.from_file_dict(data, checkpoint)
 
     def extra_repr(self) -> str:

@@ -184,13 +184,48 @@ def build_sam_model(arch: Union[str, dict]) -> Sam:
     return sam.eval()
 
 
+def describe_unreadable_checkpoint(path: str, error: BaseException) -> str:
+    """Why torch could not read ``path``, in words (for the messages of
+    :func:`read_state_dict` and :meth:`IoUAdapter.load`): empty, text, not a
+    torch file, or Python objects torch will not load safely (mmengine's)."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(64)
+    except OSError:
+        head = None
+    if head == b'':
+        return 'the file is empty'
+    if head is not None and not head.startswith((b'PK\x03\x04', b'\x80')):
+        try:
+            text = head.decode('utf-8')
+        except UnicodeDecodeError:
+            return 'it is not a PyTorch file (neither a zip archive nor a pickle)'
+        first = text.strip().splitlines()[0][:40] if text.strip() else ''
+        return f'it is a text file (it begins {first!r}), not a PyTorch file'
+    globals_ = []
+    try:
+        globals_ = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - only for the message
+        pass
+    if any(name.startswith('mmengine.') for name in globals_):
+        mm = sorted(name for name in globals_ if name.startswith('mmengine.'))
+        return (f'it holds mmengine objects (e.g. {mm[0]}): it looks like '
+                'an mmengine runner checkpoint (epoch_*.pth, iter_*.pth)')
+    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ''
+    return f'torch cannot read it ({type(error).__name__}: {first})'
+
+
 def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     """Read a SAM state dict from a path or URL (mmengine's CheckpointLoader).
 
     Official checkpoints are a bare state dict; mmengine-style files holding it
     under ``'state_dict'`` or ``'model'`` are accepted too.  A URL that cannot
-    be fetched (no network) fails naming it and what to do instead.
+    be fetched (no network) fails naming it and what to do instead; a file that
+    is not a PyTorch checkpoint (text, empty, a runner checkpoint torch will
+    not load safely) fails with a ``ValueError`` saying so.
     """
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'no SAM checkpoint file at {checkpoint!r}')
     try:
         loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     except OSError as error:  # urllib's URLError and HTTPError are OSErrors
@@ -199,6 +234,11 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
         raise OSError(f'could not download the SAM checkpoint {checkpoint} ({error}); '
                       'download it on a machine with a network and pass its local path '
                       '(checkpoint=PATH, --checkpoint PATH)') from error
+    except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
+        raise ValueError(f'the SAM checkpoint {checkpoint!r} cannot be loaded: '
+                         f'{describe_unreadable_checkpoint(checkpoint, error)}; pass the '
+                         'weights of SAM, HQ-SAM or SAM 2 (e.g. sam_vit_h_4b8939.pth)') \
+            from error
     for key in ('state_dict', 'model'):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
