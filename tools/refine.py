@@ -26,7 +26,9 @@ still holds and redoes the others (changed input, settings or output;
 ``--overwrite`` redoes all).  An image that fails (unreadable or truncated,
 malformed annotation, masks of another size) is reported with its reason and
 its coarse masks are written unchanged; errors of the run (e.g. out of memory)
-are retried by the next run.  The exit status is 1 when an image failed.  One
+are retried by the next run.  ``--eval`` and ``--show-dir`` leave out the
+failed images (and those whose masks they cannot read or decode) and say how
+many and why.  The exit status is 1 when an image failed.  One
 run at a time may write an output (a lock in it; the ranks of a run share it).
 """
 import argparse
@@ -44,6 +46,7 @@ from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
 from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances,
                                           CollectionError, LabelMaps)
+from mmsamrefiner.io.left_out import LeftOut
 from mmsamrefiner.io.refined_masks import (OutputBusyError, OutputLock,
                                            RefinedBinaryMaskWriter,
                                            RefinedCocoWriter, RefinedLabelMapWriter)
@@ -179,18 +182,30 @@ def _refine_and_report(args, source, writer, rank, world_size, after_image) -> d
     report['records'] = records
     if args.eval:
         from mmsamrefiner.evaluation.report import evaluate_collection, format_table
-        scores = evaluate_collection(args, source)
+        left_out = LeftOut(records)
+        scores = evaluate_collection(args, source, left_out)
         print(format_table(scores), flush=True)
+        _print_left_out(left_out, 'eval')
         eval_file = (args.out + '.eval.json' if args.coco else osp.join(args.out, 'eval.json'))
         with open(eval_file, 'w') as f:
-            json.dump(scores, f, indent=1)
+            json.dump(dict(scores, left_out=left_out.reasons()) if left_out else scores, f,
+                      indent=1)
         print(f'wrote {eval_file}')
         report['eval'] = scores
+        report['eval_left_out'] = left_out.reasons()
     if args.show_dir:
         from mmsamrefiner.visualization.collection import show_collection
-        show_collection(args, source)
+        left_out = show_collection(args, source, LeftOut(records))
         print(f'wrote overlays to {args.show_dir}')
+        _print_left_out(left_out, 'overlays')
+        report['show_left_out'] = left_out.reasons()
     return report
+
+
+def _print_left_out(left_out, what: str) -> None:
+    message = left_out.message(what)
+    if message:
+        print(message, flush=True)
 
 
 def main(argv=None):

@@ -1,46 +1,161 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""``tools/refine.py --eval``: coarse and refined collections against ground truth."""
-import json
+"""``tools/refine.py --eval``: coarse and refined collections against ground truth.
+
+Images whose refinement failed (their output is the coarse input, possibly
+malformed) and images whose masks cannot be read or decoded (coarse, refined
+or ground truth: a polygon of fewer than 3 points, an RLE of another size, an
+annotation without ``id``, a missing file, ...) are left out of both the coarse
+and the refined scores, and counted in a :class:`~mmsamrefiner.io.left_out.
+LeftOut`.
+"""
 import os.path as osp
-from typing import Dict
+from typing import Dict, Optional
+
+import numpy as np
 
 from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
-                                          read_binary_mask, read_label_map)
-from .collections import (evaluate_instances, evaluate_label_maps,
-                          evaluate_mask_pairs)
+                                          decode_segmentation, read_binary_mask,
+                                          read_label_map)
+from mmsamrefiner.io.left_out import LeftOut
+from .collections import evaluate_instances, label_map_stats, reduce_label_map_stats
+from .functional import boundary_iou, mask_iou
 
 
-def evaluate_collection(args, source) -> Dict[str, Dict[str, float]]:
+def evaluate_collection(args, source,
+                        left_out: Optional[LeftOut] = None) -> Dict[str, Dict[str, float]]:
     """``{'coarse': metrics, 'refined': metrics}`` for the collection of ``args``
-    (``args.out`` refined, ``args.eval`` ground truth in the input format)."""
-    if isinstance(source, CocoInstances):
-        with open(args.eval) as f:
-            gt = json.load(f)
-        with open(args.out) as f:
-            refined = json.load(f)
-        return dict(coarse=evaluate_instances(source.coco, gt),
-                    refined=evaluate_instances(refined, gt))
-    items = source.items()
-    if isinstance(source, LabelMaps):
-        def pairs(which):
-            for item in items:
-                gt, _ = read_label_map(osp.join(args.eval, item.key + '.png'))
-                if which == 'coarse':
-                    pred, _ = source.load(item)
-                else:
-                    pred, _ = read_label_map(osp.join(args.out, item.key + '.png'))
-                yield pred, gt
-        return {which: evaluate_label_maps(pairs(which), args.ignore_index)
-                for which in ('coarse', 'refined')}
-    assert isinstance(source, BinaryMasks)
+    (``args.out`` refined, ``args.eval`` ground truth in the input format).
 
-    def mask_pairs(which):
-        for item in items:
-            root = args.mask_dir if which == 'coarse' else args.out
+    Args:
+        left_out: images to leave out (e.g. ``LeftOut(records)``: those that
+            failed); images whose masks cannot be read are added to it.  None:
+            only those.
+    """
+    if left_out is None:
+        left_out = LeftOut()
+    if isinstance(source, CocoInstances):
+        return _evaluate_coco(args, source, left_out)
+    if isinstance(source, LabelMaps):
+        return _evaluate_label_maps(args, source, left_out)
+    assert isinstance(source, BinaryMasks)
+    return _evaluate_binary_masks(args, source, left_out)
+
+
+def _annotation_problem(ann: dict, position, height, width) -> Optional[str]:
+    """Why :func:`evaluate_instances` cannot use ``ann``, or None."""
+    if 'id' not in ann:
+        return f'annotation at position {position} of "annotations" has no "id"'
+    if 'category_id' not in ann:
+        return f'annotation {ann["id"]} has no "category_id"'
+    if not ann.get('segmentation'):
+        return f'annotation {ann["id"]} has no segmentation'
+    try:
+        decode_segmentation(ann['segmentation'], height, width)
+    except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+        return f'annotation {ann["id"]}: {error}'
+    return None
+
+
+def _instance_image_problem(image: dict, collections) -> Optional[str]:
+    """Why an image of the ground truth cannot be scored, or None.
+    ``collections``: ``(name, CocoInstances, with crowd annotations)``."""
+    height, width = image.get('height'), image.get('width')
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+               for v in (height, width)):
+        return (f'ground truth: image {image["id"]} has no valid "height" and "width" '
+                f'(got {height}, {width})')
+    for name, collection, crowd in collections:
+        for ann in collection.anns_of.get(image['id'], []):
+            if ann.get('iscrowd', 0) and not crowd:
+                continue  # not scored
+            problem = _annotation_problem(ann, collection._position.get(id(ann)), height,
+                                          width)
+            if problem:
+                return f'{name}: {problem}'
+    return None
+
+
+def _evaluate_coco(args, source: CocoInstances, left_out: LeftOut):
+    gt = CocoInstances(args.eval, args.img_dir)
+    refined = CocoInstances(args.out, args.img_dir)
+    collections = (('ground truth', gt, True), ('coarse', source, False),
+                   ('refined', refined, False))
+    kept = []
+    for image in gt.coco['images']:
+        if image['id'] in left_out:
+            continue
+        problem = _instance_image_problem(image, collections)
+        if problem:
+            left_out.add(image['id'], problem)
+        else:
+            kept.append(image)
+    # only the ground truth's images are scored: predictions of others are ignored
+    kept_ids = {im['id'] for im in kept}
+    gt_coco = dict(gt.coco, images=kept,
+                   annotations=[a for a in gt.coco.get('annotations', [])
+                                if a['image_id'] in kept_ids])
+    return dict(coarse=evaluate_instances(_scored(source.coco, kept_ids), gt_coco),
+                refined=evaluate_instances(_scored(refined.coco, kept_ids), gt_coco))
+
+
+def _scored(coco: dict, image_ids) -> dict:
+    return dict(coco, annotations=[a for a in coco.get('annotations', [])
+                                   if a['image_id'] in image_ids])
+
+
+def _evaluate_label_maps(args, source: LabelMaps, left_out: LeftOut):
+    stats = dict(coarse=[], refined=[])
+    for item in source.items():
+        if item.key in left_out:
+            continue
+        which = 'ground truth'
+        try:
+            gt, _ = read_label_map(osp.join(args.eval, item.key + '.png'))
+            which = 'coarse'
+            maps = dict(coarse=source.load(item)[0])
+            which = 'refined'
+            maps['refined'], _ = read_label_map(osp.join(args.out, item.key + '.png'))
+            for which, label_map in maps.items():
+                if label_map.shape != gt.shape:
+                    raise ValueError(f'the label map is {label_map.shape[0]}x'
+                                     f'{label_map.shape[1]}, the ground truth '
+                                     f'{gt.shape[0]}x{gt.shape[1]}')
+        except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+            left_out.add(item.key, f'{which}: {type(error).__name__}: {error}')
+            continue
+        for which, label_map in maps.items():
+            stats[which].append(label_map_stats(label_map, gt, args.ignore_index))
+    return {which: reduce_label_map_stats(image_stats) for which, image_stats in stats.items()}
+
+
+def _evaluate_binary_masks(args, source: BinaryMasks, left_out: LeftOut):
+    ious = dict(coarse=[], refined=[])
+    bious = dict(coarse=[], refined=[])
+    roots = dict(coarse=args.mask_dir, refined=args.out)
+    for item in source.items():
+        if item.key in left_out:
+            continue
+        which, pairs = 'ground truth', dict(coarse=[], refined=[])
+        try:
             for name in item.meta['names']:
-                yield (read_binary_mask(osp.join(root, item.key, name)),
-                       read_binary_mask(osp.join(args.eval, item.key, name)))
-    return {which: evaluate_mask_pairs(mask_pairs(which)) for which in ('coarse', 'refined')}
+                which = 'ground truth'
+                gt = read_binary_mask(osp.join(args.eval, item.key, name))
+                for which, root in roots.items():
+                    pred = read_binary_mask(osp.join(root, item.key, name))
+                    if pred.shape != gt.shape:
+                        raise ValueError(f'{name} is {pred.shape[0]}x{pred.shape[1]}, the '
+                                         f'ground truth {gt.shape[0]}x{gt.shape[1]}')
+                    pairs[which].append((pred, gt))
+        except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+            left_out.add(item.key, f'{which}: {type(error).__name__}: {error}')
+            continue
+        for which, image_pairs in pairs.items():
+            for pred, gt in image_pairs:
+                ious[which].extend(mask_iou(pred[None], gt[None]))
+                bious[which].extend(boundary_iou(pred[None], gt[None]))
+    return {which: dict(miou=float(np.mean(ious[which])) if ious[which] else 0.0,
+                        biou=float(np.mean(bious[which])) if bious[which] else 0.0)
+            for which in roots}
 
 
 def format_table(scores: Dict[str, Dict[str, float]]) -> str:
