@@ -25,10 +25,6 @@ the weights, so a run split by ``--resume`` repeats an uninterrupted one):
 * SAM's losses on the decoder's low-res grid (targets area-averaged to it):
   20 x focal + dice on the best of the three candidates, MSE of the IoU head
   against the candidates' true IoUs; AdamW, warm-up, cosine decay;
-* a second phase (``--head-steps``) trains only the IoU head, on the same
-  stream: the MSE plus a cross-entropy that the highest predicted IoU names
-  the best candidate (the choice the refiner makes); the rest of SAM runs
-  without gradients.
 
 Step checkpoints (weights, optimizer, schedule, step, elapsed time) go to
 ``--work-dir`` every ``--checkpoint-interval`` steps; ``--resume`` continues
@@ -48,6 +44,7 @@ import math
 import os
 import os.path as osp
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -76,9 +73,6 @@ def parse_args(argv=None):
     parser.add_argument('--steps', type=int, default=9000)
     parser.add_argument('--batch', type=int, default=4, help='images per step')
     parser.add_argument('--lr', type=float, default=2e-3)
-    parser.add_argument('--head-steps', type=int, default=1500,
-                        help='second phase: steps that train only the IoU head')
-    parser.add_argument('--head-lr', type=float, default=1e-3)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--checkpoint-interval', type=int, default=250)
@@ -232,7 +226,7 @@ def decode_per_prompt(decoder, embeddings, image_pe, sparse, dense):
     embedding ((N, C, h, w)), so objects of several images share one call
     (``MaskDecoder.forward`` repeats a single image's embedding instead).
     Same modules, same arithmetic; returns the multimask candidates:
-    (N, 3, low, low) logits, (N, 3) predicted IoUs and the (N, C) IoU token."""
+    (N, 3, low, low) logits and (N, 3) predicted IoUs."""
     count = len(sparse)
     output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight])
     tokens = torch.cat([output_tokens[None].expand(count, -1, -1), sparse], dim=1)
@@ -246,23 +240,15 @@ def decode_per_prompt(decoder, embeddings, image_pe, sparse, dense):
     _, c_up, h_up, w_up = upscaled.shape
     masks = (hyper_in @ upscaled.flatten(2)).view(n, -1, h_up, w_up)
     iou_pred = decoder.iou_prediction_head(iou_token)
-    return masks[:, 1:], iou_pred[:, 1:], iou_token
+    return masks[:, 1:], iou_pred[:, 1:]
 
 
 class ToySamTrainer:
-    """One training step of a SAM on a batch of :class:`SceneDataset` items.
+    """One training step of a SAM on a batch of :class:`SceneDataset` items."""
 
-    ``head_only``: the second phase of the recipe, which trains only the IoU
-    prediction head (everything else runs without gradients): SAM's losses
-    on the IoU head (MSE against the candidates' true IoUs) plus a
-    cross-entropy that the highest predicted IoU names the best candidate,
-    the choice the refiner makes.
-    """
-
-    def __init__(self, sam, device, head_only: bool = False):
+    def __init__(self, sam, device):
         self.sam = sam.to(device)
         self.device = device
-        self.head_only = head_only
         self.size = sam.image_encoder.img_size
         self.low_res = sam.prompt_encoder.mask_input_size[0]
 
@@ -283,14 +269,9 @@ class ToySamTrainer:
 
     def decode(self, embeddings, prompts):
         """(N, 3, low, low) logits and (N, 3) IoUs of the multimask candidates."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.head_only):
-            sparse, dense = self.sam.prompt_encoder(**prompts)
-            low_res, iou_pred, iou_token = decode_per_prompt(
-                self.sam.mask_decoder, embeddings, self.sam.prompt_encoder.get_dense_pe(),
-                sparse, dense)
-        if self.head_only:  # the IoU head again, with gradients
-            iou_pred = self.sam.mask_decoder.iou_prediction_head(iou_token.detach())[:, 1:]
-        return low_res, iou_pred
+        sparse, dense = self.sam.prompt_encoder(**prompts)
+        return decode_per_prompt(self.sam.mask_decoder, embeddings,
+                                 self.sam.prompt_encoder.get_dense_pe(), sparse, dense)
 
     def losses(self, low_res, iou_pred, target):
         """Loss of (N, 3, low, low) logits and (N, 3) predicted IoUs against
@@ -299,10 +280,7 @@ class ToySamTrainer:
         target = target.expand_as(low_res)
         mask_loss = 20 * focal_loss(low_res, target) + dice_loss(low_res, target)
         best = mask_loss.argmin(1)
-        true_ious = candidate_ious(low_res.detach(), target)
-        iou_loss = F.mse_loss(iou_pred, true_ious)
-        if self.head_only:
-            return iou_loss + F.cross_entropy(10 * iou_pred, true_ious.argmax(1)), best
+        iou_loss = F.mse_loss(iou_pred, candidate_ious(low_res.detach(), target))
         return mask_loss.gather(1, best[:, None]).mean() + iou_loss, best
 
     def corrective_points(self, logits, best, target, prompts, noise):
@@ -332,8 +310,7 @@ class ToySamTrainer:
             self.sam.preprocess(torch.from_numpy(item['image']).permute(2, 0, 1)[None]
                                 .float().to(self.device))
             for item in batch])
-        with torch.set_grad_enabled(not self.head_only):
-            embeddings = self.sam.image_encoder(images)
+        embeddings = self.sam.image_encoder(images)
         owner = torch.cat([torch.full((len(item['box']), ), i, dtype=torch.long)
                            for i, item in enumerate(batch)]).to(self.device)
         embedding = embeddings[owner]  # (N_total, C, h, w)
@@ -399,24 +376,15 @@ def make_schedule(optimizer, steps: int):
         (1 + math.cos(math.pi * min(s, steps) / steps)))
 
 
-def phase_optimizer(sam, phase: int, args):
-    """AdamW and its warm-up + cosine schedule for a phase of the recipe:
-    1, the whole SAM for ``--steps``; 2, the IoU head for ``--head-steps``."""
-    if phase == 1:
-        params, lr, steps = list(sam.parameters()), args.lr, args.steps
-    else:
-        params = list(sam.mask_decoder.iou_prediction_head.parameters())
-        lr, steps = args.head_lr, args.head_steps
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    return params, optimizer, make_schedule(optimizer, steps)
-
-
-def train(args) -> torch.nn.Module:
+def train(args) -> Optional[torch.nn.Module]:
+    """Train (or continue) the recipe; None when ``--stop-at`` ended the piece."""
     torch.manual_seed(args.seed)
     sam = build_sam_model('toy')
     size = resolve_sam_arch('toy')['img_size']
-    total = args.steps + args.head_steps
-    start_step, elapsed, running, state = 0, 0.0, None, None
+    trainer = ToySamTrainer(sam.train(), args.device)
+    optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=0.01)
+    schedule = make_schedule(optimizer, args.steps)
+    start_step, elapsed, running = 0, 0.0, None
     if args.resume:
         path = latest_step_checkpoint(args.work_dir)
         if path is None:
@@ -424,57 +392,46 @@ def train(args) -> torch.nn.Module:
         else:
             state = torch.load(path, map_location=args.device, weights_only=False)
             made = state['args']
-            if (made['steps'], made['seed'], made.get('head_steps', args.head_steps)) != (
-                    args.steps, args.seed, args.head_steps):
-                raise SystemExit(f'{path} was made with --steps {made["steps"]} --head-steps '
-                                 f'{made.get("head_steps")} --seed {made["seed"]}; resume '
-                                 'with the same values')
+            if (made['steps'], made['seed']) != (args.steps, args.seed):
+                raise SystemExit(f'{path} was made with --steps {made["steps"]} --seed '
+                                 f'{made["seed"]}; resume with the same values')
             sam.load_state_dict(state['model'])
+            optimizer.load_state_dict(state['optimizer'])
+            schedule.load_state_dict(state['schedule'])
             start_step, elapsed, running = state['step'], state['elapsed'], state['running']
             print(f'resumed from {path} (step {start_step}, {elapsed / 60:.1f} min so far)')
-    low_res = sam.prompt_encoder.mask_input_size[0]
     loader = torch.utils.data.DataLoader(
-        SceneDataset(args.seed, size, low_res, total * args.batch), batch_size=args.batch,
-        collate_fn=list, num_workers=args.workers,
-        sampler=ContinueFrom(start_step * args.batch, total * args.batch),
+        SceneDataset(args.seed, size, trainer.low_res, args.steps * args.batch),
+        batch_size=args.batch, collate_fn=list, num_workers=args.workers,
+        sampler=ContinueFrom(start_step * args.batch, args.steps * args.batch),
         prefetch_factor=4 if args.workers else None)
     batches = iter(loader)
     t0 = time.perf_counter() - elapsed
-    for phase, first, last in ((1, 1, args.steps), (2, args.steps + 1, total)):
-        if start_step >= last:
-            continue
-        trainer = ToySamTrainer(sam.train(), args.device, head_only=phase == 2)
-        params, optimizer, schedule = phase_optimizer(sam, phase, args)
-        if state is not None and state.get('phase', 1) == phase and state['step'] >= first:
-            optimizer.load_state_dict(state['optimizer'])
-            schedule.load_state_dict(state['schedule'])
-        for step in range(max(first, start_step + 1), last + 1):
-            if args.stop_at is not None and step > args.stop_at:
-                return None
-            loss = trainer.step(next(batches), np.random.default_rng([args.seed, step, 1]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-            if step == first:
-                running = loss.item()  # phase 2 has another loss
-            if step % 50 == 0 or step == last:
-                print(f'step {step}/{total} (phase {phase}) loss {running:.4f} '
-                      f'lr {schedule.get_last_lr()[0]:.2e} '
-                      f'{(time.perf_counter() - t0) / 60:.1f} min', flush=True)
-            if step % args.checkpoint_interval == 0 or step in (last, args.stop_at):
-                save_atomic(dict(model=sam.state_dict(), optimizer=optimizer.state_dict(),
-                                 schedule=schedule.state_dict(), step=step, phase=phase,
-                                 elapsed=time.perf_counter() - t0, running=running,
-                                 args=vars(args)),
-                            osp.join(args.work_dir, f'step_{step}.pth'))
-                for old in glob.glob(osp.join(args.work_dir, 'step_*.pth')):
-                    if int(osp.basename(old)[5:-4]) < step:
-                        os.remove(old)
+    for step in range(start_step + 1, args.steps + 1):
+        if args.stop_at is not None and step > args.stop_at:
+            return None
+        loss = trainer.step(next(batches), np.random.default_rng([args.seed, step, 1]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 50 == 0 or step == args.steps:
+            print(f'step {step}/{args.steps} loss {running:.4f} '
+                  f'lr {schedule.get_last_lr()[0]:.2e} '
+                  f'{(time.perf_counter() - t0) / 60:.1f} min', flush=True)
+        if step % args.checkpoint_interval == 0 or step in (args.steps, args.stop_at):
+            save_atomic(dict(model=sam.state_dict(), optimizer=optimizer.state_dict(),
+                             schedule=schedule.state_dict(), step=step,
+                             elapsed=time.perf_counter() - t0, running=running,
+                             args=vars(args)),
+                        osp.join(args.work_dir, f'step_{step}.pth'))
+            for old in glob.glob(osp.join(args.work_dir, 'step_*.pth')):
+                if int(osp.basename(old)[5:-4]) < step:
+                    os.remove(old)
     minutes = (time.perf_counter() - t0) / 60
-    print(f'trained {total} steps in {minutes:.1f} min (all pieces together)')
+    print(f'trained {args.steps} steps in {minutes:.1f} min (all pieces together)')
     return sam
 
 

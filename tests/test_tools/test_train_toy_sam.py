@@ -22,13 +22,13 @@ def trainer_tool():
 
 
 def run(tool, work_dir, *extra):
-    tool.main(['--steps', '3', '--head-steps', '2', '--batch', '1', '--workers', '0',
+    tool.main(['--steps', '5', '--batch', '1', '--workers', '0',
                '--eval-scenes', '1', '--threads', '1', '--work-dir', str(work_dir),
                '--out', str(work_dir / 'toy.pth'), *extra])
 
 
 def test_a_run_split_in_pieces_equals_an_uninterrupted_one(trainer_tool, tmp_path):
-    """Pieces end inside phase 1 and inside phase 2 (the IoU-head phase)."""
+    """Three pieces: steps 1-2, 3-4, 5."""
     run(trainer_tool, tmp_path / 'whole')
     run(trainer_tool, tmp_path / 'pieces', '--stop-at', '2')
     assert not osp.exists(tmp_path / 'pieces' / 'toy.pth')
@@ -44,7 +44,7 @@ def test_a_run_split_in_pieces_equals_an_uninterrupted_one(trainer_tool, tmp_pat
 def test_resume_refuses_other_settings(trainer_tool, tmp_path):
     run(trainer_tool, tmp_path, '--stop-at', '1')
     with pytest.raises(SystemExit, match='resume with the same values'):
-        trainer_tool.main(['--steps', '5', '--head-steps', '2', '--resume',
+        trainer_tool.main(['--steps', '6', '--resume',
                            '--work-dir', str(tmp_path), '--workers', '0'])
 
 
