@@ -20,7 +20,7 @@ def transform_cfg(tiny_sam_cfg, cache_dir, **options):
     return cfg
 
 
-def coco_dataset(tmp_path, transform):
+def coco_dataset(tmp_path, transform, to_float32=False):
     make_coco_dataset(tmp_path / 'coco', coarse=True)
     with DefaultScope.overwrite_default_scope('mmdet'):
         import mmsamrefiner  # noqa: F401 - custom_imports
@@ -28,7 +28,7 @@ def coco_dataset(tmp_path, transform):
             type='CocoDataset', data_root=str(tmp_path / 'coco'), ann_file='instances.json',
             data_prefix=dict(img='images/'),
             metainfo=dict(classes=('ellipse', 'polygon', 'ring', 'c_shape', 'thin_handle')),
-            pipeline=[dict(type='LoadImageFromFile'),
+            pipeline=[dict(type='LoadImageFromFile', to_float32=to_float32),
                       dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
                            poly2mask=False),
                       transform]))

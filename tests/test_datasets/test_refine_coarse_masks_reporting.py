@@ -9,26 +9,10 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub, MMLogger
-from mmengine.registry import DATASETS, DefaultScope
 from torch.utils.data import DataLoader
 
 from ..conftest import TINY_SAM_ARCH, make_tiny_sam
-from ..mm_data import make_coco_dataset
-from .test_refine_coarse_masks import transform_cfg
-
-
-def coco_dataset(tmp_path, transform, to_float32=False):
-    make_coco_dataset(tmp_path / 'coco', coarse=True)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        import mmsamrefiner  # noqa: F401 - custom_imports
-        return DATASETS.build(dict(
-            type='CocoDataset', data_root=str(tmp_path / 'coco'), ann_file='instances.json',
-            data_prefix=dict(img='images/'),
-            metainfo=dict(classes=('ellipse', 'polygon', 'ring', 'c_shape', 'thin_handle')),
-            pipeline=[dict(type='LoadImageFromFile', to_float32=to_float32),
-                      dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-                           poly2mask=False),
-                      transform]))
+from .test_refine_coarse_masks import coco_dataset, transform_cfg
 
 
 @pytest.fixture

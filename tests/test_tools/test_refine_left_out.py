@@ -3,7 +3,6 @@
 images that failed (and those whose masks cannot be decoded) are left out and
 counted, the others are scored and drawn, the exit status stays 1 when an
 image failed."""
-import json
 import os
 import os.path as osp
 import sys
@@ -14,6 +13,7 @@ from mmsamrefiner.evaluation import evaluate_instances
 from mmsamrefiner.synthetic.collections import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
+from .test_refine_reruns import load, save
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
@@ -24,16 +24,6 @@ import refine as refine_tool  # noqa: E402
 def config(tmp_path, tiny_sam_checkpoint):
     from .._tiny import tiny_refiner_config
     return tiny_refiner_config(tmp_path, tiny_sam_checkpoint)
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def save(path, obj):
-    with open(path, 'w') as f:
-        json.dump(obj, f)
 
 
 def coco_collection(tmp_path, num_images=3):
