@@ -24,7 +24,7 @@ def test_refiner_configs(path):
     assert (family == 'sam') == ('_hq_' not in path and '_sam2_' not in path)
     assert cfg.sam.checkpoint == CHECKPOINT_URLS[family][arch]  # one switch: the sam dict
     assert cfg.margin == (0.1 if 'cebox' in path else 0.0)
-    assert cfg.box_geometry == 'symmetric'
+    assert cfg.box_geometry == 'authors'
     assert cfg.iters == 5 and cfg.gamma == 4.0 and cfg.strength == 30.0
 
 

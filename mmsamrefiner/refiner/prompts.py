@@ -366,7 +366,7 @@ class PromptMiner:
                  use_point: bool = True, use_box: bool = True,
                  use_mask: bool = True, add_neg: bool = True,
                  margin: float = 0.0, gamma: float = 4.0,
-                 strength: float = 30.0, box_geometry: str = 'symmetric') -> None:
+                 strength: float = 30.0, box_geometry: str = 'authors') -> None:
         if not 0 <= margin < 1:
             raise ValueError(f'margin must be in [0, 1), got {margin}')
         if box_geometry not in BOX_GEOMETRIES:

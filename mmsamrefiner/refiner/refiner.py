@@ -83,13 +83,14 @@ class SAMRefiner(nn.Module):
         add_neg: add the negative point (needs ``use_point``).
         margin: elastic-box threshold lambda; 0 (default) keeps tight boxes.
         box_geometry: how the elastic box steps and which strips it tests:
-            ``'symmetric'`` (default): each side moves by ``floor(step)``,
-            tested on the strip just outside it along the whole side;
-            ``'authors'``: the authors' ``int()`` arithmetic (left/top move
-            by ``ceil(step)``, right/bottom by ``floor(step)``, never onto
-            row or column 0; right/bottom strips include the box's own last
-            column/row and skip the outermost new one).  See
-            :func:`~.prompts.elastic_boxes`.
+            ``'authors'`` (default): the authors' ``int()`` arithmetic
+            (left/top move by ``ceil(step)``, right/bottom by
+            ``floor(step)``, never onto row or column 0; right/bottom strips
+            include the box's own last column/row and skip the outermost new
+            one); ``'symmetric'``: each side moves by ``floor(step)``, tested
+            on the strip just outside it along the whole side.  The two are
+            within 0.1 mIoU in ``tools/benchmark_quality.py``'s ablation
+            (the authors' ahead).  See :func:`~.prompts.elastic_boxes`.
         gamma: span of the Gaussian mask prompt (larger is narrower).
         strength: amplitude of the mask prompt (1 for masks whose box grew).
         max_batch: masks per decoder call; larger batches are chunked.
@@ -103,8 +104,7 @@ class SAMRefiner(nn.Module):
             attached to ``sam`` in place; one made for another SAM
             architecture is refused.
 
-    The defaults are those of the authors' ``sam_refiner`` (``box_geometry``
-    aside, which matters only when ``margin > 0``).  SAM's weights are
+    The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
     frozen (``requires_grad=False``).
     """
 
@@ -118,7 +118,7 @@ class SAMRefiner(nn.Module):
                  margin: float = 0.0,
                  gamma: float = 4.0,
                  strength: float = 30.0,
-                 box_geometry: str = 'symmetric',
+                 box_geometry: str = 'authors',
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,

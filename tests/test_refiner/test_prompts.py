@@ -137,9 +137,13 @@ def elastic_case():
 
 def test_elastic_box_grows_only_toward_similar_context():
     masks, embedding = elastic_case()
-    prompts = miner(margin=0.5)(masks, embedding)
+    prompts = miner(margin=0.5, box_geometry='symmetric')(masks, embedding)
     # left, top and bottom strips look like the object; the right one does not
     assert prompts.boxes.tolist() == [[27, 24, 63, 105]]
+    assert prompts.expanded.tolist() == [True]
+    # the default, the authors' geometry: left/top sides move by ceil(step)
+    prompts = miner(margin=0.5)(masks, embedding)
+    assert prompts.boxes.tolist() == [[26, 23, 63, 105]]
     assert prompts.expanded.tolist() == [True]
     # an expanded box's mask prompt has amplitude 1 instead of strength
     assert prompts.mask_inputs.abs().max() == 1
@@ -360,5 +364,5 @@ def test_authors_geometry_on_the_half_image_case():
 def test_box_geometry_is_checked_and_shown():
     with pytest.raises(ValueError, match='box_geometry'):
         miner(box_geometry='asymmetric')
-    assert "box_geometry='symmetric'" in repr(miner())
-    assert "box_geometry='authors'" in repr(miner(box_geometry='authors'))
+    assert "box_geometry='authors'" in repr(miner())
+    assert "box_geometry='symmetric'" in repr(miner(box_geometry='symmetric'))

@@ -183,7 +183,7 @@ def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
     m = refiner.miner
     assert (m.use_point, m.use_box, m.use_mask, m.add_neg) == (True, True, True, True)
     assert (m.margin, m.gamma, m.strength) == (0.0, 4.0, 30.0)
-    assert m.box_geometry == 'symmetric' and "box_geometry='symmetric'" in repr(refiner)
+    assert m.box_geometry == 'authors' and "box_geometry='authors'" in repr(refiner)
 
 
 def test_elastic_box_runs_end_to_end(tiny_sam, scene):
