@@ -4,7 +4,8 @@
 
 With no arguments it runs on an embedded default: a generated scene whose
 coarse masks are the true ones dilated by 5 pixels (``--defect`` for others), refined by the toy SAM that
-ships in the package (SAM's architecture, small, trained on generated scenes by
+ships in the package (SAM's prompt encoder and mask decoder behind a small
+convolutional image encoder, trained on generated scenes by
 ``tools/train_toy_sam.py``; a test and demo model, not a substitute for SAM on
 real photos).  It prints the IoU of the coarse and refined masks against the
 true ones and writes image | coarse | refined | true side by side::
