@@ -7,7 +7,6 @@ receives, where the mask prompt lies, and how low-res logits map to the image.
 Tests of a family whose extra is not installed are skipped, saying which.
 """
 import builtins
-import importlib.util
 
 import numpy as np
 import pytest
@@ -15,14 +14,9 @@ import torch
 
 from mmsamrefiner import IoUAdapter, SAMRefiner, build_sam
 from mmsamrefiner.refiner.backends import backend_of
+from tests._families import needs_hq, needs_sam2
 from tests.conftest import TINY_SAM2_ARCH, TINY_SAM_ARCH
 
-HAS_HQ = (importlib.util.find_spec('segment_anything_hq') is not None
-          and importlib.util.find_spec('timm') is not None)
-HAS_SAM2 = importlib.util.find_spec('sam2') is not None
-needs_hq = pytest.mark.skipif(not HAS_HQ, reason="HQ-SAM not installed: pip install -e '.[hq]'")
-needs_sam2 = pytest.mark.skipif(
-    not HAS_SAM2, reason="SAM 2 not installed: SAM2_BUILD_CUDA=0 pip install -e '.[sam2]'")
 
 FAMILIES = [
     pytest.param('sam', TINY_SAM_ARCH, id='sam'),

@@ -16,7 +16,6 @@ predicted IoUs (~1e-5), and the full-resolution mask of the chosen candidate
 (equal up to pixels on the mask's boundary: float rounding of the bilinear
 resizes).  Tests of a family whose extra is not installed are skipped.
 """
-import importlib.util
 
 import numpy as np
 import pytest
@@ -25,14 +24,9 @@ import torch.nn.functional as F
 
 from mmsamrefiner import SAMRefiner, build_sam
 from mmsamrefiner.refiner import Prompts
+from tests._families import needs_hq, needs_sam2
 from tests.conftest import TINY_SAM2_ARCH, TINY_SAM_ARCH
 
-HAS_HQ = (importlib.util.find_spec('segment_anything_hq') is not None
-          and importlib.util.find_spec('timm') is not None)
-HAS_SAM2 = importlib.util.find_spec('sam2') is not None
-needs_hq = pytest.mark.skipif(not HAS_HQ, reason="HQ-SAM not installed: pip install -e '.[hq]'")
-needs_sam2 = pytest.mark.skipif(
-    not HAS_SAM2, reason="SAM 2 not installed: SAM2_BUILD_CUDA=0 pip install -e '.[sam2]'")
 
 HEIGHT, WIDTH = 90, 130
 #: Prompts in the original image frame: (x, y) points, their labels, an xyxy box.
