@@ -47,7 +47,8 @@ class EmbeddingCache:
         in_memory: keep embeddings in memory (CPU).
         max_items: how many embeddings memory holds at most (64 by default):
             past that the least recently used one is dropped (a ViT-H embedding
-            is about 4 MB, so 64 hold about 256 MB per process); None: no bound
+            is about 4 MB, so 64 hold about a quarter of a GB per process); None:
+            no bound
             (every image of the process's life stays in memory).
     """
 

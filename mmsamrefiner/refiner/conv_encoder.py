@@ -56,7 +56,7 @@ class ConvImageEncoder(nn.Module):
         (B, out_chans, img_size // stride, img_size // stride).
     """
 
-    def __init__(self, img_size: int = 256, out_chans: int = 64,
+    def __init__(self, img_size: int, out_chans: int,
                  widths: Sequence[int] = (24, 32, 64, 96, 128),
                  depths: Sequence[int] = (0, 1, 2, 2, 2), stride: int = 8) -> None:
         super().__init__()

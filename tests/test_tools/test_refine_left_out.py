@@ -12,24 +12,9 @@ import pytest
 from mmsamrefiner.evaluation import evaluate_instances
 from mmsamrefiner.synthetic.collections import write_label_map_collection
 
-from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
+from ..mm_data import HEIGHT, WIDTH
 from .test_refine_reruns import load, save
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import refine as refine_tool  # noqa: E402
-
-
-@pytest.fixture
-def config(tmp_path, tiny_sam_checkpoint):
-    from .._tiny import tiny_refiner_config
-    return tiny_refiner_config(tmp_path, tiny_sam_checkpoint)
-
-
-def coco_collection(tmp_path, num_images=3):
-    gt = make_coco_dataset(tmp_path / 'gt', num_images=num_images)
-    coarse = make_coco_dataset(tmp_path / 'coarse', num_images=num_images, coarse=True)
-    return str(tmp_path / 'coarse' / 'images'), coarse, gt
+from .test_refine import coco_collection, config, refine_tool  # noqa: F401 - fixture
 
 
 def first_ann(coco, image_id):
