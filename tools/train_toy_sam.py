@@ -70,9 +70,14 @@ def parse_args(argv=None):
                         help='step checkpoints (for --resume) and the log')
     parser.add_argument('--resume', action='store_true',
                         help='continue from the newest step checkpoint in --work-dir')
-    parser.add_argument('--steps', type=int, default=9000)
+    parser.add_argument('--cycles', type=int, nargs='+', default=[9000, 8000], metavar='STEPS',
+                        help='steps of each warm-up + cosine cycle (warm restarts); '
+                        'the run trains their sum')
     parser.add_argument('--batch', type=int, default=4, help='images per step')
-    parser.add_argument('--lr', type=float, default=2e-3)
+    parser.add_argument('--lr', type=float, nargs='+', default=[2e-3, 1e-3],
+                        help='peak learning rate of each cycle')
+    parser.add_argument('--min-aspect', type=float, nargs='+', default=[0.5, 1 / 3],
+                        help="each cycle's narrowest scene (short side / long side)")
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--checkpoint-interval', type=int, default=250)
@@ -87,14 +92,22 @@ def parse_args(argv=None):
                         help='torch threads; 1 leaves the other core to the scene worker')
     parser.add_argument('--workers', type=int, default=1,
                         help='scene-generating worker processes')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if len(args.lr) != len(args.cycles) or len(args.min_aspect) != len(args.cycles) \
+            or min(args.cycles) < 1:
+        parser.error(f'--lr and --min-aspect need one value per cycle ({len(args.cycles)} '
+                     f'cycles, {len(args.lr)} learning rates, {len(args.min_aspect)} '
+                     'aspects) and every cycle at least one step')
+    args.steps = sum(args.cycles)
+    return args
 
 
 # -- data --------------------------------------------------------------------
-def sample_shape(rng: np.random.Generator):
-    """(height, width): long side log-uniform in [160, 640], aspect 0.5-1."""
+def sample_shape(rng: np.random.Generator, min_aspect: float = 0.5):
+    """(height, width): long side log-uniform in [160, 640], short side /
+    long side uniform in [min_aspect, 1], portrait 30% of the time."""
     long_side = int(round(math.exp(rng.uniform(math.log(160), math.log(640)))))
-    short = int(round(long_side * rng.uniform(0.5, 1.0)))
+    short = int(round(long_side * rng.uniform(min_aspect, 1.0)))
     return (long_side, short) if rng.random() < 0.3 else (short, long_side)
 
 
@@ -148,16 +161,20 @@ class SceneDataset(torch.utils.data.Dataset):
     ``labels`` (N, 3), ``mask_input`` (N, low, low) coarse-mask logits.
     """
 
-    def __init__(self, seed: int, size: int, low_res: int, length: int):
+    def __init__(self, seed: int, size: int, low_res: int, length: int,
+                 min_aspect=((0, 0.5), )):
         self.seed, self.size, self.low_res, self.length = seed, size, low_res, length
         self.resize = ResizeLongestSide(size)
+        #: (first item, narrowest aspect) pairs, ascending: one per cycle
+        self.min_aspect = tuple(min_aspect)
 
     def __len__(self):
         return self.length
 
     def __getitem__(self, index):
         rng = np.random.default_rng([self.seed, index])
-        height, width = sample_shape(rng)
+        aspect = [a for first, a in self.min_aspect if first <= index][-1]
+        height, width = sample_shape(rng, aspect)
         scene = make_scene(seed=int(rng.integers(2**31)), height=height, width=width,
                            num_objects=int(rng.integers(2, 7)))
         masks = scene.masks[:MAX_OBJECTS]
@@ -369,11 +386,40 @@ def save_atomic(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-def make_schedule(optimizer, steps: int):
-    warmup = max(1, steps // 30)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 *
-        (1 + math.cos(math.pi * min(s, steps) / steps)))
+def lr_factor(step: int, cycles, lrs) -> float:
+    """Learning rate after ``step`` optimizer steps, relative to ``lrs[0]``:
+    cosine with warm restarts, each cycle a linear warm-up over 1/30 of it to
+    its peak ``lrs[i]``, then a cosine decay to 0."""
+    last = len(cycles) - 1
+    for i, (length, peak) in enumerate(zip(cycles, lrs)):
+        if step < length or i == last:
+            step = min(step, length)
+            warmup = max(1, length // 30)
+            return (peak / lrs[0]) * min(1.0, (step + 1) / warmup) * 0.5 * \
+                (1 + math.cos(math.pi * step / length))
+        step -= length
+
+
+def make_schedule(optimizer, cycles, lrs):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cycles, lrs))
+
+
+def same_cycles_until(made: dict, args, step: int) -> bool:
+    """Whether a step checkpoint's run (its saved args) had the cycles of
+    ``args`` (length, peak rate, narrowest aspect) over its first ``step``
+    steps: a finished run may grow by a cycle."""
+    made_cycles = list(zip(made.get('cycles', [made.get('steps')]),
+                           made['lr'] if isinstance(made['lr'], list) else [made['lr']],
+                           made.get('min_aspect', [0.5])))
+    cycles = list(zip(args.cycles, args.lr, args.min_aspect))
+    done = 0
+    for i, cycle in enumerate(made_cycles):
+        if done >= step:
+            return True
+        if i >= len(cycles) or cycles[i] != cycle:
+            return False
+        done += cycle[0]
+    return done >= step
 
 
 def train(args) -> Optional[torch.nn.Module]:
@@ -382,8 +428,8 @@ def train(args) -> Optional[torch.nn.Module]:
     sam = build_sam_model('toy')
     size = resolve_sam_arch('toy')['img_size']
     trainer = ToySamTrainer(sam.train(), args.device)
-    optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=0.01)
-    schedule = make_schedule(optimizer, args.steps)
+    optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr[0], weight_decay=0.01)
+    schedule = make_schedule(optimizer, args.cycles, args.lr)
     start_step, elapsed, running = 0, 0.0, None
     if args.resume:
         path = latest_step_checkpoint(args.work_dir)
@@ -392,16 +438,26 @@ def train(args) -> Optional[torch.nn.Module]:
         else:
             state = torch.load(path, map_location=args.device, weights_only=False)
             made = state['args']
-            if (made['steps'], made['seed']) != (args.steps, args.seed):
-                raise SystemExit(f'{path} was made with --steps {made["steps"]} --seed '
-                                 f'{made["seed"]}; resume with the same values')
+            if made['seed'] != args.seed or made['batch'] != args.batch or \
+                    not same_cycles_until(made, args, state['step']):
+                raise SystemExit(
+                    f'{path} was made with --seed {made["seed"]} --batch {made["batch"]} '
+                    f'--cycles {made.get("cycles", made.get("steps"))} --lr {made["lr"]} '
+                    f'--min-aspect {made.get("min_aspect", 0.5)}; '
+                    'resume with the same seed and batch and a schedule that agrees with '
+                    f'it up to step {state["step"]} (later cycles may be added)')
             sam.load_state_dict(state['model'])
             optimizer.load_state_dict(state['optimizer'])
             schedule.load_state_dict(state['schedule'])
+            for group, base in zip(optimizer.param_groups, schedule.base_lrs):
+                # the rate of the next step under this run's cycles (a run grown
+                # by a cycle continues with the new cycle's warm-up, not with 0)
+                group['lr'] = base * lr_factor(schedule.last_epoch, args.cycles, args.lr)
             start_step, elapsed, running = state['step'], state['elapsed'], state['running']
             print(f'resumed from {path} (step {start_step}, {elapsed / 60:.1f} min so far)')
     loader = torch.utils.data.DataLoader(
-        SceneDataset(args.seed, size, trainer.low_res, args.steps * args.batch),
+        SceneDataset(args.seed, size, trainer.low_res, args.steps * args.batch,
+                     zip(np.cumsum([0, *args.cycles[:-1]]) * args.batch, args.min_aspect)),
         batch_size=args.batch, collate_fn=list, num_workers=args.workers,
         sampler=ContinueFrom(start_step * args.batch, args.steps * args.batch),
         prefetch_factor=4 if args.workers else None)
@@ -441,7 +497,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.eval_only:
         sam = build_sam_model('toy')
-        sam.load_state_dict(torch.load(args.eval_only, map_location='cpu'))
+        sam.load_state_dict(torch.load(args.eval_only, map_location='cpu', weights_only=True))
     else:
         sam = train(args)
         if sam is None:
