@@ -6,9 +6,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmsamrefiner.refiner.backends.hq_sam import HQ_CHECKPOINT_URLS
-from mmsamrefiner.refiner.backends.sam2 import SAM2_CHECKPOINT_URLS
-from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS
+from mmsamrefiner.refiner.sam import (HQ_CHECKPOINT_URLS, SAM2_CHECKPOINT_URLS,
+                                      SAM_CHECKPOINT_URLS)
 
 CHECKPOINT_URLS = dict(sam=SAM_CHECKPOINT_URLS, hq=HQ_CHECKPOINT_URLS, sam2=SAM2_CHECKPOINT_URLS)
 

@@ -189,14 +189,13 @@ class IoUAdapter(nn.Module):
     @classmethod
     def load(cls, checkpoint: str) -> 'IoUAdapter':
         """Read an adaptor file (a path, or a URL through mmengine's loader)."""
-        from mmengine.runner.checkpoint import CheckpointLoader
-        from .sam import describe_unreadable_checkpoint
+        from .sam import checkpoint_loader, describe_unreadable_checkpoint
         if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'no IoU adaptor file at {checkpoint!r}')
         hint = ('pass the adaptor file tools/adapt.py writes (<work_dir>/iou_adapter.pth, '
                 'IoUAdapter.save)')
         try:
-            data = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+            data = checkpoint_loader().load_checkpoint(checkpoint, map_location='cpu')
         except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
             if isinstance(error, OSError) and '://' in checkpoint:
                 raise

@@ -1,6 +1,9 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Building Segment Anything Models and loading their checkpoints.
 
+Every family's builder lives here (the runtime adapters that *run* a built
+model are in :mod:`.backends`, which import nothing from this module):
+
 A SAM is described by ``dict(type='SAM', family=..., arch=..., checkpoint=...)``:
 
 * ``family``: ``'sam'`` (default, ``segment_anything``), ``'hq'`` (HQ-SAM,
@@ -13,7 +16,9 @@ A SAM is described by ``dict(type='SAM', family=..., arch=..., checkpoint=...)``
   :data:`SAM_ARCH_DEFAULTS`), e.g. a small SAM for tests;
 * ``checkpoint`` is ``None`` (random weights), a local path, or a URL loaded
   through mmengine's :class:`~mmengine.runner.CheckpointLoader` (``http(s)://``
-  files are downloaded once into torch hub's cache).
+  files are downloaded once into torch hub's cache).  The loader is imported
+  when a checkpoint is read (:func:`checkpoint_loader`), not with this module:
+  it brings mmengine's whole runner package along.
 
 A checkpoint that does not fit the family and architecture is refused with a
 message that names both (and the family/architecture the checkpoint seems to
@@ -25,7 +30,6 @@ from functools import partial
 from typing import Dict, Optional, Union
 
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
                                        PromptEncoder, Sam, TwoWayTransformer)
 
@@ -79,17 +83,31 @@ SAM_CHECKPOINT_URLS: Dict[str, str] = {
 
 #: ``mmsamrefiner://NAME`` names a checkpoint shipped in the package's
 #: ``checkpoints/`` folder; it is read by mmengine's CheckpointLoader like any
-#: path or URL.
+#: path or URL (the scheme is registered by :func:`checkpoint_loader`).
 PACKAGE_CHECKPOINT_PREFIX = 'mmsamrefiner://'
 PACKAGE_CHECKPOINT_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                                   'checkpoints')
 
 
-@CheckpointLoader.register_scheme(prefixes=PACKAGE_CHECKPOINT_PREFIX)
 def load_from_package(filename: str, map_location=None):
     """Load ``mmsamrefiner://NAME`` from the package's ``checkpoints/``."""
     path = osp.join(PACKAGE_CHECKPOINT_DIR, filename[len(PACKAGE_CHECKPOINT_PREFIX):])
-    return CheckpointLoader.load_checkpoint(path, map_location)
+    return checkpoint_loader().load_checkpoint(path, map_location)
+
+
+def checkpoint_loader():
+    """mmengine's :class:`~mmengine.runner.CheckpointLoader`, with the
+    ``mmsamrefiner://`` scheme registered.
+
+    Imported on first use: ``mmengine.runner`` loads mmengine's whole runner
+    stack, which building or running a refiner does not need.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if CheckpointLoader._schemes.get(PACKAGE_CHECKPOINT_PREFIX) is not load_from_package:
+        CheckpointLoader.register_scheme(prefixes=PACKAGE_CHECKPOINT_PREFIX,
+                                         loader=load_from_package, force=True)
+    return CheckpointLoader
+
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs (and HQ-SAM)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -227,7 +245,7 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'no SAM checkpoint file at {checkpoint!r}')
     try:
-        loaded = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        loaded = checkpoint_loader().load_checkpoint(checkpoint, map_location='cpu')
     except OSError as error:  # urllib's URLError and HTTPError are OSErrors
         if not checkpoint.startswith(('http://', 'https://')):
             raise
@@ -310,6 +328,124 @@ def load_sam_state_dict(sam: torch.nn.Module, state_dict: Dict[str, torch.Tensor
     sam.load_state_dict(state_dict, strict=True)
 
 
+# -- HQ-SAM (segment-anything-hq, the 'hq' extra) ---------------------------
+HQ_INSTALL_HINT = ("HQ-SAM needs the 'hq' extra: pip install -e '.[hq]' "
+                   '(segment-anything-hq==0.3 and timm, which it imports)')
+
+
+def import_hq():
+    """The ``segment_anything_hq`` package, or an ImportError saying how to install it."""
+    try:
+        import segment_anything_hq
+    except ImportError as error:
+        raise ImportError(f'{HQ_INSTALL_HINT}; missing: {error.name}') from error
+    return segment_anything_hq
+
+
+#: HQ-SAM's official checkpoints (Hugging Face ``lkeab/hq-sam``).
+HQ_CHECKPOINT_URLS = {
+    arch: f'https://huggingface.co/lkeab/hq-sam/resolve/main/sam_hq_{arch}.pth'
+    for arch in ('vit_b', 'vit_l', 'vit_h', 'vit_tiny')
+}
+
+#: TinyViT of the light HQ-SAM (``vit_tiny``; its encoder input is fixed at 1024).
+TINY_VIT = dict(img_size=1024, in_chans=3, num_classes=1000, embed_dims=[64, 128, 160, 320],
+                depths=[2, 2, 6, 2], num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7],
+                mlp_ratio=4.0, drop_rate=0.0, drop_path_rate=0.0, use_checkpoint=False,
+                mbconv_expand_ratio=4.0, local_conv_size=3, layer_lr_decay=0.8)
+
+
+def build_hq_sam_model(settings: dict, tiny_vit: bool = False) -> torch.nn.Module:
+    """A randomly initialised HQ-SAM from its own modules.
+
+    Args:
+        settings: full SAM architecture settings (``resolve_sam_arch``); for
+            ``tiny_vit`` only the prompt/decoder ones are used.
+        tiny_vit: the light HQ-SAM's TinyViT encoder instead of a ViT.
+    """
+    hq = import_hq()
+    modeling = hq.modeling
+    dim = settings['prompt_embed_dim']
+    if tiny_vit:
+        encoder = modeling.TinyViT(**TINY_VIT)
+        img_size, vit_dim = TINY_VIT['img_size'], TINY_VIT['embed_dims'][2]
+    else:
+        img_size, vit_dim = settings['img_size'], settings['embed_dim']
+        encoder = modeling.ImageEncoderViT(
+            img_size=img_size, patch_size=settings['patch_size'],
+            embed_dim=settings['embed_dim'], depth=settings['depth'],
+            num_heads=settings['num_heads'], mlp_ratio=settings['mlp_ratio'], out_chans=dim,
+            qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True,
+            window_size=settings['window_size'],
+            global_attn_indexes=tuple(settings['global_attn_indexes']))
+    grid = img_size // settings['patch_size']
+    sam = modeling.Sam(
+        image_encoder=encoder,
+        prompt_encoder=modeling.PromptEncoder(
+            embed_dim=dim, image_embedding_size=(grid, grid),
+            input_image_size=(img_size, img_size), mask_in_chans=settings['mask_in_chans']),
+        mask_decoder=modeling.MaskDecoderHQ(
+            num_multimask_outputs=settings['num_multimask_outputs'],
+            transformer=modeling.TwoWayTransformer(
+                depth=settings['decoder_depth'], embedding_dim=dim,
+                mlp_dim=settings['decoder_mlp_dim'], num_heads=settings['decoder_num_heads']),
+            transformer_dim=dim, iou_head_depth=settings['iou_head_depth'],
+            iou_head_hidden_dim=settings['iou_head_hidden_dim'], vit_dim=vit_dim),
+        pixel_mean=list(PIXEL_MEAN),
+        pixel_std=list(PIXEL_STD))
+    return sam.eval()
+
+
+# -- SAM 2 (sam2, the 'sam2' extra) ------------------------------------------
+SAM2_INSTALL_HINT = ("SAM 2 needs the 'sam2' extra: SAM2_BUILD_CUDA=0 pip install -e '.[sam2]' "
+                     '(sam2==1.1.0; torch >= 2.5.1)')
+
+#: arch name -> the hydra config inside the sam2 package (SAM 2.1 models).
+SAM2_CONFIGS = {
+    'hiera_t': 'configs/sam2.1/sam2.1_hiera_t.yaml',
+    'hiera_s': 'configs/sam2.1/sam2.1_hiera_s.yaml',
+    'hiera_b+': 'configs/sam2.1/sam2.1_hiera_b+.yaml',
+    'hiera_l': 'configs/sam2.1/sam2.1_hiera_l.yaml',
+}
+#: The official SAM 2.1 checkpoints (``{'model': state_dict}``).
+SAM2_CHECKPOINT_URLS = {
+    'hiera_t': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt',
+    'hiera_s': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_small.pt',
+    'hiera_b+':
+    'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_base_plus.pt',
+    'hiera_l': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt',
+}
+
+
+def import_sam2():
+    """The ``sam2`` package, or an ImportError saying how to install it."""
+    try:
+        import sam2
+        from sam2.build_sam import build_sam2  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f'{SAM2_INSTALL_HINT}; missing: {error.name}') from error
+    return sam2
+
+
+def build_sam2_model(arch) -> torch.nn.Module:
+    """A randomly initialised SAM 2 from its own hydra config.
+
+    ``arch``: a name of :data:`SAM2_CONFIGS`, or ``dict(base=NAME,
+    overrides=[hydra overrides...])`` (e.g. a small model for tests).
+    """
+    import_sam2()
+    from hydra import compose
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+    name, overrides = (arch, []) if isinstance(arch, str) else (arch['base'],
+                                                                 list(arch.get('overrides', [])))
+    if name not in SAM2_CONFIGS:
+        raise KeyError(f'unknown SAM 2 arch {name!r}; expected one of {sorted(SAM2_CONFIGS)}')
+    cfg = compose(config_name=SAM2_CONFIGS[name], overrides=overrides)
+    OmegaConf.resolve(cfg)
+    return instantiate(cfg.model, _recursive_=True).eval()
+
+
 FAMILIES = ('sam', 'hq', 'sam2')
 
 
@@ -318,12 +454,10 @@ def build_family_model(family: str, arch: Union[str, dict]) -> torch.nn.Module:
     if family == 'sam':
         return build_sam_model(arch)
     if family == 'hq':
-        from .backends.hq_sam import build_hq_sam_model
         if arch == 'vit_tiny':
             return build_hq_sam_model(dict(SAM_ARCH_DEFAULTS), tiny_vit=True)
         return build_hq_sam_model(resolve_sam_arch(arch))
     if family == 'sam2':
-        from .backends.sam2 import build_sam2_model
         return build_sam2_model(arch)
     raise ValueError(f'unknown SAM family {family!r}; expected one of {FAMILIES}')
 

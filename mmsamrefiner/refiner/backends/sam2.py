@@ -21,54 +21,8 @@ from torch import nn
 
 from .base import Backend, ImageEmbedding
 
-SAM2_INSTALL_HINT = ("SAM 2 needs the 'sam2' extra: SAM2_BUILD_CUDA=0 pip install -e '.[sam2]' "
-                     '(sam2==1.1.0; torch >= 2.5.1)')
-
-#: arch name -> the hydra config inside the sam2 package (SAM 2.1 models).
-SAM2_CONFIGS = {
-    'hiera_t': 'configs/sam2.1/sam2.1_hiera_t.yaml',
-    'hiera_s': 'configs/sam2.1/sam2.1_hiera_s.yaml',
-    'hiera_b+': 'configs/sam2.1/sam2.1_hiera_b+.yaml',
-    'hiera_l': 'configs/sam2.1/sam2.1_hiera_l.yaml',
-}
-#: The official SAM 2.1 checkpoints (``{'model': state_dict}``).
-SAM2_CHECKPOINT_URLS = {
-    'hiera_t': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt',
-    'hiera_s': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_small.pt',
-    'hiera_b+':
-    'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_base_plus.pt',
-    'hiera_l': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt',
-}
 _MEAN = (0.485, 0.456, 0.406)  # RGB, on [0, 1] pixels
 _STD = (0.229, 0.224, 0.225)
-
-
-def import_sam2():
-    try:
-        import sam2
-        from sam2.build_sam import build_sam2  # noqa: F401
-    except ImportError as error:
-        raise ImportError(f'{SAM2_INSTALL_HINT}; missing: {error.name}') from error
-    return sam2
-
-
-def build_sam2_model(arch) -> nn.Module:
-    """A randomly initialised SAM 2 from its own hydra config.
-
-    ``arch``: a name of :data:`SAM2_CONFIGS`, or ``dict(base=NAME,
-    overrides=[hydra overrides...])`` (e.g. a small model for tests).
-    """
-    import_sam2()
-    from hydra import compose
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-    name, overrides = (arch, []) if isinstance(arch, str) else (arch['base'],
-                                                                 list(arch.get('overrides', [])))
-    if name not in SAM2_CONFIGS:
-        raise KeyError(f'unknown SAM 2 arch {name!r}; expected one of {sorted(SAM2_CONFIGS)}')
-    cfg = compose(config_name=SAM2_CONFIGS[name], overrides=overrides)
-    OmegaConf.resolve(cfg)
-    return instantiate(cfg.model, _recursive_=True).eval()
 
 
 class SAM2Backend(Backend):
