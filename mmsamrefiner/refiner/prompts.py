@@ -25,7 +25,7 @@ from torch import Tensor
 from .bool_ops import any_along
 from .distance import distance_box_crops, farthest_background_in_box
 from .resize import (prompt_resize_matrices, prompt_resize_supports,
-                     resize_box_crops_to_windows)
+                     resize_box_crops_to_windows, resized_shape)
 
 
 @dataclass
@@ -56,12 +56,6 @@ class Prompts:
             f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
             for f in fields(self)
         })
-
-
-def resized_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
-    """(h, w) after scaling the longest side to ``long_side`` (SAM's rounding)."""
-    scale = long_side / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
 def masks_to_boxes(masks: Tensor) -> Tensor:

@@ -6,15 +6,22 @@ separable: resizing an (H, W) map to (h, w) is ``R_y @ X @ R_x.T`` with an
 (h, H) and a (w, W) matrix of two-tap weights.  A chain of resizes and zero
 padding is a product of such matrices, so a map that is zero outside a box
 needs only the box's columns of ``R_y`` and ``R_x``: the cost follows the box,
-not the image.  Here: the matrices, the mask prompt's resize to SAM's
-mask-input frame, and the windows a range of inputs reaches (also used by
-:mod:`.upscale`).
+not the image.  Here: the shape of an image resized to an encoder's input
+(SAM's longest-side rounding; used by the prompts and the backends), the
+matrices, the mask prompt's resize to SAM's mask-input frame, and the windows
+a range of inputs reaches (also used by :mod:`.upscale`).
 """
 from functools import lru_cache
 from typing import Tuple
 
 import torch
 from torch import Tensor
+
+
+def resized_shape(height: int, width: int, long_side: int) -> Tuple[int, int]:
+    """(h, w) after scaling the longest side to ``long_side`` (SAM's rounding)."""
+    scale = long_side / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
 def bilinear_matrix(in_size: int, out_size: int, device=None) -> Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.refiner.naive import mine_mask_by_mask, upscale_all_then_select
-from mmsamrefiner.refiner.prompts import resized_shape
+from mmsamrefiner.refiner.resize import resized_shape
 from tests.conftest import disk
 
 

@@ -6,8 +6,8 @@ import torch
 
 from mmsamrefiner.refiner.distance import (distance_to_background,
                                            farthest_background_in_box)
-from mmsamrefiner.refiner.prompts import (PromptMiner, masks_to_boxes,
-                                          resized_shape)
+from mmsamrefiner.refiner.prompts import PromptMiner, masks_to_boxes
+from mmsamrefiner.refiner.resize import resized_shape
 from tests.conftest import disk
 
 H, W = 96, 120

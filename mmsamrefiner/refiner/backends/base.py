@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..prompts import resized_shape
+from ..resize import resized_shape
 
 
 @dataclass
