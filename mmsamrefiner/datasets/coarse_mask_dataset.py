@@ -26,12 +26,12 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from mmsamrefiner.evaluation.collections import match_masks
 from mmsamrefiner.io.coarse_masks import (CocoInstances, LabelMaps,
                                           decode_segmentation, find_image,
                                           read_label_map)
 from mmsamrefiner.refiner.stm import split_then_merge
 from mmsamrefiner.registry import DATASETS
+from mmsamrefiner.utils.masks import match_masks
 
 
 class CoarseMaskDataset:

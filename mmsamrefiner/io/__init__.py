@@ -1,10 +1,15 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Readers and writers: atomic writes, pseudo-label files, the refined-mask cache."""
-from .atomic import (atomic_write_bytes, atomic_write_json, atomic_write_npz,
-                     atomic_write_png)
-from .mask_cache import MaskCache, content_key
-from .pseudo_labels import (CocoInstanceWriter, LabelMapWriter, decode_rle,
-                            encode_rle)
+"""Readers and writers: coarse-mask collections, pseudo-label files, refined outputs.
+
+The atomic writers and the content-keyed array cache live in
+:mod:`mmsamrefiner.utils` (the refiner core uses them too); their names are
+also exported here.
+"""
+from mmsamrefiner.utils.atomic import (atomic_write_bytes, atomic_write_json,
+                                       atomic_write_npz)
+from mmsamrefiner.utils.mask_cache import MaskCache, content_key
+from .pseudo_labels import (CocoInstanceWriter, LabelMapWriter, atomic_write_png,
+                            decode_rle, encode_rle)
 
 __all__ = [
     'atomic_write_bytes', 'atomic_write_json', 'atomic_write_npz', 'atomic_write_png',

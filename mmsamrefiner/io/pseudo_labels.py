@@ -9,7 +9,7 @@
 * :class:`LabelMapWriter` (mmseg): one PNG label map per image, named after the
   image (``<out_dir>/<image stem>.png``), the layout of mmseg's datasets.
 
-Every write is atomic (:mod:`mmsamrefiner.io.atomic`), and a part that exists is
+Every write is atomic (:mod:`mmsamrefiner.utils.atomic`), and a part that exists is
 a finished image.  Each write may carry a ``key``: a JSON-ready description of
 what the masks were computed from (the hook stores the digests of the
 predictions, the image and the refiner); ``read(..., key=key)`` gives the
@@ -33,11 +33,20 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from .atomic import atomic_write_json, atomic_write_png
+from mmsamrefiner.utils.atomic import atomic_write_bytes, atomic_write_json
 
 _MISSING = object()
 
 ImageId = Union[int, str]
+
+
+def atomic_write_png(path: str, image: np.ndarray) -> None:
+    """Write an (H, W) uint8/uint16 array or (H, W, 3) BGR uint8 image as PNG atomically."""
+    ok, encoded = cv2.imencode('.png', image)
+    if not ok:
+        raise IOError(f'could not encode an array of shape {image.shape} and dtype '
+                      f'{image.dtype} as PNG for {path}')
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 def encode_rle(masks: np.ndarray) -> List[dict]:

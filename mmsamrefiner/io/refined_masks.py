@@ -43,7 +43,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_write_bytes
+from mmsamrefiner.utils.atomic import atomic_write_bytes
 from .pseudo_labels import encode_rle
 
 #: why :meth:`RecordBook.check` does not reuse a record

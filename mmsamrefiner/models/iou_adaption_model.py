@@ -29,7 +29,7 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from mmsamrefiner.io.embedding_cache import EmbeddingCache, encoder_key
+from mmsamrefiner.refiner.embedding_cache import EmbeddingCache, encoder_key
 from mmsamrefiner.refiner.iou_adapter import (IoUAdapter, candidate_ious,
                                               margin_ranking_loss)
 from mmsamrefiner.refiner.prompts import PromptMiner

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mmsamrefiner.io.atomic import atomic_write_bytes
+from mmsamrefiner.utils.atomic import atomic_write_bytes
 from .backends import backend_of
 
 ADAPTER_FORMAT = 'mmsamrefiner.IoUAdapter/1'

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from mmsamrefiner.evaluation import (MaskRefinementMetric, evaluate_instances,
-                                     evaluate_label_maps, evaluate_mask_pairs,
-                                     match_masks)
+                                     evaluate_label_maps, evaluate_mask_pairs)
 from mmsamrefiner.io import encode_rle
+from mmsamrefiner.utils.masks import match_masks
 
 
 def box_mask(y1, x1, y2, x2, shape=(20, 20)):

@@ -7,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from mmsamrefiner.io import (CocoInstanceWriter, LabelMapWriter, MaskCache,
-                             atomic_write_bytes, content_key, decode_rle,
+from mmsamrefiner.io import (CocoInstanceWriter, LabelMapWriter, decode_rle,
                              encode_rle)
+from mmsamrefiner.utils.atomic import atomic_write_bytes
+from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 
 
 def test_rle_round_trip():

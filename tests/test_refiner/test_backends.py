@@ -213,7 +213,7 @@ def test_adaptor_of_another_family_is_refused(tmp_path):
 
 @pytest.mark.parametrize('family,arch', FAMILIES)
 def test_embedding_cache_keeps_each_familys_features(family, arch, scene, tmp_path):
-    from mmsamrefiner.io.embedding_cache import EmbeddingCache, encoder_key
+    from mmsamrefiner.refiner.embedding_cache import EmbeddingCache, encoder_key
     image, _ = scene
     import cv2
     path = str(tmp_path / 'image.png')

@@ -12,7 +12,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import MessageHub, print_log
 from torch.utils.data import get_worker_info
 
-from mmsamrefiner.io import MaskCache, content_key
+from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 from mmsamrefiner.registry import TRANSFORMS, build_in_scope, register_also_in_root
 
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""A disk cache of refined masks, keyed by content.
+"""A disk cache of arrays keyed by content (refined masks, image embeddings).
 
 The key is a SHA-1 of everything the refined masks depend on: the image pixels,
 the coarse masks (or label map) and a settings string (for

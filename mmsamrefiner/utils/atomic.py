@@ -5,6 +5,10 @@ Each write goes to a uniquely named temporary file in the target's directory
 (same file system) and is moved over the target with :func:`os.replace`, so a
 crash never leaves a half-written file and several processes (DataLoader
 workers, ranks) may write the same path at once: the last complete write wins.
+
+A bottom-layer utility (standard library and numpy only), so the refiner core
+(the IoU adaptor's file) and the I/O layer (pseudo labels, caches) both use it.
+The PNG writer, which needs OpenCV, is :func:`mmsamrefiner.io.atomic_write_png`.
 """
 import io
 import json
@@ -13,7 +17,6 @@ import os.path as osp
 import tempfile
 from typing import Any
 
-import cv2
 import numpy as np
 
 
@@ -43,15 +46,6 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 def atomic_write_json(path: str, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically."""
     atomic_write_bytes(path, json.dumps(obj).encode('utf-8'))
-
-
-def atomic_write_png(path: str, image: np.ndarray) -> None:
-    """Write an (H, W) uint8/uint16 array or (H, W, 3) BGR uint8 image as PNG atomically."""
-    ok, encoded = cv2.imencode('.png', image)
-    if not ok:
-        raise IOError(f'could not encode an array of shape {image.shape} and dtype '
-                      f'{image.dtype} as PNG for {path}')
-    atomic_write_bytes(path, encoded.tobytes())
 
 
 def atomic_write_npz(path: str, **arrays: np.ndarray) -> None:

@@ -20,8 +20,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from mmsamrefiner.refiner.backends import ImageEmbedding, backend_of
-from .mask_cache import MaskCache
+from mmsamrefiner.utils.mask_cache import MaskCache
+from .backends import ImageEmbedding, backend_of
 
 
 def encoder_key(sam: torch.nn.Module, encoder_dtype: Optional[str] = None) -> str:
