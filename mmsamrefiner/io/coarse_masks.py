@@ -33,7 +33,6 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 from PIL import Image
-from pycocotools import mask as mask_utils
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -123,6 +122,7 @@ def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
             points, an RLE of another size than ``(height, width)``, ...),
             with a message saying what is wrong.
     """
+    from pycocotools import mask as mask_utils  # where RLEs are decoded, not at import
     if isinstance(segmentation, list):  # polygons
         _check_polygons(segmentation)
         rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))

@@ -31,7 +31,6 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes, atomic_write_json
 
@@ -51,6 +50,7 @@ def atomic_write_png(path: str, image: np.ndarray) -> None:
 
 def encode_rle(masks: np.ndarray) -> List[dict]:
     """(N, H, W) bool masks -> N COCO RLEs with ``counts`` as str (JSON-ready)."""
+    from pycocotools import mask as mask_utils  # where RLEs are coded, not at import
     if masks.ndim != 3:
         raise ValueError(f'masks must be (N, H, W), got shape {masks.shape}')
     rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
@@ -65,6 +65,7 @@ def decode_rle(rles: Sequence[dict], height: int, width: int) -> np.ndarray:
         return np.zeros((0, height, width), bool)
     rles = [dict(size=r['size'], counts=r['counts'].encode('ascii')
                  if isinstance(r['counts'], str) else r['counts']) for r in rles]
+    from pycocotools import mask as mask_utils
     return mask_utils.decode(rles).transpose(2, 0, 1).astype(bool)
 
 
@@ -121,6 +122,7 @@ class CocoInstanceWriter:
             raise ValueError(f'labels must index the {len(self.classes)} classes, got '
                              f'{labels.min()}..{labels.max()} (does the model predict the '
                              "dataset's classes?)")
+        from pycocotools import mask as mask_utils
         rles = encode_rle(masks)
         annotations = []
         for rle, label, score in zip(rles, labels, scores):

@@ -8,7 +8,6 @@ from typing import Optional
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from .defects import make_coarse_masks
 from .scenes import SHAPE_KINDS, make_scene
@@ -21,6 +20,7 @@ def write_coco_collection(root: str, num_images: int = 2, coarse: bool = False,
     ``coarse=True`` spoils each mask with a defect first: ``defect``, or one
     drawn at random per mask).  Image ids
     start at 1, categories are :data:`SHAPE_KINDS`.  Returns the json path."""
+    from pycocotools import mask as mask_utils
     os.makedirs(osp.join(root, 'images'), exist_ok=True)
     images, annotations = [], []
     for index in range(num_images):
