@@ -189,13 +189,13 @@ class IoUAdapter(nn.Module):
     @classmethod
     def load(cls, checkpoint: str) -> 'IoUAdapter':
         """Read an adaptor file (a path, or a URL through mmengine's loader)."""
-        from .sam import checkpoint_loader, describe_unreadable_checkpoint
+        from .sam import describe_unreadable_checkpoint, load_checkpoint_file
         if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'no IoU adaptor file at {checkpoint!r}')
         hint = ('pass the adaptor file tools/adapt.py writes (<work_dir>/iou_adapter.pth, '
                 'IoUAdapter.save)')
         try:
-            data = checkpoint_loader().load_checkpoint(checkpoint, map_location='cpu')
+            data = load_checkpoint_file(checkpoint)
         except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
             if isinstance(error, OSError) and '://' in checkpoint:
                 raise

@@ -16,9 +16,8 @@ A SAM is described by ``dict(type='SAM', family=..., arch=..., checkpoint=...)``
   :data:`SAM_ARCH_DEFAULTS`), e.g. a small SAM for tests;
 * ``checkpoint`` is ``None`` (random weights), a local path, or a URL loaded
   through mmengine's :class:`~mmengine.runner.CheckpointLoader` (``http(s)://``
-  files are downloaded once into torch hub's cache).  The loader is imported
-  when a checkpoint is read (:func:`checkpoint_loader`), not with this module:
-  it brings mmengine's whole runner package along.
+  files are downloaded once into torch hub's cache); local files are read with
+  :func:`torch.load` (:func:`load_checkpoint_file`).
 
 A checkpoint that does not fit the family and architecture is refused with a
 message that names both (and the family/architecture the checkpoint seems to
@@ -82,31 +81,30 @@ SAM_CHECKPOINT_URLS: Dict[str, str] = {
 }
 
 #: ``mmsamrefiner://NAME`` names a checkpoint shipped in the package's
-#: ``checkpoints/`` folder; it is read by mmengine's CheckpointLoader like any
-#: path or URL (the scheme is registered by :func:`checkpoint_loader`).
+#: ``checkpoints/`` folder (read like a local path).
 PACKAGE_CHECKPOINT_PREFIX = 'mmsamrefiner://'
 PACKAGE_CHECKPOINT_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
                                   'checkpoints')
 
 
-def load_from_package(filename: str, map_location=None):
-    """Load ``mmsamrefiner://NAME`` from the package's ``checkpoints/``."""
-    path = osp.join(PACKAGE_CHECKPOINT_DIR, filename[len(PACKAGE_CHECKPOINT_PREFIX):])
-    return checkpoint_loader().load_checkpoint(path, map_location)
+def load_checkpoint_file(checkpoint: str):
+    """What a checkpoint file holds, loaded on the CPU.
 
-
-def checkpoint_loader():
-    """mmengine's :class:`~mmengine.runner.CheckpointLoader`, with the
-    ``mmsamrefiner://`` scheme registered.
-
-    Imported on first use: ``mmengine.runner`` loads mmengine's whole runner
-    stack, which building or running a refiner does not need.
+    A local path or ``mmsamrefiner://NAME`` is read with :func:`torch.load`,
+    as mmengine's local loader does; any other ``scheme://`` (``http(s)://``,
+    ...) goes through mmengine's :class:`~mmengine.runner.CheckpointLoader`,
+    imported here, on use: ``mmengine.runner`` brings mmengine's whole runner
+    stack, which building and running a refiner do not need.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get(PACKAGE_CHECKPOINT_PREFIX) is not load_from_package:
-        CheckpointLoader.register_scheme(prefixes=PACKAGE_CHECKPOINT_PREFIX,
-                                         loader=load_from_package, force=True)
-    return CheckpointLoader
+    if checkpoint.startswith(PACKAGE_CHECKPOINT_PREFIX):
+        checkpoint = osp.join(PACKAGE_CHECKPOINT_DIR, checkpoint[len(PACKAGE_CHECKPOINT_PREFIX):])
+    if '://' in checkpoint:
+        from mmengine.runner.checkpoint import CheckpointLoader
+        return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    path = osp.expanduser(checkpoint)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} can not be found.')
+    return torch.load(path, map_location='cpu')
 
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs (and HQ-SAM)
@@ -234,7 +232,7 @@ def describe_unreadable_checkpoint(path: str, error: BaseException) -> str:
 
 
 def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
-    """Read a SAM state dict from a path or URL (mmengine's CheckpointLoader).
+    """Read a SAM state dict from a path or URL (:func:`load_checkpoint_file`).
 
     Official checkpoints are a bare state dict; mmengine-style files holding it
     under ``'state_dict'`` or ``'model'`` are accepted too.  A URL that cannot
@@ -245,7 +243,7 @@ def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'no SAM checkpoint file at {checkpoint!r}')
     try:
-        loaded = checkpoint_loader().load_checkpoint(checkpoint, map_location='cpu')
+        loaded = load_checkpoint_file(checkpoint)
     except OSError as error:  # urllib's URLError and HTTPError are OSErrors
         if not checkpoint.startswith(('http://', 'https://')):
             raise
@@ -478,8 +476,9 @@ def build_sam(arch: Union[str, dict] = 'vit_h',
             ``dict(base=NAME, overrides=[...])``.
         checkpoint: ``None`` for random weights, a local path, a URL
             (e.g. :data:`SAM_CHECKPOINT_URLS`) or ``mmsamrefiner://NAME`` for a
-            checkpoint shipped in the package, read through mmengine's
-            checkpoint loader (URLs are cached in torch hub's folder).
+            checkpoint shipped in the package (:func:`load_checkpoint_file`;
+            URLs go through mmengine's checkpoint loader and are cached in
+            torch hub's folder).
         family: ``'sam'``, ``'hq'`` or ``'sam2'``; the last two need the
             extras of the same names (the error says how to install them).
 
