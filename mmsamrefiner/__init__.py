@@ -1,19 +1,42 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""mmsamrefiner: SAMRefiner (ICLR 2025) for MMDetection and MMSegmentation."""
-from .refiner import (ImageEmbedding, IoUAdapter, PromptMiner, Prompts,
-                      RefineResult, SAMRefiner, build_sam, merge_instances,
-                      split_then_merge)
-from .datasets import (CocoCoarseMaskDataset, LabelMapCoarseMaskDataset,
-                       RefineCoarseMasks)
-from .engine import SAMRefinerHook, SaveIoUAdapterHook
-from .evaluation import IoURankingMetric, MaskRefinementMetric
-from .models import IoUAdaptionModel
+"""mmsamrefiner: SAMRefiner (ICLR 2025) for MMDetection and MMSegmentation.
+
+Importing the package loads only :mod:`mmsamrefiner.registry` (mmengine's
+registry), which makes the package's types buildable by name from any scope
+(see its docstring): ``custom_imports=dict(imports=['mmsamrefiner'])`` in an
+mmdet or mmseg config is enough.  The public names below are imported on
+first access (PEP 562), each from its own part of the package, so
+``from mmsamrefiner import SAMRefiner`` loads the refiner core alone (no
+mmcv, mmdet, mmseg or pycocotools).
+"""
+import importlib
+
+from . import registry  # noqa: F401 - puts the stand-ins in mmengine's root registries
 from .version import __version__, version_info
 
-__all__ = [
-    '__version__', 'version_info', 'SAMRefiner', 'RefineResult', 'Prompts',
-    'PromptMiner', 'ImageEmbedding', 'build_sam', 'split_then_merge',
-    'merge_instances', 'SAMRefinerHook', 'RefineCoarseMasks',
-    'MaskRefinementMetric', 'IoUAdapter', 'IoUAdaptionModel', 'IoURankingMetric',
-    'SaveIoUAdapterHook', 'CocoCoarseMaskDataset', 'LabelMapCoarseMaskDataset'
-]
+#: public name -> the module that exports it
+_LAZY = {
+    **dict.fromkeys(['SAMRefiner', 'RefineResult', 'ImageEmbedding', 'IoUAdapter', 'Prompts',
+                     'PromptMiner', 'build_sam', 'split_then_merge', 'merge_instances'],
+                    'mmsamrefiner.refiner'),
+    **dict.fromkeys(['CocoCoarseMaskDataset', 'LabelMapCoarseMaskDataset', 'RefineCoarseMasks'],
+                    'mmsamrefiner.datasets'),
+    **dict.fromkeys(['SAMRefinerHook', 'SaveIoUAdapterHook'], 'mmsamrefiner.engine'),
+    **dict.fromkeys(['IoURankingMetric', 'MaskRefinementMetric'], 'mmsamrefiner.evaluation'),
+    'IoUAdaptionModel': 'mmsamrefiner.models',
+}
+
+__all__ = ['__version__', 'version_info', *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,10 +1,37 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""The package's registries: children of mmengine's root registries.
+"""The package's registries (scope ``'mmsamrefiner'``) and how other scopes
+find its types without importing them.
 
-Scope ``'mmsamrefiner'``.  ``locations`` makes building by type name import the
-module that registers it, so ``MODELS.build(dict(type='SAMRefiner', ...))``
-works without importing :mod:`mmsamrefiner.refiner` first.
+Two ways to reach a type, both without importing the module that defines it:
+
+* **By scoped name, or in the package's own scope**
+  (``type='mmsamrefiner.SAMRefinerHook'``, ``default_scope='mmsamrefiner'``):
+  the registries below are children of mmengine's root registries with
+  ``locations`` (mmengine's convention), so the first lookup imports the
+  modules that register their types.
+
+* **By bare name from another scope** (``type='SAMRefinerHook'`` in an mmdet or
+  mmseg config, whose registries search themselves and then mmengine's root
+  registry, never a sibling scope): :data:`ROOT_TYPES` lists those types and
+  the module of each.  Importing this module (which ``import mmsamrefiner``,
+  e.g. through ``custom_imports=dict(imports=['mmsamrefiner'])``, does)
+  puts a light stand-in under each name in mmengine's root registry: a
+  function that imports the module on first build and builds the real type.
+  When that module is imported (by the stand-in or by anyone), registering
+  the real type in the package's registry (``@HOOKS.register_module()``)
+  also replaces the stand-in in the root registry with it.
+
+So ``import mmsamrefiner`` loads nothing but this module and mmengine's
+registry, whatever the import order (before or after mmdet / mmseg, before a
+Runner is built), and an mmseg config never pulls in mmdet (or the reverse):
+only the modules of the types a config names are imported.  A name that
+another package already registered in a root registry is left to it (with a
+warning); the scoped name still reaches ours.
 """
+import importlib
+import warnings
+from typing import Optional
+
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -27,32 +54,110 @@ from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
+#: The types other scopes may build by bare name: registry name ->
+#: {registered name: the module that registers it}.  A stand-in for each is
+#: put in mmengine's root registry when this module is imported; registering
+#: the real type (in the module named here) replaces it.
+ROOT_TYPES = {
+    'model': {
+        'SAMRefiner': 'mmsamrefiner.refiner.refiner',
+        'SAM': 'mmsamrefiner.refiner.sam',
+        'IoUAdaptionModel': 'mmsamrefiner.models.iou_adaption_model',
+    },
+    'transform': {
+        'RefineCoarseMasks': 'mmsamrefiner.datasets.transforms.refine_coarse_masks',
+    },
+    'hook': {
+        'SAMRefinerHook': 'mmsamrefiner.engine.hooks.samrefiner_hook',
+        'SaveIoUAdapterHook': 'mmsamrefiner.engine.hooks.iou_adapter_hook',
+    },
+    'dataset': {
+        'CocoCoarseMaskDataset': 'mmsamrefiner.datasets.coarse_mask_dataset',
+        'LabelMapCoarseMaskDataset': 'mmsamrefiner.datasets.coarse_mask_dataset',
+    },
+    'metric': {
+        'MaskRefinementMetric': 'mmsamrefiner.evaluation.metrics.mask_refinement_metric',
+        'IoURankingMetric': 'mmsamrefiner.evaluation.metrics.iou_ranking_metric',
+    },
+}
+
+
+def _put_in_root(registry: Registry, name: str, obj) -> None:
+    """Register ``obj`` as ``name`` in mmengine's root registry above
+    ``registry``, replacing an entry of this package, never another's."""
+    root = registry.parent
+    current = root.module_dict.get(name)
+    owner = getattr(current, '__module__', None) or ''
+    if current is not None and not owner.startswith('mmsamrefiner.'):
+        warnings.warn(f"{name!r} is already registered in mmengine's {root.name!r} registry "
+                      f"(by {owner}); name mmsamrefiner's as 'mmsamrefiner.{name}'")
+        return
+    root.register_module(name=name, module=obj, force=True)
+
+
+def _stand_in(registry: Registry, name: str, module: str):
+    """A root-registry entry for ``name`` that imports ``module`` when built."""
+
+    def build(*args, **kwargs):
+        importlib.import_module(module)  # registers the real type
+        return registry.module_dict[name](*args, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__module__ = module
+    build.__doc__ = (f'Imports {module} and builds its {name}; stands in for it in '
+                     f"mmengine's {registry.parent.name!r} registry until then.")
+    return build
+
+
+class PackageRegistry(Registry):
+    """A child registry whose :data:`ROOT_TYPES` are also in mmengine's root
+    registry: a stand-in from the start, the real type once registered."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, module in ROOT_TYPES.get(self.name, {}).items():
+            _put_in_root(self, name, _stand_in(self, name, module))
+
+    def _register_module(self, module, module_name=None, force: bool = False) -> None:
+        super()._register_module(module, module_name, force)
+        names = [module_name or module.__name__] if not isinstance(
+            module_name, (list, tuple)) else module_name
+        for name in names:
+            declared = ROOT_TYPES.get(self.name, {}).get(name)
+            if declared is None:
+                continue
+            if declared != module.__module__:
+                raise KeyError(f'{name} is registered by {module.__module__} but mmsamrefiner.'
+                               f'registry.ROOT_TYPES gives {declared}: update ROOT_TYPES')
+            _put_in_root(self, name, module)
+
+
 #: SAM builders (``type='SAM'``), ``SAMRefiner`` and the adaption model.
-MODELS = Registry(
+MODELS = PackageRegistry(
     'model',
     parent=MMENGINE_MODELS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.refiner', 'mmsamrefiner.models'])
 #: Data transforms such as ``RefineCoarseMasks``.
-TRANSFORMS = Registry(
+TRANSFORMS = PackageRegistry(
     'transform',
     parent=MMENGINE_TRANSFORMS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.datasets.transforms'])
 #: Hooks such as ``SAMRefinerHook`` and ``SaveIoUAdapterHook``.
-HOOKS = Registry(
+HOOKS = PackageRegistry(
     'hook',
     parent=MMENGINE_HOOKS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.engine.hooks'])
 #: Coarse-mask datasets (SAMRefiner++ adaption).
-DATASETS = Registry(
+DATASETS = PackageRegistry(
     'dataset',
     parent=MMENGINE_DATASETS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.datasets'])
 #: Mask-quality metrics (mIoU, boundary IoU) and the IoU-ranking metric.
-METRICS = Registry(
+METRICS = PackageRegistry(
     'metric',
     parent=MMENGINE_METRICS,
     scope='mmsamrefiner',
@@ -84,19 +189,25 @@ VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope='mmsamr
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope='mmsamrefiner')
 
 
-def register_also_in_root(registry: Registry):
-    """A class decorator: register in ``registry`` and in its mmengine parent.
+def register_also_in_root(registry: Registry, name: Optional[str] = None):
+    """A class decorator: ``registry.register_module()`` for a type that
+    :data:`ROOT_TYPES` lists (a ``KeyError`` otherwise), saying at the class
+    that it is also in mmengine's root registry.
 
-    The parent registration lets a config of another scope (``default_scope=
-    'mmdet'`` or ``'mmseg'``) build the class by its bare name, e.g.
-    ``dict(type='SAMRefinerHook')``; the scoped name
-    ``'mmsamrefiner.SAMRefinerHook'`` works everywhere without it.
+    Any type of :data:`ROOT_TYPES` registered in the package's registry, by
+    this decorator or a plain ``@HOOKS.register_module()``, is also put in the
+    root registry, so a config of another scope (``default_scope='mmdet'`` or
+    ``'mmseg'``) builds it by its bare name, e.g. ``dict(type='SAMRefinerHook')``;
+    the scoped name ``'mmsamrefiner.SAMRefinerHook'`` works everywhere.
     """
 
-    def register(cls):
-        registry.register_module(module=cls)
-        registry.parent.register_module(module=cls)
-        return cls
+    def register(obj):
+        key = name or obj.__name__
+        if key not in ROOT_TYPES.get(registry.name, {}):
+            raise KeyError(f'{key} must be listed in mmsamrefiner.registry.ROOT_TYPES under '
+                           f'{registry.name!r} (with its module) to be in the root registry')
+        registry.register_module(name=key, module=obj)
+        return obj
 
     return register
 
