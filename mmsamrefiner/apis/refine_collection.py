@@ -16,8 +16,6 @@ size than the image) are final until the input changes; errors of the run
 *transient*: the image is retried by the next run.  An interruption (Ctrl-C, a
 crash) leaves only finished images recorded, so a re-run resumes.
 """
-import hashlib
-import json
 import time
 from collections import Counter
 from typing import Callable, Optional, Sequence
@@ -28,6 +26,7 @@ from mmsamrefiner.io.coarse_masks import (AnnotationError, BinaryMasks,
                                           CocoInstances, CoarseItem, LabelMaps)
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import load_rgb_image
+from mmsamrefiner.utils.digest import digest_json
 
 
 def is_transient(error: BaseException) -> bool:
@@ -42,9 +41,7 @@ def settings_digest(refiner, source, semantic_options: Optional[dict] = None) ->
     format and, for label maps, the semantic options."""
     fingerprint = refiner.fingerprint() if hasattr(refiner, 'fingerprint') else repr(refiner)
     options = semantic_options if isinstance(source, LabelMaps) else None
-    text = json.dumps([fingerprint, type(source).__name__, options], sort_keys=True,
-                      default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return digest_json([fingerprint, type(source).__name__, options])
 
 
 REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)

@@ -16,7 +16,6 @@ the hook and ``tools/refine.py`` go through it.
   refinement of a sample was computed from, so that a re-run reuses it only
   for the same inputs.
 """
-import hashlib
 import os
 import os.path as osp
 from typing import Optional, Sequence, Tuple
@@ -27,6 +26,7 @@ import torch
 
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import load_rgb_image
+from mmsamrefiner.utils.digest import file_stamp, hasher, update_array
 
 
 def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
@@ -60,20 +60,14 @@ def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
     return np.ascontiguousarray(image), channel_order
 
 
-def _update(digest, name: str, array: np.ndarray) -> None:
-    array = np.ascontiguousarray(array)
-    digest.update(f'{name}{array.dtype.str}{array.shape}'.encode('ascii'))
-    digest.update(array.data)
-
-
 def prediction_digest(data_sample) -> str:
-    """SHA-1 of the (unrefined) prediction of an mmdet or mmseg data sample.
+    """Digest of the (unrefined) prediction of an mmdet or mmseg data sample.
 
     mmdet: ``pred_instances`` masks (as bool, bit-packed), scores (float32)
     and labels (int64); mmseg: the ``pred_sem_seg`` label map (int64).
     Shapes are included.
     """
-    digest = hashlib.sha1()
+    digest = hasher()
     if 'pred_instances' in data_sample:
         instances = data_sample.pred_instances
         masks = instances.masks if 'masks' in instances else None
@@ -82,16 +76,16 @@ def prediction_digest(data_sample) -> str:
         if masks is not None:
             masks = masks.bool().cpu().numpy()
             digest.update(f'masks{masks.shape}'.encode('ascii'))
-            _update(digest, 'bits', np.packbits(masks.reshape(len(masks), -1), axis=1))
+            update_array(digest, np.packbits(masks.reshape(len(masks), -1), axis=1), 'bits')
         for name in ('scores', 'labels'):
             if name in instances:
                 values = getattr(instances, name)
                 values = values.cpu().numpy() if isinstance(values, torch.Tensor) else values
-                _update(digest, name, np.asarray(
-                    values, np.float32 if name == 'scores' else np.int64))
+                update_array(digest, np.asarray(
+                    values, np.float32 if name == 'scores' else np.int64), name)
     elif 'pred_sem_seg' in data_sample:
-        _update(digest, 'sem_seg',
-                data_sample.pred_sem_seg.data.cpu().numpy().astype(np.int64))
+        update_array(digest, data_sample.pred_sem_seg.data.cpu().numpy().astype(np.int64),
+                     'sem_seg')
     else:
         raise KeyError('neither pred_instances (mmdet) nor pred_sem_seg (mmseg) in the '
                        f'prediction; keys: {data_sample.keys()}')
@@ -102,23 +96,19 @@ def image_identity(data_sample, batch_input: Optional[torch.Tensor] = None,
                    channel_order: str = 'bgr') -> str:
     """Names the image :func:`sample_image` refines against, cheaply.
 
-    A readable ``img_path`` file: its absolute path, size and modification
-    time (ns) (``file:...``); otherwise the SHA-1 of the batch input's pixels
-    with ``img_shape``, ``ori_shape`` and ``channel_order`` (``pixels:...``),
-    which is what the image is rebuilt from.
+    A file at ``img_path``: its absolute path, size and modification time
+    (ns) (``file:...``, :func:`~mmsamrefiner.utils.digest.file_stamp`);
+    otherwise a digest of the batch input's pixels with ``img_shape``,
+    ``ori_shape`` and ``channel_order`` (``pixels:...``), which is what the
+    image is rebuilt from.
     """
     img_path = data_sample.metainfo.get('img_path')
-    if img_path:
-        try:
-            stat = os.stat(img_path)
-        except (OSError, ValueError, TypeError):
-            stat = None
-        if stat is not None and osp.isfile(img_path):
-            return f'file:{osp.abspath(img_path)}|{stat.st_size}|{stat.st_mtime_ns}'
+    if isinstance(img_path, (str, os.PathLike)) and img_path and osp.isfile(img_path):
+        return 'file:' + file_stamp(img_path, whole_path=True)
     if batch_input is None:
         return f'unreadable:{img_path}'
-    digest = hashlib.sha1()
-    _update(digest, 'input', batch_input.cpu().numpy())
+    digest = hasher()
+    update_array(digest, batch_input.cpu().numpy(), 'input')
     shapes = (data_sample.metainfo.get('img_shape'), data_sample.metainfo.get('ori_shape'))
     digest.update(f'{shapes}{channel_order}'.encode('ascii'))
     return f'pixels:{digest.hexdigest()}'

@@ -18,13 +18,16 @@ from ..sample_refiner import (image_identity, prediction_digest,
 _STEP_OF_MODE = dict(val='val_step', test='test_step')
 #: What an export's key names, in the order the log reports mismatches.
 _KEY_FIELDS = ('prediction', 'image', 'refiner', 'settings')
-#: Why an export was stale: a key field differs, the export has no key (written
+#: Why an export was stale: its key is of another version (written by another
+#: release of the hook), a key field differs, the export has no key (written
 #: before keys, or by another tool), or the key matches but the file does not
 #: (a label map whose sidecar belongs to another write, an unreadable part).
-_STALE_REASONS = _KEY_FIELDS + ('unkeyed', 'damaged')
-_REASON_TEXT = dict(unkeyed='no key', damaged='unreadable or torn')
-#: Bumped when the key or the refinement it describes changes meaning.
-_KEY_VERSION = 1
+_STALE_REASONS = ('version', ) + _KEY_FIELDS + ('unkeyed', 'damaged')
+_REASON_TEXT = dict(version='key of another version', unkeyed='no key',
+                    damaged='unreadable or torn')
+#: Bumped when the key's format or the refinement it describes changes
+#: (2: digests of :mod:`mmsamrefiner.utils.digest`).
+_KEY_VERSION = 2
 
 
 @register_also_in_root(HOOKS)
@@ -338,6 +341,9 @@ class SAMRefinerHook(Hook):
         stored = writer.stored_key(name)
         if not isinstance(stored, dict):
             self.stale_reasons['unkeyed'] += 1
+            return
+        if str(stored.get('settings', '')).split(' ')[0] != key['settings'].split(' ')[0]:
+            self.stale_reasons['version'] += 1
             return
         for field in _KEY_FIELDS:
             if stored.get(field) != key[field]:
