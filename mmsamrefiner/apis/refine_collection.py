@@ -134,9 +134,11 @@ def refine_collection(refiner: SAMRefiner,
             line saying how many images are reused and redone (each rank).
         after_image: called after each finished image (tests use it to
             interrupt a run).
-        encode_batch: images per image-encoder call (faster on GPUs; masks
-            equal the one-by-one ones up to float rounding).  An image that
-            cannot be read is left out of the batch and fails on its own.
+        encode_batch: images per image-encoder call, an int >= 1 (1: one by
+            one; more is faster on GPUs, masks equal the one-by-one ones up
+            to float rounding), as ``SAMRefinerHook(encode_batch=N)``.  An
+            image that cannot be read is left out of the batch and fails on
+            its own.
         overwrite: redo every image, whatever its record says.
 
     Returns:
@@ -150,8 +152,9 @@ def refine_collection(refiner: SAMRefiner,
     """
     if not isinstance(source, (CocoInstances, LabelMaps, BinaryMasks)):
         raise TypeError(f'unknown source {type(source).__name__}')
-    if encode_batch < 1:
-        raise ValueError(f'encode_batch must be >= 1, got {encode_batch}')
+    if isinstance(encode_batch, bool) or not isinstance(encode_batch, int) or encode_batch < 1:
+        raise ValueError('encode_batch is the number of images per image-encoder call, an int '
+                         f'>= 1 (1: one by one), got {encode_batch!r}')
     if isinstance(source, CocoInstances):
         source.check_unique_ids()
     semantic_options = semantic_options or {}

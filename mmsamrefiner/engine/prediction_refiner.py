@@ -11,11 +11,12 @@ metrics, visualisation and dumps all see the refined masks.
 back from an earlier export when the loop's
 :class:`~mmsamrefiner.engine.pseudo_label_export.PseudoLabelExport` (if any)
 has a matching one, the others are refined in place (their images encoded
-``encode_batch`` at a time) and handed to the export.
+``encode_batch`` at a time, :func:`encode_batch_size`) and handed to the
+export.
 """
 import functools
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -26,6 +27,25 @@ from .sample_refiner import (refine_det_sample, refine_seg_sample, sample_image,
 
 #: The model's method each loop calls.
 STEP_OF_MODE = dict(val='val_step', test='test_step')
+
+
+def encode_batch_size(encode_batch: Union[int, bool]) -> Optional[int]:
+    """The hook's ``encode_batch`` as images per image-encoder call.
+
+    An int ``N >= 1``: the images of a loader batch that are refined are
+    encoded ``N`` at a time (``1``: one by one, each as it is refined).  A
+    bool, the earlier form, still works: ``True`` gives None, the whole loader
+    batch in one call; ``False`` is ``1``.
+
+    Raises:
+        ValueError: anything else (0, a negative number, a float, a string).
+    """
+    if isinstance(encode_batch, bool):
+        return None if encode_batch else 1
+    if isinstance(encode_batch, int) and encode_batch >= 1:
+        return encode_batch
+    raise ValueError('encode_batch is the number of images per image-encoder call, an int '
+                     f'>= 1 (1: one by one; True: the whole loader batch), got {encode_batch!r}')
 
 
 @dataclass(frozen=True)
@@ -39,7 +59,8 @@ class RefineOptions:
         classes, background, ignore_index: mmseg, as in
             :meth:`SAMRefiner.refine_semantic`.
         channel_order: of the batch inputs, for images rebuilt from them.
-        encode_batch: encode the images of a loader batch in one call.
+        encode_batch: images per image-encoder call (:func:`encode_batch_size`:
+            None for the whole loader batch).
     """
     score_thr: float = 0.0
     keep_coarse: bool = False
@@ -47,7 +68,11 @@ class RefineOptions:
     background: int = 0
     ignore_index: int = 255
     channel_order: str = 'bgr'
-    encode_batch: bool = False
+    encode_batch: Optional[int] = 1
+
+    def __post_init__(self) -> None:
+        if self.encode_batch is not None:  # a bool or a count: as the hook takes it
+            object.__setattr__(self, 'encode_batch', encode_batch_size(self.encode_batch))
 
 
 def wrap_step(model, mode: str, refine_batch: Callable[[list, list], None]) -> None:
@@ -95,18 +120,25 @@ class PredictionRefiner:
 
     @torch.no_grad()
     def refine_batch(self, data_samples: Sequence, batch_inputs: Sequence) -> None:
-        """Refine (or read back) a batch; with ``encode_batch`` the images to
-        refine are encoded in one encoder call (those read back are not)."""
+        """Refine (or read back) a batch.  The images to refine are encoded
+        ``encode_batch`` per encoder call, each chunk refined before the next
+        is encoded (those read back are not encoded at all)."""
         pending = []
         for data_sample, batch_input in zip(data_samples, batch_inputs):
             reused, key = self._read_back(data_sample, batch_input)
             if not reused:
                 pending.append((data_sample, batch_input, key))
-        embeddings = [None] * len(pending)
-        if self.options.encode_batch and pending:
-            embeddings = self._encode([p[0] for p in pending], [p[1] for p in pending])
-        for (data_sample, batch_input, key), embedding in zip(pending, embeddings):
-            self._refine(data_sample, batch_input, embedding, key)
+        size = self.options.encode_batch
+        if size == 1:  # one by one: each image is encoded as it is refined
+            for data_sample, batch_input, key in pending:
+                self._refine(data_sample, batch_input, None, key)
+            return
+        size = size or max(len(pending), 1)
+        for start in range(0, len(pending), size):
+            chunk = pending[start:start + size]
+            embeddings = self._encode([p[0] for p in chunk], [p[1] for p in chunk])
+            for (data_sample, batch_input, key), embedding in zip(chunk, embeddings):
+                self._refine(data_sample, batch_input, embedding, key)
 
     @torch.no_grad()
     def refine_sample(self, data_sample, batch_input=None, image_embedding=None) -> None:

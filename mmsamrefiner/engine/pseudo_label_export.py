@@ -17,7 +17,8 @@ key of what it was computed from (:func:`export_key`):
   of SAM's weights and of an IoU adaptor);
 * ``settings``: :func:`key_settings`, the key's version and the hook's own
   settings (mmdet: ``score_thr``; mmseg: ``classes``, ``background``,
-  ``ignore_index``; both: ``encode_batch``).
+  ``ignore_index``; both: ``encode_batch``, images per encoder call, as
+  batched encoding equals one-by-one encoding only up to float rounding).
 
 The mmdet key is stored in the COCO part (``part['key']``), the mmseg key in
 a sidecar ``<out_dir>/<image stem>.key.json`` with a digest of the PNG.
@@ -115,7 +116,8 @@ def key_settings(kind: str, options) -> str:
         classes = None if options.classes is None else [int(c) for c in options.classes]
         own = (f'classes={classes} background={int(options.background)} '
                f'ignore_index={options.ignore_index}')
-    return f'v{KEY_VERSION} {kind} {own} encode_batch={bool(options.encode_batch)}'
+    encode_batch = 'batch' if options.encode_batch is None else int(options.encode_batch)
+    return f'v{KEY_VERSION} {kind} {own} encode_batch={encode_batch}'
 
 
 def export_key(data_sample, batch_input, refiner_digest: str, options) -> dict:

@@ -125,6 +125,7 @@ def test_stale_exports_are_counted_with_why(tmp_path, image):
 
     assert why(det_sample(image, seed=1)) == {'prediction'}
     assert why(det_sample(image, scores=(0.9, 0.3))) == {'prediction'}
+    assert why(det_sample(image), encode_batch=2) == {'settings'}
     assert why(det_sample(image), encode_batch=True) == {'settings'}
     part = tmp_path / 'parts' / '1.json'
     stored = json.loads(part.read_text())

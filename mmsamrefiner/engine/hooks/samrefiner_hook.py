@@ -15,7 +15,7 @@ from mmengine.hooks import Hook
 from mmsamrefiner.registry import HOOKS, build_in_scope, register_also_in_root
 from ..loop_report import LoopCounts, log_report, summarize
 from ..prediction_refiner import (STEP_OF_MODE, PredictionRefiner, RefineOptions,
-                                  unwrap_step, wrap_step)
+                                  encode_batch_size, unwrap_step, wrap_step)
 from ..pseudo_label_export import PseudoLabelExport, export_key
 from ..teacher import semi_detector, wrap_pseudo_instances
 
@@ -81,10 +81,13 @@ class SAMRefinerHook(Hook):
             during semi-supervised training.
         channel_order (str): channel order of the batch inputs, used when an
             image must be rebuilt from them (MM loaders give ``'bgr'``).
-        encode_batch (bool): encode the images of a batch in one image-encoder
-            call (faster on GPUs; the masks equal the one-by-one ones up to
-            float rounding, so it is part of the export's key).  Images whose
-            export is read back are not encoded.
+        encode_batch (int): images of a loader batch per image-encoder call,
+            as ``tools/refine.py --encode-batch``: ``1`` (default) encodes
+            each image on its own; more is faster on GPUs (the masks equal
+            the one-by-one ones up to float rounding, so it is part of the
+            export's key).  Images whose export is read back are not encoded.
+            ``True``, the earlier bool form, still means the whole loader
+            batch in one call (``False``: 1).
     """
 
     priority = 'LOW'
@@ -101,12 +104,13 @@ class SAMRefinerHook(Hook):
                  ignore_index: int = 255,
                  refine_pseudo_labels: bool = False,
                  channel_order: str = 'bgr',
-                 encode_batch: bool = False) -> None:
+                 encode_batch: Union[int, bool] = 1) -> None:
         unknown = set(modes) - set(STEP_OF_MODE)
         if unknown:
             raise ValueError(f'modes must be among {sorted(STEP_OF_MODE)}, got {sorted(unknown)}')
         if channel_order not in ('rgb', 'bgr'):
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        encode_batch_size(encode_batch)  # refuse anything but a count or a bool now
         self._refiner_cfg = refiner
         self._refiner = refiner if isinstance(refiner, torch.nn.Module) else None
         self.device = device
@@ -131,7 +135,7 @@ class SAMRefinerHook(Hook):
         return RefineOptions(score_thr=self.score_thr, keep_coarse=self.keep_coarse,
                              classes=self.classes, background=self.background,
                              ignore_index=self.ignore_index, channel_order=self.channel_order,
-                             encode_batch=self.encode_batch)
+                             encode_batch=encode_batch_size(self.encode_batch))
 
     # -- the refiner ----------------------------------------------------------
     def refiner(self, runner=None):
