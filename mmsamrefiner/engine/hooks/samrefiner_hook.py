@@ -135,7 +135,7 @@ class SAMRefinerHook(Hook):
         return RefineOptions(score_thr=self.score_thr, keep_coarse=self.keep_coarse,
                              classes=self.classes, background=self.background,
                              ignore_index=self.ignore_index, channel_order=self.channel_order,
-                             encode_batch=encode_batch_size(self.encode_batch))
+                             encode_batch=self.encode_batch)
 
     # -- the refiner ----------------------------------------------------------
     def refiner(self, runner=None):
