@@ -68,7 +68,8 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='write coarse-vs-refined overlays here')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--encode-batch', type=int, default=1, metavar='N',
-                        help='images per image-encoder call (faster on GPUs)')
+                        help='images per image-encoder call (1: one by one; more is faster '
+                        'on GPUs)')
     parser.add_argument('--ignore-index', type=int, default=255)
     parser.add_argument('--background', type=int, default=0)
     parser.add_argument('--classes', type=int, nargs='+', help='label-map classes to refine')

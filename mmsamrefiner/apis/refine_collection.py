@@ -16,8 +16,6 @@ size than the image) are final until the input changes; errors of the run
 *transient*: the image is retried by the next run.  An interruption (Ctrl-C, a
 crash) leaves only finished images recorded, so a re-run resumes.
 """
-import hashlib
-import json
 import time
 from collections import Counter
 from typing import Callable, Optional, Sequence
@@ -28,6 +26,7 @@ from mmsamrefiner.io.coarse_masks import (AnnotationError, BinaryMasks,
                                           CocoInstances, CoarseItem, LabelMaps)
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import load_rgb_image
+from mmsamrefiner.utils.digest import digest_json
 
 
 def is_transient(error: BaseException) -> bool:
@@ -42,9 +41,7 @@ def settings_digest(refiner, source, semantic_options: Optional[dict] = None) ->
     format and, for label maps, the semantic options."""
     fingerprint = refiner.fingerprint() if hasattr(refiner, 'fingerprint') else repr(refiner)
     options = semantic_options if isinstance(source, LabelMaps) else None
-    text = json.dumps([fingerprint, type(source).__name__, options], sort_keys=True,
-                      default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return digest_json([fingerprint, type(source).__name__, options])
 
 
 REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)
@@ -137,9 +134,11 @@ def refine_collection(refiner: SAMRefiner,
             line saying how many images are reused and redone (each rank).
         after_image: called after each finished image (tests use it to
             interrupt a run).
-        encode_batch: images per image-encoder call (faster on GPUs; masks
-            equal the one-by-one ones up to float rounding).  An image that
-            cannot be read is left out of the batch and fails on its own.
+        encode_batch: images per image-encoder call, an int >= 1 (1: one by
+            one; more is faster on GPUs, masks equal the one-by-one ones up
+            to float rounding), as ``SAMRefinerHook(encode_batch=N)``.  An
+            image that cannot be read is left out of the batch and fails on
+            its own.
         overwrite: redo every image, whatever its record says.
 
     Returns:
@@ -153,8 +152,9 @@ def refine_collection(refiner: SAMRefiner,
     """
     if not isinstance(source, (CocoInstances, LabelMaps, BinaryMasks)):
         raise TypeError(f'unknown source {type(source).__name__}')
-    if encode_batch < 1:
-        raise ValueError(f'encode_batch must be >= 1, got {encode_batch}')
+    if isinstance(encode_batch, bool) or not isinstance(encode_batch, int) or encode_batch < 1:
+        raise ValueError('encode_batch is the number of images per image-encoder call, an int '
+                         f'>= 1 (1: one by one), got {encode_batch!r}')
     if isinstance(source, CocoInstances):
         source.check_unique_ids()
     semantic_options = semantic_options or {}

@@ -1,8 +1,12 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Refining the predictions held by mmdet/mmseg data samples.
 
-The one place where MM data samples meet :class:`~mmsamrefiner.SAMRefiner`;
-the hook and ``tools/refine.py`` go through it.
+The one place where MM data samples meet :class:`~mmsamrefiner.SAMRefiner`:
+:class:`SAMRefinerHook` (through
+:class:`~mmsamrefiner.engine.prediction_refiner.PredictionRefiner`) and the
+semi-supervised teacher patch (:mod:`mmsamrefiner.engine.teacher`) go through
+it.  ``tools/refine.py`` does not: it refines coarse-mask files, not data
+samples, through :func:`mmsamrefiner.apis.refine_collection`.
 
 * :func:`refine_det_sample`: ``DetDataSample.pred_instances.masks``
   ((N, H, W) bool tensor, original image frame since mmdet rescales
@@ -12,13 +16,8 @@ the hook and ``tools/refine.py`` go through it.
   map) goes through split-then-merge.
 * :func:`sample_image`: the image the predictions refer to, read from
   ``img_path`` or rebuilt from the batch input.
-* :func:`prediction_digest` and :func:`image_identity`: what a stored
-  refinement of a sample was computed from, so that a re-run reuses it only
-  for the same inputs.
+* :func:`sample_kind`: which of the two a prediction is.
 """
-import hashlib
-import os
-import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -60,68 +59,15 @@ def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
     return np.ascontiguousarray(image), channel_order
 
 
-def _update(digest, name: str, array: np.ndarray) -> None:
-    array = np.ascontiguousarray(array)
-    digest.update(f'{name}{array.dtype.str}{array.shape}'.encode('ascii'))
-    digest.update(array.data)
-
-
-def prediction_digest(data_sample) -> str:
-    """SHA-1 of the (unrefined) prediction of an mmdet or mmseg data sample.
-
-    mmdet: ``pred_instances`` masks (as bool, bit-packed), scores (float32)
-    and labels (int64); mmseg: the ``pred_sem_seg`` label map (int64).
-    Shapes are included.
-    """
-    digest = hashlib.sha1()
+def sample_kind(data_sample) -> str:
+    """``'det'`` for an mmdet prediction (``pred_instances``), ``'seg'`` for an
+    mmseg one (``pred_sem_seg``); KeyError for anything else."""
     if 'pred_instances' in data_sample:
-        instances = data_sample.pred_instances
-        masks = instances.masks if 'masks' in instances else None
-        if masks is not None and not isinstance(masks, torch.Tensor):  # BitmapMasks
-            masks = torch.from_numpy(masks.to_ndarray())
-        if masks is not None:
-            masks = masks.bool().cpu().numpy()
-            digest.update(f'masks{masks.shape}'.encode('ascii'))
-            _update(digest, 'bits', np.packbits(masks.reshape(len(masks), -1), axis=1))
-        for name in ('scores', 'labels'):
-            if name in instances:
-                values = getattr(instances, name)
-                values = values.cpu().numpy() if isinstance(values, torch.Tensor) else values
-                _update(digest, name, np.asarray(
-                    values, np.float32 if name == 'scores' else np.int64))
-    elif 'pred_sem_seg' in data_sample:
-        _update(digest, 'sem_seg',
-                data_sample.pred_sem_seg.data.cpu().numpy().astype(np.int64))
-    else:
-        raise KeyError('neither pred_instances (mmdet) nor pred_sem_seg (mmseg) in the '
-                       f'prediction; keys: {data_sample.keys()}')
-    return digest.hexdigest()
-
-
-def image_identity(data_sample, batch_input: Optional[torch.Tensor] = None,
-                   channel_order: str = 'bgr') -> str:
-    """Names the image :func:`sample_image` refines against, cheaply.
-
-    A readable ``img_path`` file: its absolute path, size and modification
-    time (ns) (``file:...``); otherwise the SHA-1 of the batch input's pixels
-    with ``img_shape``, ``ori_shape`` and ``channel_order`` (``pixels:...``),
-    which is what the image is rebuilt from.
-    """
-    img_path = data_sample.metainfo.get('img_path')
-    if img_path:
-        try:
-            stat = os.stat(img_path)
-        except (OSError, ValueError, TypeError):
-            stat = None
-        if stat is not None and osp.isfile(img_path):
-            return f'file:{osp.abspath(img_path)}|{stat.st_size}|{stat.st_mtime_ns}'
-    if batch_input is None:
-        return f'unreadable:{img_path}'
-    digest = hashlib.sha1()
-    _update(digest, 'input', batch_input.cpu().numpy())
-    shapes = (data_sample.metainfo.get('img_shape'), data_sample.metainfo.get('ori_shape'))
-    digest.update(f'{shapes}{channel_order}'.encode('ascii'))
-    return f'pixels:{digest.hexdigest()}'
+        return 'det'
+    if 'pred_sem_seg' in data_sample:
+        return 'seg'
+    raise KeyError('SAMRefinerHook found neither pred_instances (mmdet) nor '
+                   f'pred_sem_seg (mmseg) in the prediction; keys: {data_sample.keys()}')
 
 
 def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarray],

@@ -18,11 +18,10 @@ ids) raise :class:`CollectionError`; a bad record fails only its image when it
 is loaded (:class:`AnnotationError` names the annotation).  Each source also
 gives :meth:`input_digest` of an item: a digest of everything its refined
 masks are computed from (the image's coarse masks or annotations, and the
-image file's name, size and modification time), which binds stored results to
-their inputs.
+image file's name, size and modification time: :mod:`mmsamrefiner.utils.digest`),
+which binds stored results to their inputs.
 """
 import glob
-import hashlib
 import json
 import os
 import os.path as osp
@@ -33,6 +32,9 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 from PIL import Image
+
+from mmsamrefiner.utils.digest import (canonical_json, digest_file, file_stamp,
+                                        hasher)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -50,29 +52,12 @@ class AnnotationError(ValueError):
         self.ann_id = ann_id
 
 
-def _hasher():
-    return hashlib.blake2b(digest_size=16)
-
-
-def file_stamp(path: Optional[str]) -> str:
-    """``name:size:mtime_ns`` of a file (cheap: no content read), or ``name:missing``."""
-    name = osp.basename(path or '')
-    try:
-        stat = os.stat(path)
-    except (OSError, TypeError):
-        return f'{name}:missing'
-    return f'{name}:{stat.st_size}:{stat.st_mtime_ns}'
-
-
 def _file_content_digest(path: str) -> str:
-    digest = _hasher()
+    """Digest of a mask file's content, or ``unreadable:<error>``."""
     try:
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 20), b''):
-                digest.update(block)
+        return digest_file(path)
     except OSError as error:
         return f'unreadable:{type(error).__name__}'
-    return digest.hexdigest()
 
 
 @dataclass
@@ -278,9 +263,8 @@ class CocoInstances:
     def input_digest(self, item: CoarseItem) -> str:
         """Digest of the image's record, its annotations and the image file's stamp."""
         image = item.meta['image']
-        digest = _hasher()
-        digest.update(json.dumps([image, self.anns_of[image['id']]], sort_keys=True,
-                                 default=str).encode())
+        digest = hasher()
+        digest.update(canonical_json([image, self.anns_of[image['id']]]))
         digest.update(file_stamp(item.img_path).encode())
         return digest.hexdigest()
 
@@ -351,7 +335,7 @@ class LabelMaps:
 
     def input_digest(self, item: CoarseItem) -> str:
         """Digest of the label map's content and the image file's stamp."""
-        digest = _hasher()
+        digest = hasher()
         digest.update(_file_content_digest(item.meta['label_path']).encode())
         digest.update(file_stamp(item.img_path).encode())
         return digest.hexdigest()
@@ -390,7 +374,7 @@ class BinaryMasks:
 
     def input_digest(self, item: CoarseItem) -> str:
         """Digest of the mask files' names and contents and the image file's stamp."""
-        digest = _hasher()
+        digest = hasher()
         for name in item.meta['names']:
             digest.update(f'{name}:'.encode())
             digest.update(_file_content_digest(osp.join(self.mask_dir, item.key, name)).encode())

@@ -22,7 +22,6 @@ Masks are (N, H, W) bool in the original image frame; boxes are xyxy pixels in
 memory and xywh in COCO files.
 """
 import glob
-import hashlib
 import json
 import os
 import os.path as osp
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes, atomic_write_json
+from mmsamrefiner.utils.digest import digest_arrays
 
 _MISSING = object()
 
@@ -75,11 +75,9 @@ def _json_round_trip(value: Any) -> Any:
 
 
 def _label_map_digest(label_map: np.ndarray) -> str:
-    """SHA-1 of an (H, W) label map's values and shape, whatever its dtype."""
-    label_map = np.ascontiguousarray(label_map, np.int64)
-    digest = hashlib.sha1(str(label_map.shape).encode('ascii'))
-    digest.update(label_map.data)
-    return digest.hexdigest()
+    """Digest of an (H, W) label map's values and shape, whatever its dtype
+    (taken as int64, as it reads back)."""
+    return digest_arrays(np.asarray(label_map, np.int64))
 
 
 def _safe_name(name: ImageId) -> str:

@@ -13,6 +13,8 @@ produced it and to what it wrote:
 * ``settings``: a digest of the refiner (:meth:`SAMRefiner.fingerprint`:
   settings and weights) and of the format's options;
 * ``outputs``: ``{path relative to out_dir: digest of its content}``;
+
+(digests: :mod:`mmsamrefiner.utils.digest`)
 * ``img_path``, ``num_masks``, ``num_empty``, ``seconds``.
 
 :meth:`RecordBook.check` reuses a record only if input and settings digests
@@ -31,7 +33,6 @@ failure; anything else is redone.  All files are written atomically.
 import copy
 import fcntl
 import glob
-import hashlib
 import io
 import json
 import os
@@ -44,6 +45,7 @@ import numpy as np
 from PIL import Image
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes
+from mmsamrefiner.utils.digest import digest_bytes, digest_file
 from .pseudo_labels import encode_rle
 
 #: why :meth:`RecordBook.check` does not reuse a record
@@ -52,20 +54,13 @@ NEW, INPUT_CHANGED, SETTINGS_CHANGED, OUTPUT_CHANGED, RETRY = (
     'failed transiently before')
 
 
-def digest_bytes(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def digest_file(path: str) -> Optional[str]:
-    """Digest of a file's content; None if it cannot be read."""
-    digest = hashlib.blake2b(digest_size=16)
+def _output_digest(path: str) -> Optional[str]:
+    """Digest of an output's content; None if it cannot be read (then it does
+    not match its record)."""
     try:
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 20), b''):
-                digest.update(block)
+        return digest_file(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _write(root: str, relpath: str, data: bytes) -> Dict[str, str]:
@@ -113,7 +108,7 @@ class RecordBook:
             return None, SETTINGS_CHANGED
         outputs = record.get('outputs')
         if not isinstance(outputs, dict) or any(
-                digest_file(osp.join(self.root, relpath)) != digest
+                _output_digest(osp.join(self.root, relpath)) != digest
                 for relpath, digest in outputs.items()):
             return None, OUTPUT_CHANGED
         if record.get('status') != 'refined' and (record.get('status') != 'failed'

@@ -15,7 +15,6 @@ One refinement call for N coarse masks of one image:
 
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
-import hashlib
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -24,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from mmsamrefiner.registry import MODELS, register_also_in_root
+from mmsamrefiner.utils.digest import hasher, update_tensors
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along
 from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
@@ -401,15 +401,11 @@ class SAMRefiner(nn.Module):
         ``__init__``).
         """
         if self._fingerprint is None:
-            digest = hashlib.blake2b(f'{self!r}|{self.encoder_dtype}'.encode(), digest_size=16)
+            digest = hasher(f'{self!r}|{self.encoder_dtype}')
             head = self.backend.iou_head.layers[-1]
             modules = [self.sam] + ([head.adapter] if isinstance(head, AdaptedLinear) else [])
             for module in modules:
-                for name, tensor in module.state_dict().items():
-                    flat = tensor.detach().reshape(-1)
-                    stride = max(1, flat.numel() // 1_000_000)
-                    digest.update(f'{name}{tuple(tensor.shape)}{tensor.dtype}'.encode())
-                    digest.update(flat[::stride].float().cpu().numpy().tobytes())
+                update_tensors(digest, module.state_dict().items())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 

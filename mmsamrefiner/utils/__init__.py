@@ -1,6 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Bottom-layer helpers, standard library and numpy only: atomic file writes,
-the content-keyed array cache, mask matching.
+content digests, the content-keyed array cache, mask matching.
 
 Every other folder of the package may import them; they import nothing else
 of the package.

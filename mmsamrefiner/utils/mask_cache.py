@@ -1,8 +1,9 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """A disk cache of arrays keyed by content (refined masks, image embeddings).
 
-The key is a SHA-1 of everything the refined masks depend on: the image pixels,
-the coarse masks (or label map) and a settings string (for
+The key (:func:`content_key`, a :mod:`mmsamrefiner.utils.digest` digest) binds
+everything the refined masks depend on: the image pixels, the coarse masks (or
+label map) and a settings string (for
 :class:`RefineCoarseMasks`, :meth:`SAMRefiner.fingerprint`: the refiner's
 settings and the content of SAM's weights).  Entries are ``.npz`` files under
 ``<cache_dir>/<key[:2]>/<key>.npz``, written atomically, so any number of
@@ -16,7 +17,6 @@ given to :meth:`MaskCache.put` (same dtype, shape and values).  Entries of the
 earlier format (plain uncompressed ``.npz``, 1 byte a mask pixel) are still
 read, as they were written.
 """
-import hashlib
 import io
 import os.path as osp
 import zipfile
@@ -24,6 +24,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from mmsamrefiner.utils.digest import digest_arrays
 from .atomic import atomic_write_bytes
 
 #: Version of the entry layout, stored in each entry under ``_FORMAT``.
@@ -33,13 +34,9 @@ _BOOL_SHAPE = '__bool_shape__'  # + name: the shape of a bit-packed bool array
 
 
 def content_key(settings: str, *arrays: np.ndarray) -> str:
-    """SHA-1 hex digest of ``settings`` and each array's dtype, shape and bytes."""
-    digest = hashlib.sha1(settings.encode('utf-8'))
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f'{array.dtype.str}{array.shape}'.encode('ascii'))
-        digest.update(array.data)
-    return digest.hexdigest()
+    """The entry name of ``settings`` and the arrays (each one's dtype, shape
+    and values): :func:`~mmsamrefiner.utils.digest.digest_arrays`."""
+    return digest_arrays(*arrays, prefix=settings)
 
 
 def encode_entry(**arrays: np.ndarray) -> bytes:

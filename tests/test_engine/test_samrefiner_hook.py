@@ -279,8 +279,7 @@ def test_semi_supervised_teacher_pseudo_instances_are_refined(tiny_sam_cfg):
     from mmdet.utils import register_all_modules
     from mmengine.registry import DefaultScope
 
-    from mmsamrefiner.engine.hooks.samrefiner_hook import (teacher_input_images,
-                                                           wrap_pseudo_instances)
+    from mmsamrefiner.engine.teacher import teacher_input_images, wrap_pseudo_instances
     from mmsamrefiner.synthetic import make_scene
 
     register_all_modules(init_default_scope=False)

@@ -1,0 +1,277 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""Exporting refined pseudo-labels, and reading them back on a re-run (resume).
+
+One :class:`PseudoLabelExport` serves one val/test loop of
+:class:`SAMRefinerHook` with ``out_dir``.  As the loop goes, each image's
+refined masks are written atomically (mmdet: a COCO part with RLE masks,
+merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one
+PNG label map per image, :mod:`mmsamrefiner.io.pseudo_labels`), each with the
+key of what it was computed from (:func:`export_key`):
+
+* ``prediction``: :func:`prediction_digest`, the model's unrefined prediction
+  (mmdet: masks, scores and labels; mmseg: the label map);
+* ``image``: :func:`image_identity`, the image file's absolute path, size and
+  mtime (or, for an image rebuilt from the batch input, a digest of its
+  pixels);
+* ``refiner``: :meth:`SAMRefiner.fingerprint` (its settings and the *content*
+  of SAM's weights and of an IoU adaptor);
+* ``settings``: :func:`key_settings`, the key's version and the hook's own
+  settings (mmdet: ``score_thr``; mmseg: ``classes``, ``background``,
+  ``ignore_index``; both: ``encode_batch``, images per encoder call, as
+  batched encoding equals one-by-one encoding only up to float rounding).
+
+The mmdet key is stored in the COCO part (``part['key']``), the mmseg key in
+a sidecar ``<out_dir>/<image stem>.key.json`` with a digest of the PNG.
+
+With ``reuse`` (the test loop), an image whose export carries the same key is
+read back instead of refined again (an interrupted run resumes; the same
+checkpoint tested twice is refined once); any difference recomputes the image
+and overwrites the export, and is counted with its reason
+(:data:`~mmsamrefiner.engine.loop_report.STALE_REASONS`).  Without ``reuse``
+(the val loop) every image is refined and its export rewritten, so a metric
+is never computed from another epoch's masks.
+"""
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.dist import barrier, is_main_process
+
+from mmsamrefiner.io import CocoInstanceWriter, LabelMapWriter
+from mmsamrefiner.utils.digest import file_stamp, hasher, update_array
+from .loop_report import LoopCounts
+from .sample_refiner import sample_kind
+
+#: What an export's key names, in the order stale exports are explained.
+KEY_FIELDS = ('prediction', 'image', 'refiner', 'settings')
+#: Bumped when the key's format or the refinement it describes changes
+#: (2: digests of :mod:`mmsamrefiner.utils.digest`); the first word of
+#: ``settings``.
+KEY_VERSION = 2
+
+
+def prediction_digest(data_sample) -> str:
+    """Digest of the (unrefined) prediction of an mmdet or mmseg data sample.
+
+    mmdet: ``pred_instances`` masks (as bool, bit-packed), scores (float32)
+    and labels (int64); mmseg: the ``pred_sem_seg`` label map (int64).
+    Shapes are included.
+    """
+    digest = hasher()
+    if 'pred_instances' in data_sample:
+        instances = data_sample.pred_instances
+        masks = instances.masks if 'masks' in instances else None
+        if masks is not None and not isinstance(masks, torch.Tensor):  # BitmapMasks
+            masks = torch.from_numpy(masks.to_ndarray())
+        if masks is not None:
+            masks = masks.bool().cpu().numpy()
+            digest.update(f'masks{masks.shape}'.encode('ascii'))
+            update_array(digest, np.packbits(masks.reshape(len(masks), -1), axis=1), 'bits')
+        for name in ('scores', 'labels'):
+            if name in instances:
+                values = getattr(instances, name)
+                values = values.cpu().numpy() if isinstance(values, torch.Tensor) else values
+                update_array(digest, np.asarray(
+                    values, np.float32 if name == 'scores' else np.int64), name)
+    elif 'pred_sem_seg' in data_sample:
+        update_array(digest, data_sample.pred_sem_seg.data.cpu().numpy().astype(np.int64),
+                     'sem_seg')
+    else:
+        raise KeyError('neither pred_instances (mmdet) nor pred_sem_seg (mmseg) in the '
+                       f'prediction; keys: {data_sample.keys()}')
+    return digest.hexdigest()
+
+
+def image_identity(data_sample, batch_input: Optional[torch.Tensor] = None,
+                   channel_order: str = 'bgr') -> str:
+    """Names the image :func:`sample_image` refines against, cheaply.
+
+    A file at ``img_path``: its absolute path, size and modification time
+    (ns) (``file:...``, :func:`~mmsamrefiner.utils.digest.file_stamp`);
+    otherwise a digest of the batch input's pixels with ``img_shape``,
+    ``ori_shape`` and ``channel_order`` (``pixels:...``), which is what the
+    image is rebuilt from.
+    """
+    img_path = data_sample.metainfo.get('img_path')
+    if isinstance(img_path, (str, os.PathLike)) and img_path and osp.isfile(img_path):
+        return 'file:' + file_stamp(img_path, whole_path=True)
+    if batch_input is None:
+        return f'unreadable:{img_path}'
+    digest = hasher()
+    update_array(digest, batch_input.cpu().numpy(), 'input')
+    shapes = (data_sample.metainfo.get('img_shape'), data_sample.metainfo.get('ori_shape'))
+    digest.update(f'{shapes}{channel_order}'.encode('ascii'))
+    return f'pixels:{digest.hexdigest()}'
+
+
+def key_settings(kind: str, options) -> str:
+    """The key's ``settings``: its version, the prediction's kind and the
+    hook's settings the refined masks depend on (``options``: a
+    :class:`~mmsamrefiner.engine.prediction_refiner.RefineOptions`)."""
+    if kind == 'det':
+        own = f'score_thr={float(options.score_thr)!r}'
+    else:
+        classes = None if options.classes is None else [int(c) for c in options.classes]
+        own = (f'classes={classes} background={int(options.background)} '
+               f'ignore_index={options.ignore_index}')
+    encode_batch = 'batch' if options.encode_batch is None else int(options.encode_batch)
+    return f'v{KEY_VERSION} {kind} {own} encode_batch={encode_batch}'
+
+
+def export_key(data_sample, batch_input, refiner_digest: str, options) -> dict:
+    """What the refinement of ``data_sample``'s (unrefined) prediction is
+    computed from: the dict stored with its export (see the module
+    docstring)."""
+    return dict(prediction=prediction_digest(data_sample),
+                image=image_identity(data_sample, batch_input, options.channel_order),
+                refiner=refiner_digest, settings=key_settings(sample_kind(data_sample), options))
+
+
+def export_name(data_sample):
+    """What names a sample's export: mmdet its ``img_id`` (else ``img_path``),
+    mmseg its ``img_path``."""
+    if 'pred_instances' in data_sample:
+        return data_sample.metainfo.get('img_id', data_sample.metainfo.get('img_path'))
+    return data_sample.metainfo.get('img_path')
+
+
+class PseudoLabelExport:
+    """One loop's refined pseudo-labels under ``out_dir``, with resume.
+
+    Args:
+        out_dir: the export directory.
+        dataset: the loop's dataset (mmdet: its ``metainfo['classes']`` and
+            ``cat_ids`` name the COCO categories).
+        refiner_digest: :meth:`SAMRefiner.fingerprint` (the key's ``refiner``).
+        options: the :class:`~mmsamrefiner.engine.prediction_refiner.RefineOptions`
+            (the key's ``settings``; ``keep_coarse`` and ``score_thr`` also
+            apply to what is read back).
+        counts: the loop's counts.
+        reuse: read back exports whose key matches (the test loop).
+    """
+
+    def __init__(self, out_dir: str, dataset, refiner_digest: str, options,
+                 counts: LoopCounts, reuse: bool) -> None:
+        self.out_dir = out_dir
+        self.dataset = dataset
+        self.refiner_digest = refiner_digest
+        self.options = options
+        self.counts = counts
+        self.reuse = reuse
+        self.writer = None  # made for the loop's first sample
+
+    def _writer(self, kind: str):
+        if self.writer is None:
+            if kind == 'det':
+                classes = getattr(self.dataset, 'metainfo', {}).get('classes')
+                if classes is None:
+                    raise ValueError('exporting COCO pseudo-labels needs the class names: the '
+                                     f'{type(self.dataset).__name__} of this loop has no '
+                                     'metainfo["classes"]')
+                # mmdet's CocoDataset maps labels to COCO category ids; others get 1..K
+                self.writer = CocoInstanceWriter(self.out_dir, classes,
+                                                 getattr(self.dataset, 'cat_ids', None))
+            else:
+                self.writer = LabelMapWriter(self.out_dir)
+        return self.writer
+
+    def key(self, data_sample, batch_input=None) -> dict:
+        return export_key(data_sample, batch_input, self.refiner_digest, self.options)
+
+    def read_back(self, data_sample, batch_input=None) -> Tuple[bool, dict]:
+        """``(reused, key)``: with ``reuse``, reads the sample's export back into
+        it when its key matches (counted as resumed, or as stale with why)."""
+        kind = sample_kind(data_sample)
+        writer = self._writer(kind)
+        key = self.key(data_sample, batch_input)
+        if not self.reuse:
+            return False, key
+        if kind == 'det':
+            reused = self._read_instances(writer, data_sample, key)
+        else:
+            reused = self._read_label_map(writer, data_sample, key)
+        if reused:
+            self.counts.num_resumed += 1
+        else:
+            self._count_stale(writer, export_name(data_sample), key)
+        return reused, key
+
+    def _count_stale(self, writer, name, key: dict) -> None:
+        """An export of ``name`` exists but did not match ``key``: count why."""
+        if not writer.has(name):
+            return
+        counts = self.counts
+        counts.num_stale += 1
+        stored = writer.stored_key(name)
+        if not isinstance(stored, dict):
+            counts.stale_reasons['unkeyed'] += 1
+            return
+        if str(stored.get('settings', '')).split(' ')[0] != key['settings'].split(' ')[0]:
+            counts.stale_reasons['version'] += 1
+            return
+        for field in KEY_FIELDS:
+            if stored.get(field) != key[field]:
+                counts.stale_reasons[field] += 1
+                return
+        counts.stale_reasons['damaged'] += 1
+
+    def _read_instances(self, writer, data_sample, key) -> bool:
+        instances = data_sample.pred_instances
+        if 'masks' not in instances:
+            return False  # refining says why
+        exported = writer.read(export_name(data_sample), key=key)
+        if exported is None or len(exported['masks']) != len(instances):
+            return False
+        if self.options.keep_coarse:
+            masks = instances.masks
+            instances.coarse_masks = (masks if isinstance(masks, torch.Tensor) else
+                                      torch.from_numpy(masks.to_ndarray())).bool().clone()
+        instances.masks = torch.from_numpy(exported['masks']).to(instances.scores.device)
+        passed = int((instances.scores >= self.options.score_thr).sum())
+        self.counts.num_instances_reused += passed
+        self.counts.num_instances_skipped += len(instances) - passed
+        return True
+
+    def _read_label_map(self, writer, data_sample, key) -> bool:
+        from mmengine.structures import PixelData
+        self.check(data_sample)
+        exported = writer.read(data_sample.metainfo['img_path'], key=key)
+        label_map = data_sample.pred_sem_seg.data
+        if exported is None or exported.shape != tuple(label_map.shape[-2:]):
+            return False
+        if self.options.keep_coarse:
+            data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
+        data_sample.pred_sem_seg = PixelData(
+            data=torch.from_numpy(exported).to(label_map.device, label_map.dtype)[None])
+        return True
+
+    def check(self, data_sample) -> None:
+        """Raise before refining a sample whose export cannot be named."""
+        if sample_kind(data_sample) == 'seg' and data_sample.metainfo.get('img_path') is None:
+            raise KeyError('exporting label maps needs img_path in the data samples')
+
+    def write(self, data_sample, key: dict) -> None:
+        """Write the sample's refined prediction with ``key``."""
+        kind = sample_kind(data_sample)
+        writer = self._writer(kind)
+        if kind == 'det':
+            instances = data_sample.pred_instances
+            img_id = export_name(data_sample)
+            img_path = data_sample.metainfo.get('img_path') or str(img_id)
+            writer.write(img_id, osp.basename(img_path), instances.masks.cpu().numpy(),
+                         instances.labels.cpu().numpy(), instances.scores.cpu().numpy(),
+                         key=key)
+        else:
+            writer.write(data_sample.metainfo['img_path'],
+                         data_sample.pred_sem_seg.data[0].cpu().numpy(), key=key)
+
+    def finish(self, logger) -> None:
+        """At the loop's end: mmdet parts are merged into ``instances.json``
+        (by the main process, once every rank has written its parts)."""
+        if isinstance(self.writer, CocoInstanceWriter):
+            barrier()
+            if is_main_process():
+                out_file = self.writer.merge()
+                logger.info(f'SAMRefinerHook: wrote {out_file}')

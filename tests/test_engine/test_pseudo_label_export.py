@@ -1,0 +1,192 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""PseudoLabelExport on its own: keys, read-back, stale reasons, no SAM.
+
+The refined masks are stand-ins written by the test; the hook's runs through
+it are in ``test_samrefiner_hook_reuse.py``.
+"""
+import json
+import os
+import os.path as osp
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData, PixelData
+from mmseg.structures import SegDataSample
+
+from mmsamrefiner.engine.loop_report import LoopCounts
+from mmsamrefiner.engine.prediction_refiner import RefineOptions
+from mmsamrefiner.engine.pseudo_label_export import (KEY_VERSION, PseudoLabelExport,
+                                                     image_identity, prediction_digest)
+
+HEIGHT, WIDTH = 12, 16
+CLASSES = ('a', 'b')
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = str(tmp_path / 'img' / '0001.png')
+    os.makedirs(osp.dirname(path))
+    cv2.imwrite(path, np.full((HEIGHT, WIDTH, 3), 7, np.uint8))
+    return path
+
+
+def det_sample(image, seed=0, scores=(0.9, 0.2)):
+    rng = np.random.default_rng(seed)
+    sample = DetDataSample(metainfo=dict(img_id=1, img_path=image))
+    sample.pred_instances = InstanceData(
+        masks=torch.from_numpy(rng.random((len(scores), HEIGHT, WIDTH)) > 0.5),
+        scores=torch.tensor(scores, dtype=torch.float32),
+        labels=torch.arange(len(scores)) % len(CLASSES))
+    return sample
+
+
+def seg_sample(image, seed=0):
+    rng = np.random.default_rng(seed)
+    sample = SegDataSample(metainfo=dict(img_path=image))
+    sample.pred_sem_seg = PixelData(
+        data=torch.from_numpy(rng.integers(0, 3, (1, HEIGHT, WIDTH))))
+    return sample
+
+
+def make_export(out_dir, reuse=True, **options):
+    counts = LoopCounts()
+    dataset = SimpleNamespace(metainfo=dict(classes=CLASSES))
+    return PseudoLabelExport(str(out_dir), dataset, 'refiner-fingerprint',
+                             RefineOptions(**options), counts, reuse), counts
+
+
+def refine_stand_in(sample):
+    """What refining would do: here, invert the masks (or shift the labels)."""
+    if 'pred_instances' in sample:
+        sample.pred_instances.masks = ~sample.pred_instances.masks
+    else:
+        sample.pred_sem_seg = PixelData(data=(sample.pred_sem_seg.data + 1) % 3)
+
+
+def export_once(out_dir, sample, **options):
+    """A first run: nothing to read back, refine, write."""
+    export, _ = make_export(out_dir, **options)
+    reused, key = export.read_back(sample)
+    assert not reused
+    refine_stand_in(sample)
+    export.write(sample, key)
+    export.finish(SimpleNamespace(info=lambda msg: None))
+    return sample
+
+
+def test_det_export_is_read_back_for_the_same_key_with_coarse_masks_and_counts(
+        tmp_path, image):
+    refined = export_once(tmp_path, det_sample(image)).pred_instances.masks
+    coco = json.load(open(tmp_path / 'instances.json'))
+    assert [c['name'] for c in coco['categories']] == list(CLASSES)
+    assert len(coco['annotations']) == 2
+
+    export, counts = make_export(tmp_path, keep_coarse=True, score_thr=0.5)
+    sample = det_sample(image)
+    coarse = sample.pred_instances.masks.clone()
+    # score_thr is part of the key: another threshold is another refinement
+    reused, _ = export.read_back(sample)
+    assert not reused and counts.stale_reasons['settings'] == 1
+
+    export, counts = make_export(tmp_path, keep_coarse=True)
+    sample = det_sample(image)
+    reused, key = export.read_back(sample)
+    assert reused and key['refiner'] == 'refiner-fingerprint'
+    assert key['settings'].startswith(f'v{KEY_VERSION} det ')
+    np.testing.assert_array_equal(sample.pred_instances.masks, refined)
+    np.testing.assert_array_equal(sample.pred_instances.coarse_masks, coarse)
+    assert (counts.num_resumed, counts.num_stale) == (1, 0)
+    assert (counts.num_instances_reused, counts.num_instances_skipped) == (2, 0)
+
+
+def test_without_reuse_nothing_is_read_back_or_counted_stale(tmp_path, image):
+    export_once(tmp_path, det_sample(image))
+    export, counts = make_export(tmp_path, reuse=False)
+    sample = det_sample(image)
+    before = sample.pred_instances.masks.clone()
+    reused, key = export.read_back(sample)
+    assert not reused and key is not None
+    np.testing.assert_array_equal(sample.pred_instances.masks, before)
+    assert (counts.num_resumed, counts.num_stale) == (0, 0)
+
+
+def test_stale_exports_are_counted_with_why(tmp_path, image):
+    export_once(tmp_path, det_sample(image))
+
+    def why(sample, **options):
+        export, counts = make_export(tmp_path, **options)
+        assert export.read_back(sample) == (False, export.key(sample))
+        assert counts.num_stale == 1
+        return {r for r, c in counts.stale_reasons.items() if c}
+
+    assert why(det_sample(image, seed=1)) == {'prediction'}
+    assert why(det_sample(image, scores=(0.9, 0.3))) == {'prediction'}
+    assert why(det_sample(image), encode_batch=2) == {'settings'}
+    assert why(det_sample(image), encode_batch=True) == {'settings'}
+    part = tmp_path / 'parts' / '1.json'
+    stored = json.loads(part.read_text())
+    stored['key']['settings'] = stored['key']['settings'].replace(f'v{KEY_VERSION} ', 'v1 ')
+    part.write_text(json.dumps(stored))
+    assert why(det_sample(image)) == {'version'}  # written by an earlier release
+    del stored['key']
+    part.write_text(json.dumps(stored))
+    assert why(det_sample(image)) == {'unkeyed'}
+
+
+def test_a_new_export_dir_has_nothing_stale(tmp_path, image):
+    export, counts = make_export(tmp_path / 'new')
+    assert export.read_back(det_sample(image))[0] is False
+    assert counts.num_stale == 0
+
+
+def test_seg_export_round_trip_and_a_torn_pair_is_damaged(tmp_path, image):
+    refined = export_once(tmp_path, seg_sample(image)).pred_sem_seg.data
+    assert osp.exists(tmp_path / '0001.key.json')
+
+    export, counts = make_export(tmp_path, keep_coarse=True)
+    sample = seg_sample(image)
+    coarse = sample.pred_sem_seg.data.clone()
+    assert export.read_back(sample)[0]
+    np.testing.assert_array_equal(sample.pred_sem_seg.data, refined)
+    np.testing.assert_array_equal(sample.coarse_sem_seg.data, coarse)
+
+    cv2.imwrite(str(tmp_path / '0001.png'), np.zeros((HEIGHT, WIDTH), np.uint8))
+    export, counts = make_export(tmp_path)
+    assert not export.read_back(seg_sample(image))[0]
+    assert counts.stale_reasons['damaged'] == 1
+
+
+def test_exports_that_cannot_be_named_or_labelled_raise(tmp_path, image):
+    export, _ = make_export(tmp_path)
+    sample = seg_sample(image)
+    sample.set_metainfo(dict(img_path=None))
+    with pytest.raises(KeyError, match='img_path'):
+        export.check(sample)
+    export = PseudoLabelExport(str(tmp_path), SimpleNamespace(metainfo={}), 'r',
+                               RefineOptions(), LoopCounts(), True)
+    with pytest.raises(ValueError, match='class names'):
+        export.read_back(det_sample(image))
+
+
+def test_prediction_and_image_digests_bind_what_they_say(tmp_path, image):
+    sample = det_sample(image)
+    base = prediction_digest(sample)
+    assert prediction_digest(det_sample(image)) == base
+    relabelled = det_sample(image)
+    relabelled.pred_instances.labels = relabelled.pred_instances.labels + 1
+    assert prediction_digest(relabelled) != base
+    assert prediction_digest(seg_sample(image)) != prediction_digest(seg_sample(image, 1))
+
+    identity = image_identity(sample)
+    assert identity.startswith(f'file:{osp.abspath(image)}:')
+    pixels = torch.zeros(3, HEIGHT, WIDTH, dtype=torch.uint8)
+    no_file = DetDataSample(metainfo=dict(img_shape=(HEIGHT, WIDTH)))
+    rebuilt = image_identity(no_file, pixels)
+    assert rebuilt.startswith('pixels:')
+    assert image_identity(no_file, pixels + 1) != rebuilt
+    assert image_identity(no_file, pixels, 'rgb') != rebuilt
+    assert image_identity(no_file) == 'unreadable:None'
