@@ -131,7 +131,7 @@ def train_iou_adapter(args, checkpoint, work_dir: str) -> str:
     sam_checkpoint = checkpoint if checkpoint is not None else 'None'
     command = [
         sys.executable, osp.join(root, 'tools', 'adapt.py'),
-        osp.join(root, 'configs', 'samrefiner_pp', 'iou-adapter_toy_1xb5-1e_synthetic.py'),
+        osp.join(root, 'configs', 'samrefiner_pp', 'samrefiner-pp_sam_toy_1xb5-1e_synthetic.py'),
         '--work-dir', osp.join(work_dir, 'adapt'), '--cfg-options',
         f'model.refiner.sam.arch={args.arch}',
         f'model.refiner.sam.checkpoint={sam_checkpoint}',

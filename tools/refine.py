@@ -13,10 +13,10 @@ Inputs and outputs keep the formats users have:
 
 Examples::
 
-    python tools/refine.py configs/samrefiner/samrefiner_vit_h.py \\
+    python tools/refine.py configs/samrefiner/samrefiner_sam_vit-h.py \\
         --img-dir data/coco/train2017 --coco coarse.json --out refined.json \\
         --eval gt.json
-    bash tools/dist_refine.sh configs/samrefiner/samrefiner_vit_h.py 8 \\
+    bash tools/dist_refine.sh configs/samrefiner/samrefiner_sam_vit-h.py 8 \\
         --img-dir ... --coco coarse.json --out refined.json
 
 Nothing is lost: every output is written atomically and each finished image is
