@@ -31,7 +31,7 @@ from torch import Tensor
 
 from mmsamrefiner.io.embedding_cache import EmbeddingCache, encoder_key
 from mmsamrefiner.refiner.iou_adapter import (IoUAdapter, candidate_ious,
-                                              margin_ranking_loss)
+                                              margin_ranking_loss, ranking_targets)
 from mmsamrefiner.refiner.prompts import PromptMiner
 from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner
 from mmsamrefiner.registry import MODELS, build_in_scope
@@ -192,7 +192,7 @@ class IoUAdaptionModel(BaseModel):
         the adapted top-scored box-prompt candidate is the target."""
         scored = self.score_batch(inputs)
         iou_predictions = self.gather(scored, 'iou_predictions')
-        targets = self.gather(scored, 'coarse_ious').argmax(1)
+        targets = ranking_targets(self.gather(scored, 'coarse_ious'))
         loss = margin_ranking_loss(iou_predictions, targets, self.margin)
         top1 = (iou_predictions.detach().argmax(1) == targets).float().mean()
         return dict(loss_rank=loss, top1_coarse_box=top1)

@@ -194,7 +194,7 @@ def test_unknown_mode_is_refused(refiner_cfg):
 
 def test_label_map_masks_train_and_validate(refiner_cfg, tmp_path):
     from mmsamrefiner.datasets import LabelMapCoarseMaskDataset
-    from mmsamrefiner.synthetic.collections import write_label_map_collection
+    from mmsamrefiner.testing import write_label_map_collection
     write_label_map_collection(str(tmp_path / 'gt'), num_images=2, seed=3)
     write_label_map_collection(str(tmp_path / 'coarse'), num_images=2, coarse=True, seed=3)
     dataset = LabelMapCoarseMaskDataset('coarse/ann_dir', 'coarse/img_dir',

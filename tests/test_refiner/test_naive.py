@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mmsamrefiner import SAMRefiner
-from mmsamrefiner.refiner.naive import mine_mask_by_mask, upscale_all_then_select
+from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
 from mmsamrefiner.refiner.prompts import resized_shape
 from tests.conftest import disk
 
@@ -67,7 +67,7 @@ def test_batched_elastic_boxes_equal_the_side_by_side_python(geometry):
     """Random boxes (many at the image's edges, flat, tiny and over 100 px)
     on random per-pixel embeddings: the batched, integer-step elastic box and
     naive.py's float arithmetic, strip by strip, agree everywhere."""
-    from mmsamrefiner.refiner.naive import elastic_box_one_mask
+    from mmsamrefiner.testing.naive import elastic_box_one_mask
     from mmsamrefiner.refiner.prompts import context_similarity, elastic_boxes, masks_to_boxes
     rng = np.random.default_rng(4)
     height, width = 130, 150

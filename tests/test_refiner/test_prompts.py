@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmsamrefiner.refiner.distance import (distance_to_background,
-                                           farthest_background_in_box)
+from mmsamrefiner.refiner.distance import farthest_background_in_box
 from mmsamrefiner.refiner.prompts import (PromptMiner, masks_to_boxes,
                                           resized_shape)
+from mmsamrefiner.testing import distance_to_background
 from tests.conftest import disk
 
 H, W = 96, 120
