@@ -46,8 +46,9 @@ class IoUAdaptionModel(BaseModel):
             used for validation refinement); it must not carry an adaptor.
         rank, scale: of the :class:`IoUAdapter` (paper: rank 4).
         margin: of the ranking loss (paper: 0.02).
-        embedding_cache: ``dict(cache_dir=None, in_memory=True)``, see
-            :class:`EmbeddingCache`.
+        embedding_cache: ``dict(cache_dir=None, in_memory=True)`` by
+            default, with :class:`EmbeddingCache`'s memory bound (the 64 most
+            recently used embeddings; ``max_items``).
         val_refine: in validation, when a ground-truth mask is given, also run
             the full refinement with and without the adaptor and report the
             refined masks' IoU.

@@ -139,6 +139,17 @@ def test_gt_top1_ranks_the_candidates_refinement_chooses_from(trained, dataset):
                                   out['box_sam_iou_predictions'])
 
 
+def test_the_models_embedding_memory_is_bounded(collection, refiner_cfg):
+    assert IoUAdaptionModel(copy.deepcopy(refiner_cfg)).embeddings.max_items == 64  # default
+    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=dict(max_items=2))
+    images = sorted(str(p) for p in (collection / 'coarse' / 'images').glob('*.png'))[:3]
+    for path in images:
+        model.embeddings.get(path, model.device)
+    assert model.embeddings.encoded == 3 and len(model.embeddings.memory) == 2
+    model.embeddings.get(images[0], model.device)  # the least recently used: dropped
+    assert model.embeddings.encoded == 4 and len(model.embeddings.memory) == 2
+
+
 def test_training_boxes_are_tight_whatever_the_refiner_margin(dataset, refiner_cfg):
     model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), margin=0.1))
     assert model.refiner.miner.margin == 0.1
