@@ -25,11 +25,12 @@ CONFIG_DIR = osp.join(ROOT, 'samrefiner')
 
 # Recorded from the configs before the rebuild (configs/samrefiner/samrefiner_vit_h.py,
 # configs/_base_/hooks/samrefiner_hook.py, configs/_base_/transforms/refine_coarse_masks.py,
-# the mmseg config's own hook and configs/samrefiner_pp/*).
+# the mmseg config's own hook and configs/samrefiner_pp/*), with `margin` renamed
+# `elastic_margin` (refiner) and `ranking_margin` (adaption model's loss).
 SAM_VIT_H = dict(type='SAM', arch='vit_h',
                  checkpoint='https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth')
 REFINER_SETTINGS = dict(type='SAMRefiner', iters=5, use_point=True, use_box=True, use_mask=True,
-                        add_neg=True, margin=0.0, box_geometry='authors', gamma=4.0,
+                        add_neg=True, elastic_margin=0.0, box_geometry='authors', gamma=4.0,
                         strength=30.0, max_batch=64)
 REFINER_VIT_H = dict(REFINER_SETTINGS, sam=SAM_VIT_H)
 HOOK = dict(type='mmsamrefiner.SAMRefinerHook', refiner=REFINER_VIT_H, score_thr=0.0,
@@ -38,9 +39,9 @@ MMSEG_HOOK = dict(type='mmsamrefiner.SAMRefinerHook', refiner=REFINER_VIT_H, bac
                   ignore_index=255)
 TRANSFORM = dict(type='mmsamrefiner.RefineCoarseMasks', refiner=REFINER_VIT_H, device='cpu',
                  cache_dir='data/samrefiner_cache', strict=False)
-ADAPTION_MODEL = dict(type='IoUAdaptionModel', rank=4, scale=1.0, margin=0.02,
+ADAPTION_MODEL = dict(type='IoUAdaptionModel', rank=4, scale=1.0, ranking_margin=0.02,
                       embedding_cache=dict(cache_dir=None, in_memory=True), val_refine=True)
-ADAPTION_REFINER = dict(type='SAMRefiner', iters=1, margin=0.0)
+ADAPTION_REFINER = dict(type='SAMRefiner', iters=1, elastic_margin=0.0)
 SAM_TOY = dict(type='SAM', arch='toy', checkpoint='mmsamrefiner://toy_sam.pth')
 
 CUSTOM_IMPORTS = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
@@ -180,7 +181,7 @@ def test_refiner_configs(path):
         assert cfg.sam.to_dict() == SAM_TOY
     expected = dict(REFINER_SETTINGS, sam=sam)
     if 'cebox' in name:
-        expected['margin'] = 0.1
+        expected['elastic_margin'] = 0.1
     assert cfg.to_dict() == expected
 
 
@@ -192,7 +193,7 @@ def test_adaption_configs_carry_the_authors_settings(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmsamrefiner' and cfg.randomness.seed == 0
     assert cfg.model.type == 'IoUAdaptionModel'
-    assert (cfg.model.rank, cfg.model.margin) == (4, 0.02)
+    assert (cfg.model.rank, cfg.model.ranking_margin) == (4, 0.02)
     assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-2, momentum=0.9,
                                                weight_decay=5e-4)
     (scheduler, ) = cfg.param_scheduler

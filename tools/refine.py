@@ -75,7 +75,7 @@ def parse_args(argv=None):
     parser.add_argument('--overwrite', action='store_true',
                         help='redo every image, even those whose record still holds')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. refiner.margin=0.1')
+                        help='override config settings, e.g. refiner.elastic_margin=0.1')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)

@@ -43,7 +43,7 @@ def to_mask_input_frame(maps: Tensor, input_size: Tuple[int, int], encoder_size:
     return F.interpolate(padded, low_res_size, mode='bilinear', align_corners=False)[0]
 
 
-def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, margin: float,
+def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, elastic_margin: float,
                          geometry: str) -> Tuple[np.ndarray, bool]:
     """The elastic box of one mask, side by side in plain Python.
 
@@ -51,7 +51,7 @@ def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, margin: float,
         sim: (H, W) bool, the pixels similar to the mask
             (:func:`~mmsamrefiner.refiner.prompts.context_similarity`).
         box: (4,) int xyxy inclusive, the mask's tight box.
-        margin: the threshold lambda.
+        elastic_margin: the threshold lambda.
         geometry: ``'symmetric'`` or ``'authors'``, as in
             :func:`~mmsamrefiner.refiner.prompts.elastic_boxes`.
 
@@ -67,7 +67,7 @@ def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, margin: float,
 
     def similar_enough(rows: slice, cols: slice) -> bool:
         strip = sim[rows, cols]
-        return strip.sum() / strip.size > margin
+        return strip.sum() / strip.size > elastic_margin
 
     if geometry == 'symmetric':
         sx, sy = int(np.floor(step_x)), int(np.floor(step_y))
@@ -109,11 +109,11 @@ def mine_one_mask(mask: np.ndarray, miner: PromptMiner, input_size: Tuple[int, i
     ys, xs = np.nonzero(mask)
     box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.int64)
     out = dict(box=box, expanded=False, mask_input=None)
-    if miner.use_box and miner.margin > 0:
+    if miner.use_box and miner.elastic_margin > 0:
         sim = context_similarity(torch.from_numpy(mask)[None],
                                  image_embedding.reshape(image_embedding.shape[-3:]),
                                  valid_grid=valid_grid)[0].numpy()
-        grown, expanded = elastic_box_one_mask(sim, box, miner.margin, miner.box_geometry)
+        grown, expanded = elastic_box_one_mask(sim, box, miner.elastic_margin, miner.box_geometry)
         out.update(box=grown, expanded=expanded)
 
     dist = full_image_distance(mask)
@@ -155,9 +155,9 @@ def mine_mask_by_mask(masks: Tensor, miner: PromptMiner, input_size: Tuple[int, 
     needed only for the elastic box.
     """
     device = masks.device
-    if miner.use_box and miner.margin > 0:
+    if miner.use_box and miner.elastic_margin > 0:
         if image_embedding is None:
-            raise ValueError('the elastic box (margin > 0) needs the image embedding')
+            raise ValueError('the elastic box (elastic_margin > 0) needs the image embedding')
         image_embedding = image_embedding.cpu()
     parts = [mine_one_mask(mask, miner, tuple(input_size), image_embedding, valid_grid)
              for mask in masks.cpu().numpy()]

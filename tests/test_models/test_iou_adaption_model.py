@@ -150,9 +150,18 @@ def test_the_models_embedding_memory_is_bounded(collection, refiner_cfg):
     assert model.embeddings.encoded == 4 and len(model.embeddings.memory) == 2
 
 
-def test_training_boxes_are_tight_whatever_the_refiner_margin(dataset, refiner_cfg):
-    model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), margin=0.1))
-    assert model.refiner.miner.margin == 0.1
+def test_margin_is_a_deprecated_name_of_ranking_margin(refiner_cfg):
+    assert IoUAdaptionModel(copy.deepcopy(refiner_cfg)).ranking_margin == 0.02
+    with pytest.warns(DeprecationWarning, match=r'use ranking_margin=0\.05'):
+        model = IoUAdaptionModel(copy.deepcopy(refiner_cfg), margin=0.05)
+    assert model.ranking_margin == 0.05
+    with pytest.raises(TypeError, match='give ranking_margin only'):
+        IoUAdaptionModel(copy.deepcopy(refiner_cfg), margin=0.05, ranking_margin=0.1)
+
+
+def test_training_boxes_are_tight_whatever_the_refiner_elastic_margin(dataset, refiner_cfg):
+    model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), elastic_margin=0.1))
+    assert model.refiner.miner.elastic_margin == 0.1
     grown = 0
     for _, group in model.score_batch(batches(dataset, 100)[0]['inputs']):
         coarse = group['coarse_masks']

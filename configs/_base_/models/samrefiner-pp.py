@@ -1,5 +1,6 @@
 # SAMRefiner++: a rank-4 LoRA-style adaptor on the last layer of SAM's IoU MLP,
-# trained with the margin ranking loss (margin 0.02) on box-prompt candidates.
+# trained with the margin ranking loss (ranking_margin 0.02) on box-prompt
+# candidates.
 # The SAM comes from a piece of ./sam/:
 #   model = dict(refiner=dict(sam=_base_.sam))
 #   del _base_.sam
@@ -8,10 +9,10 @@ model = dict(
     refiner=dict(
         type='SAMRefiner',
         iters=5,  # validation refinement (the DAVIS-585 evaluation runs 1)
-        margin=0.0),
+        elastic_margin=0.0),  # refinement only: training prompts are tight boxes
     rank=4,
     scale=1.0,
-    margin=0.02,
+    ranking_margin=0.02,
     # Image embeddings are computed once per image and kept in memory (the 64
     # most recently used: max_items); cache_dir keeps them on disk too (reused
     # by later runs and by all ranks).
