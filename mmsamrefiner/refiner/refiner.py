@@ -71,7 +71,10 @@ def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
 
 def renamed_argument(owner: str, old: str, old_value, new: str, new_value, new_default):
     """The value of argument ``new``, or of its deprecated name ``old`` (given
-    when not None) with a ``DeprecationWarning``; both given: ``TypeError``."""
+    when not None) with a ``DeprecationWarning``.  ``old`` given and ``new``
+    away from its default (``new_default``): ``TypeError``.  (A config that
+    sets ``old`` over a ``_base_`` piece setting ``new`` to its default
+    works.)"""
     if old_value is None:
         return new_value
     if new_value != new_default:
