@@ -1,49 +1,155 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""The shipped configs parse and describe what their names say."""
+"""The shipped configs parse, are built from ``_base_`` pieces that inherit no
+leaf, hold only the top-level keys they are for, and mean what they meant
+before the config tree was rebuilt (values recorded from the old configs)."""
+import ast
 import glob
+import inspect
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from mmengine.hub import get_config
 
+from mmsamrefiner.engine.hooks import SAMRefinerHook
 from mmsamrefiner.refiner.sam import (HQ_CHECKPOINT_URLS, SAM2_CHECKPOINT_URLS,
                                       SAM_CHECKPOINT_URLS)
 
 CHECKPOINT_URLS = dict(sam=SAM_CHECKPOINT_URLS, hq=HQ_CHECKPOINT_URLS, sam2=SAM2_CHECKPOINT_URLS)
 
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'configs', 'samrefiner')
+ROOT = osp.join(osp.dirname(osp.dirname(__file__)), 'configs')
+ALL_CONFIGS = sorted(osp.relpath(p, ROOT).replace(osp.sep, '/')
+                     for p in glob.glob(osp.join(ROOT, '**', '*.py'), recursive=True))
+CONFIG_DIR = osp.join(ROOT, 'samrefiner')
 
+# Recorded from the configs before the rebuild (configs/samrefiner/samrefiner_vit_h.py,
+# configs/_base_/hooks/samrefiner_hook.py, configs/_base_/transforms/refine_coarse_masks.py,
+# the mmseg config's own hook and configs/samrefiner_pp/*), with `margin` renamed
+# `elastic_margin` (refiner) and `ranking_margin` (adaption model's loss).
+SAM_VIT_H = dict(type='SAM', arch='vit_h',
+                 checkpoint='https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth')
+REFINER_SETTINGS = dict(type='SAMRefiner', iters=5, use_point=True, use_box=True, use_mask=True,
+                        add_neg=True, elastic_margin=0.0, box_geometry='authors', gamma=4.0,
+                        strength=30.0, max_batch=64)
+REFINER_VIT_H = dict(REFINER_SETTINGS, sam=SAM_VIT_H)
+HOOK = dict(type='mmsamrefiner.SAMRefinerHook', refiner=REFINER_VIT_H, score_thr=0.0,
+            keep_coarse=False, out_dir=None)
+MMSEG_HOOK = dict(type='mmsamrefiner.SAMRefinerHook', refiner=REFINER_VIT_H, background=0,
+                  ignore_index=255)
+TRANSFORM = dict(type='mmsamrefiner.RefineCoarseMasks', refiner=REFINER_VIT_H, device='cpu',
+                 cache_dir='data/samrefiner_cache', strict=False)
+ADAPTION_MODEL = dict(type='IoUAdaptionModel', rank=4, scale=1.0, ranking_margin=0.02,
+                      embedding_cache=dict(cache_dir=None, in_memory=True), val_refine=True)
+ADAPTION_REFINER = dict(type='SAMRefiner', iters=1, elastic_margin=0.0)
+SAM_TOY = dict(type='SAM', arch='toy', checkpoint='mmsamrefiner://toy_sam.pth')
 
-@pytest.mark.parametrize('path', sorted(glob.glob(osp.join(CONFIG_DIR, '*.py'))))
-def test_refiner_configs(path):
-    cfg = Config.fromfile(path).refiner
-    assert cfg.type == 'SAMRefiner'
-    arch, family = cfg.sam.arch, cfg.sam.get('family', 'sam')
-    assert arch in osp.basename(path)
-    assert (family == 'sam') == ('_hq_' not in path and '_sam2_' not in path)
-    assert cfg.sam.checkpoint == CHECKPOINT_URLS[family][arch]  # one switch: the sam dict
-    assert cfg.margin == (0.1 if 'cebox' in path else 0.0)
-    assert cfg.box_geometry == 'authors'
-    assert cfg.iters == 5 and cfg.gamma == 4.0 and cfg.strength == 30.0
-
-
+CUSTOM_IMPORTS = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
+RUNTIME_KEYS = {'default_scope', 'custom_imports', 'env_cfg', 'randomness', 'default_hooks',
+                'custom_hooks', 'log_processor', 'log_level', 'vis_backends', 'visualizer',
+                'load_from', 'resume'}
+SCHEDULE_KEYS = {'optim_wrapper', 'param_scheduler', 'train_cfg', 'val_cfg', 'auto_scale_lr'}
+# The mmdet/mmseg configs each ready config adds SAMRefiner to, and what it adds.
 MM_CONFIGS = {
-    'mmdet/mask-rcnn_r50_fpn_1x_coco_samrefiner-test.py': 'hook',
-    'mmseg/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512_samrefiner-test.py': 'hook',
-    'mmdet/mask-rcnn_r50_fpn_1x_coco_refined-coarse-gt.py': 'transform',
+    'mmdet/mask-rcnn_r50_fpn_1x_coco_samrefiner-test.py':
+    ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'hook'),
+    'mmseg/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512_samrefiner-test.py':
+    ('mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py', 'hook'),
+    'mmdet/mask-rcnn_r50_fpn_1x_coco_refined-coarse-gt.py':
+    ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'transform'),
 }
-ROOT = osp.dirname(CONFIG_DIR)
+
+
+def expected_keys(name: str) -> set:
+    """The top-level keys config ``name`` (relative to configs/) is for."""
+    if name.startswith('_base_/models/sam/'):
+        return {'sam'}
+    if name in ('_base_/models/samrefiner.py', ) or name.startswith('samrefiner/'):
+        return {'refiner'}
+    if name == '_base_/models/samrefiner-pp.py':
+        return {'model'}
+    if name.startswith('_base_/schedules/'):
+        return SCHEDULE_KEYS
+    if name == '_base_/default_runtime.py':
+        return RUNTIME_KEYS
+    if name == '_base_/hooks/samrefiner_hook.py':
+        return {'custom_imports', 'custom_hooks'}
+    if name == '_base_/transforms/refine_coarse_masks.py':
+        return {'custom_imports', 'refine_coarse_masks'}
+    if name.startswith('samrefiner_pp/'):
+        return RUNTIME_KEYS | SCHEDULE_KEYS | {'model', 'data_root', 'train_dataloader',
+                                               'val_dataloader', 'val_evaluator'}
+    if name in MM_CONFIGS:
+        upstream, kind = MM_CONFIGS[name]
+        added = {'custom_hooks'} if kind == 'hook' else set()  # the pipeline is mmdet's key
+        return set(get_config(upstream).keys()) | {'custom_imports'} | added
+    raise AssertionError(f'configs/{name} is new: say which top-level keys it may hold')
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_every_config_loads_and_holds_only_its_own_top_level_keys(name):
+    cfg = Config.fromfile(osp.join(ROOT, name))
+    assert set(cfg.keys()) == expected_keys(name)
+    if 'custom_imports' in cfg:
+        assert cfg.custom_imports == CUSTOM_IMPORTS
+
+
+def unscoped(value):
+    """``value`` without the ``_scope_`` keys mmengine adds to what comes from an
+    ``mmdet::``/``mmseg::`` base."""
+    if isinstance(value, dict):
+        return {k: unscoped(v) for k, v in value.items() if k != '_scope_'}
+    if isinstance(value, (list, tuple)):
+        return type(value)(unscoped(v) for v in value)
+    return value
+
+
+def base_files(path: str) -> list:
+    """The ``_base_`` entries of a config file, as written."""
+    for node in ast.parse(open(path, encoding='utf-8').read()).body:
+        if (isinstance(node, ast.Assign)
+                and any(getattr(t, 'id', None) == '_base_' for t in node.targets)):
+            value = ast.literal_eval(node.value)
+            return [value] if isinstance(value, str) else list(value)
+    return []
+
+
+@pytest.mark.parametrize('name', [n for n in ALL_CONFIGS if n.startswith('_base_/')])
+def test_base_pieces_inherit_only_base_pieces(name):
+    for base in base_files(osp.join(ROOT, name)):
+        target = osp.relpath(osp.normpath(osp.join(osp.dirname(osp.join(ROOT, name)), base)),
+                             ROOT)
+        assert target.replace(osp.sep, '/').startswith('_base_/'), (name, base)
+
+
+def test_the_hook_and_the_transform_are_what_they_were():
+    (hook, ) = Config.fromfile(osp.join(ROOT, '_base_/hooks/samrefiner_hook.py')).custom_hooks
+    assert hook.to_dict() == HOOK
+    transform = Config.fromfile(
+        osp.join(ROOT, '_base_/transforms/refine_coarse_masks.py')).refine_coarse_masks
+    assert transform.to_dict() == TRANSFORM
+    leaf = Config.fromfile(osp.join(CONFIG_DIR, 'samrefiner_sam_vit-h.py')).refiner
+    assert leaf.to_dict() == REFINER_VIT_H  # one refiner for the tools, the hook, the transform
 
 
 @pytest.mark.parametrize('name', sorted(MM_CONFIGS))
 def test_ready_mm_configs_inherit_real_configs_and_switch_samrefiner_in(name):
     cfg = Config.fromfile(osp.join(ROOT, name))
-    assert cfg.custom_imports.imports == ['mmsamrefiner']
-    refiner = None
-    if MM_CONFIGS[name] == 'hook':
+    upstream = get_config(MM_CONFIGS[name][0])
+    assert cfg.custom_imports == CUSTOM_IMPORTS
+    assert 'refiner' not in cfg and 'sam' not in cfg  # the refiner lives in the hook/pipeline
+    if MM_CONFIGS[name][1] == 'hook':
         (hook, ) = cfg.custom_hooks
-        assert hook.type == 'mmsamrefiner.SAMRefinerHook'
-        refiner = hook.refiner
+        if 'mmseg' in name:
+            assert cfg.default_scope == 'mmseg'
+            # The mmseg hook also carries the piece's options the old config left out, at
+            # the hook's defaults: the same hook.
+            defaults = inspect.signature(SAMRefinerHook).parameters
+            added = {key: defaults[key].default for key in ('score_thr', 'keep_coarse',
+                                                             'out_dir')}
+            assert hook.to_dict() == dict(MMSEG_HOOK, **added)
+        else:
+            assert cfg.default_scope == 'mmdet'
+            assert hook.to_dict() == HOOK
         assert 'test_evaluator' in cfg  # the real mmdet/mmseg config underneath
     else:
         pipeline = cfg.train_dataloader.dataset.pipeline
@@ -51,14 +157,31 @@ def test_ready_mm_configs_inherit_real_configs_and_switch_samrefiner_in(name):
         # right after LoadAnnotations, before any geometric transform
         assert types[:3] == ['LoadImageFromFile', 'LoadAnnotations',
                              'mmsamrefiner.RefineCoarseMasks']
-        refiner = pipeline[2].refiner
-    assert refiner.type == 'SAMRefiner'
-    assert refiner.sam.arch == 'vit_h'
-    assert refiner.sam.checkpoint == SAM_CHECKPOINT_URLS['vit_h']
-    if 'mmseg' in name:
-        assert cfg.default_scope == 'mmseg' and hook.background == 0
-    else:
-        assert cfg.default_scope == 'mmdet'
+        assert pipeline[2].to_dict() == TRANSFORM
+        assert cfg.train_pipeline == pipeline and 'refine_coarse_masks' not in cfg
+    for key in set(upstream.keys()) - {'custom_hooks', 'train_pipeline', 'train_dataloader'}:
+        # nothing else of the real config changed
+        assert unscoped(cfg[key]) == unscoped(upstream[key]), key
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(osp.join(CONFIG_DIR, '*.py'))))
+def test_refiner_configs(path):
+    cfg = Config.fromfile(path).refiner
+    assert cfg.type == 'SAMRefiner'
+    arch, family = cfg.sam.arch, cfg.sam.get('family', 'sam')
+    name = osp.basename(path)
+    model = dict(sam='sam', hq='hq-sam', sam2='sam2')[family]
+    assert name.startswith(f'samrefiner_{model}_{arch.replace("_", "-")}')
+    assert cfg.sam.checkpoint == CHECKPOINT_URLS[family][arch]  # one switch: the sam dict
+    sam = dict(type='SAM', arch=arch, checkpoint=cfg.sam.checkpoint)
+    if family != 'sam':
+        sam['family'] = family
+    if arch == 'toy':
+        assert cfg.sam.to_dict() == SAM_TOY
+    expected = dict(REFINER_SETTINGS, sam=sam)
+    if 'cebox' in name:
+        expected['elastic_margin'] = 0.1
+    assert cfg.to_dict() == expected
 
 
 ADAPT_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'samrefiner_pp', '*.py')))
@@ -69,7 +192,7 @@ def test_adaption_configs_carry_the_authors_settings(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmsamrefiner' and cfg.randomness.seed == 0
     assert cfg.model.type == 'IoUAdaptionModel'
-    assert (cfg.model.rank, cfg.model.margin) == (4, 0.02)
+    assert (cfg.model.rank, cfg.model.ranking_margin) == (4, 0.02)
     assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-2, momentum=0.9,
                                                weight_decay=5e-4)
     (scheduler, ) = cfg.param_scheduler
@@ -85,8 +208,10 @@ def test_adaption_configs_carry_the_authors_settings(path):
     assert dataset == ('LabelMapCoarseMaskDataset' if 'labelmaps' in path
                        else 'CocoCoarseMaskDataset')
     arch = cfg.model.refiner.sam.arch
-    assert arch.replace('_', '-') in osp.basename(path)
+    assert f'_sam_{arch.replace("_", "-")}_' in osp.basename(path)
     assert cfg.model.refiner.sam.checkpoint == SAM_CHECKPOINT_URLS[arch]
+    sam = SAM_TOY if arch == 'toy' else SAM_VIT_H
+    assert cfg.model.to_dict() == dict(ADAPTION_MODEL, refiner=dict(ADAPTION_REFINER, sam=sam))
 
 
 @pytest.mark.parametrize('path', ADAPT_CONFIGS)

@@ -4,7 +4,7 @@
 
 Arguments as mmdet's ``tools/train.py``::
 
-    python tools/adapt.py configs/samrefiner_pp/iou-adapter_vit-h_1xb5-1e_coco-coarse.py
+    python tools/adapt.py configs/samrefiner_pp/samrefiner-pp_sam_vit-h_1xb5-1e_coco-coarse.py
     python tools/adapt.py CONFIG --work-dir work_dirs/adapt --resume
     bash tools/dist_adapt.sh CONFIG 8 [--cfg-options ...]
 

@@ -20,8 +20,8 @@ Method
 * Rows (:data:`ROWS`): the coarse masks; SAM with a single prompt; the prompt
   ablation (P = the mined positive and negative points, B = the box, M = the
   Gaussian mask prompt, one round each); SAMRefiner (all prompts) after 1, 3
-  and 5 rounds; the elastic box (margin 0.1) with the authors' geometry (the
-  default) and with ``box_geometry='symmetric'``; SAMRefiner++: SAMRefiner
+  and 5 rounds; the elastic box (``elastic_margin`` 0.1) with the authors'
+  geometry (the default) and with ``box_geometry='symmetric'``; SAMRefiner++: SAMRefiner
   with an IoU adaptor trained by ``tools/adapt.py`` (the toy adaption config,
   authors' settings) on ``--adapt-scenes`` other scenes (seeds from
   ``--adapt-seed``) and their coarse masks only, no ground truth, as a user
@@ -78,9 +78,9 @@ ROWS = {
     'P+B+M, 1 round': dict(ONE_ROUND),
     'P+B+M, 3 rounds': dict(iters=3),
     'SAMRefiner': dict(),
-    'SAMRefiner, elastic box 0.1': dict(margin=0.1),
-    'SAMRefiner, elastic box 0.1, symmetric geometry': dict(margin=0.1,
-                                                            box_geometry='symmetric'),
+    'SAMRefiner, elastic box 0.1': dict(elastic_margin=0.1),
+    'SAMRefiner, elastic box 0.1, symmetric geometry': dict(
+        elastic_margin=0.1, box_geometry='symmetric'),
     'SAMRefiner++ (IoU adaptor)': 'adapted',
 }
 #: Rows of the per-kind table; every row is in the ablation table.
@@ -131,7 +131,7 @@ def train_iou_adapter(args, checkpoint, work_dir: str) -> str:
     sam_checkpoint = checkpoint if checkpoint is not None else 'None'
     command = [
         sys.executable, osp.join(root, 'tools', 'adapt.py'),
-        osp.join(root, 'configs', 'samrefiner_pp', 'iou-adapter_toy_1xb5-1e_synthetic.py'),
+        osp.join(root, 'configs', 'samrefiner_pp', 'samrefiner-pp_sam_toy_1xb5-1e_synthetic.py'),
         '--work-dir', osp.join(work_dir, 'adapt'), '--cfg-options',
         f'model.refiner.sam.arch={args.arch}',
         f'model.refiner.sam.checkpoint={sam_checkpoint}',

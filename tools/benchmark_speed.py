@@ -16,7 +16,7 @@ Method
   (mining + other), also as a percentage of SAM.
 * Baselines, in the same process, each run right after the measured run: the
   same algorithm with prompts mined mask by mask.  ``reference``: the
-  authors' way (``mmsamrefiner.refiner.naive``: per mask and round two
+  authors' way (``mmsamrefiner.testing.naive``: per mask and round two
   whole-image distance transforms, the Gaussian on the whole image, both maps
   resized with ``F.interpolate`` through the encoder frame; all candidates
   upsampled to the image, then one chosen); tests show it gives our prompts
@@ -75,7 +75,7 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.evaluation import mask_iou
-from mmsamrefiner.refiner.naive import mine_mask_by_mask, upscale_all_then_select
+from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
 from mmsamrefiner.refiner.bool_ops import any_along
 from mmsamrefiner.refiner.prompts import Prompts
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam

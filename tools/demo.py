@@ -42,8 +42,9 @@ def parse_args():
                         help="SAM checkpoint path or URL (default: the shipped "
                         "toy SAM for --arch toy); 'none' for random weights")
     parser.add_argument('--iters', type=int, default=5)
-    parser.add_argument('--margin', type=float, default=0.0,
-                        help='elastic-box threshold (0: off)')
+    parser.add_argument('--elastic-margin', '--margin', type=float, default=0.0,
+                        help='the elastic box\'s threshold lambda (0: off; --margin: its '
+                        'old name)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0, help='seed of the generated scene')
     parser.add_argument('--defect', default='dilate', choices=DEFECTS + ('random', ),
@@ -85,7 +86,7 @@ def main():
         print('SAM: the shipped toy SAM (trained on generated scenes; a test and '
               'demo model, not a substitute for SAM on real photos)')
     sam_cfg = dict(type='SAM', arch=args.arch, checkpoint=checkpoint)
-    refiner = SAMRefiner(sam_cfg, iters=args.iters, margin=args.margin,
+    refiner = SAMRefiner(sam_cfg, iters=args.iters, elastic_margin=args.elastic_margin,
                          device=args.device)
     print(f'refiner: {refiner!r}')
     print(f'image {image.shape[1]}x{image.shape[0]}, {len(coarse)} coarse masks, '

@@ -13,10 +13,10 @@ Inputs and outputs keep the formats users have:
 
 Examples::
 
-    python tools/refine.py configs/samrefiner/samrefiner_vit_h.py \\
+    python tools/refine.py configs/samrefiner/samrefiner_sam_vit-h.py \\
         --img-dir data/coco/train2017 --coco coarse.json --out refined.json \\
         --eval gt.json
-    bash tools/dist_refine.sh configs/samrefiner/samrefiner_vit_h.py 8 \\
+    bash tools/dist_refine.sh configs/samrefiner/samrefiner_sam_vit-h.py 8 \\
         --img-dir ... --coco coarse.json --out refined.json
 
 Nothing is lost: every output is written atomically and each finished image is
@@ -25,8 +25,8 @@ wrote, so a re-run (after a crash or Ctrl-C) reuses the images whose record
 still holds and redoes the others (changed input, settings or output;
 ``--overwrite`` redoes all).  An image that fails (unreadable or truncated,
 malformed annotation, masks of another size) is reported with its reason and
-its coarse masks are written unchanged; errors of the run (e.g. out of memory)
-are retried by the next run.  ``--eval`` and ``--show-dir`` leave out the
+its coarse masks are written unchanged; any other error (out of memory, a
+killed worker, a bug) is transient: the next run retries that image.  ``--eval`` and ``--show-dir`` leave out the
 failed images (and those whose masks they cannot read or decode) and say how
 many and why.  The exit status is 1 when an image failed.  One
 run at a time may write an output (a lock in it; the ranks of a run share it).
@@ -76,7 +76,7 @@ def parse_args(argv=None):
     parser.add_argument('--overwrite', action='store_true',
                         help='redo every image, even those whose record still holds')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. refiner.margin=0.1')
+                        help='override config settings, e.g. refiner.elastic_margin=0.1')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)

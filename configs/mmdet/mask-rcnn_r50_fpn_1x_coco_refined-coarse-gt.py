@@ -9,9 +9,10 @@ _base_ = [
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    {{_base_.refine_coarse_masks}},
+    _base_.refine_coarse_masks,
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+del _base_.refine_coarse_masks  # it lives in the pipeline only

@@ -6,10 +6,4 @@ _base_ = [
     'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
     '../_base_/hooks/samrefiner_hook.py',
 ]
-custom_hooks = [
-    dict(
-        type='mmsamrefiner.SAMRefinerHook',
-        refiner={{_base_.refiner}},
-        background=0,
-        ignore_index=255)
-]
+custom_hooks = [dict(_base_.custom_hooks[0], background=0, ignore_index=255)]

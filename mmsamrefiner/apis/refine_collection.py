@@ -9,12 +9,15 @@ and hands each result to the matching writer (:mod:`mmsamrefiner.io.
 refined_masks`), which writes it atomically and records it.
 
 An image that cannot be refined gets its coarse masks written unchanged (when
-they can be read) and a ``'failed'`` record with the reason.  Errors of the
-input (unreadable or truncated image, malformed annotation, masks of another
-size than the image) are final until the input changes; errors of the run
-(``RuntimeError`` such as running out of memory, ``MemoryError``) are
-*transient*: the image is retried by the next run.  An interruption (Ctrl-C, a
-crash) leaves only finished images recorded, so a re-run resumes.
+they can be read) and a ``'failed'`` record with the reason.  Only errors of
+the input are final until the input changes: one of :data:`INPUT_ERRORS`
+raised while its coarse masks and its image are read and checked against each
+other (malformed annotation, unreadable or truncated image, masks of another
+size than the image).  Anything else (running out of memory, a killed worker,
+a bug, any error the refiner raises once the input passed its checks) is
+*transient*: its record is never reused, so the next run retries the image.
+An interruption (Ctrl-C, a crash) leaves only finished images recorded, so a
+re-run resumes.
 """
 import time
 from collections import Counter
@@ -25,14 +28,22 @@ import numpy as np
 from mmsamrefiner.io.coarse_masks import (AnnotationError, BinaryMasks,
                                           CocoInstances, CoarseItem, LabelMaps)
 from mmsamrefiner.refiner import SAMRefiner
-from mmsamrefiner.refiner.inputs import load_rgb_image
+from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
 from mmsamrefiner.utils.digest import digest_json
 
+#: What reading and checking an image's input raises when the input is at
+#: fault: :class:`AnnotationError` and the other ``ValueError``s (a malformed
+#: annotation or image record, a truncated or undecodable image, a label map of
+#: the wrong mode, masks of another size than the image) and ``OSError``s (a
+#: missing or unreadable file).
+INPUT_ERRORS = (ValueError, OSError)
 
-def is_transient(error: BaseException) -> bool:
-    """Errors of the run rather than of the input: retried by the next run."""
-    return (isinstance(error, (RuntimeError, MemoryError))
-            and not isinstance(error, (NotImplementedError, RecursionError)))
+
+def is_input_error(error: BaseException, reading: bool) -> bool:
+    """Whether ``error`` is final until the input changes: one of
+    :data:`INPUT_ERRORS` raised while ``reading`` (and checking) the input.
+    Anything else is transient, retried by the next run."""
+    return reading and isinstance(error, INPUT_ERRORS)
 
 
 def settings_digest(refiner, source, semantic_options: Optional[dict] = None) -> str:
@@ -47,46 +58,68 @@ def settings_digest(refiner, source, semantic_options: Optional[dict] = None) ->
 REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)
 
 
-def _failure(error: BaseException) -> dict:
+def _failure(error: BaseException, reading: bool) -> dict:
+    """A failed record: final for an input error met while ``reading`` the
+    input (:func:`is_input_error`), else transient."""
     return dict(status='failed', reason=f'{type(error).__name__}: {error}',
-                transient=is_transient(error),
+                transient=not is_input_error(error, reading),
                 ann_id=error.ann_id if isinstance(error, AnnotationError) else None)
+
+
+def _read_image(item: CoarseItem, embedding, size, what: str):
+    """The image of ``item`` (None when its ``embedding`` was computed in a
+    batch), checked to have the coarse input's (H, W) ``size`` (None: no
+    check)."""
+    image = None if embedding is not None else load_rgb_image(item.img_path)
+    if size is not None:
+        check_same_size(size, embedding.original_size if image is None else image.shape[:2],
+                        what)
+    return image
 
 
 def _refine_item(refiner: SAMRefiner, source, writer, item: CoarseItem,
                  semantic_options: dict, embedding=None) -> dict:
     """Refine one image (or use its precomputed ``embedding``) and write it;
-    returns its record (without timing, input and settings)."""
+    returns its record (without timing, input and settings).  The input is
+    read and checked first: only errors met there can be final."""
     failure = None
     if isinstance(source, LabelMaps):
         try:
             label_map, palette = source.load(item)
         except Exception as error:  # noqa: BLE001 - reported, this image only
-            return dict(_failure(error), num_masks=0, num_empty=0,
+            return dict(_failure(error, reading=True), num_masks=0, num_empty=0,
                         outputs=writer.discard(item.key))
         output = label_map
         try:
-            image = None if embedding is not None else load_rgb_image(item.img_path)
-            output = refiner.refine_semantic(image, label_map, image_embedding=embedding,
-                                             **semantic_options)
+            image = _read_image(item, embedding, label_map.shape, 'label_map')
         except Exception as error:  # noqa: BLE001 - reported, coarse kept
-            failure = _failure(error)
+            failure = _failure(error, reading=True)
+        else:
+            try:
+                output = refiner.refine_semantic(image, label_map, image_embedding=embedding,
+                                                 **semantic_options)
+            except Exception as error:  # noqa: BLE001 - reported, coarse kept
+                failure = _failure(error, reading=False)
         outputs = writer.write(item.key, output, palette)
         return dict(failure or REFINED, num_masks=1, num_empty=0,
                     outputs=outputs)
     try:
         masks, ids = source.load(item)
     except Exception as error:  # noqa: BLE001 - reported, this image only
-        return dict(_failure(error), num_masks=0, num_empty=0,
+        return dict(_failure(error, reading=True), num_masks=0, num_empty=0,
                     outputs=writer.discard(item.key))
     refined, scores, empty = masks, np.zeros(len(masks), np.float32), np.zeros(len(masks), bool)
     try:
-        image = None if embedding is not None else load_rgb_image(item.img_path)
-        if len(masks):
-            result = refiner.refine(image, masks, image_embedding=embedding)
-            refined, scores, empty = result.masks, result.scores, result.empty
+        image = _read_image(item, embedding, masks.shape[-2:] if len(masks) else None, 'masks')
     except Exception as error:  # noqa: BLE001 - reported, coarse kept
-        failure = _failure(error)
+        failure = _failure(error, reading=True)
+    else:
+        try:
+            if len(masks):
+                result = refiner.refine(image, masks, image_embedding=embedding)
+                refined, scores, empty = result.masks, result.scores, result.empty
+        except Exception as error:  # noqa: BLE001 - reported, coarse kept
+            failure = _failure(error, reading=False)
     if isinstance(source, CocoInstances):
         outputs = writer.write(item.key, ids, refined, scores)
     else:
@@ -220,4 +253,7 @@ def summarize(records: Sequence[dict]) -> str:
         again = (' [transient: retried by the next run]' if r.get('transient') else
                  ' [fix the input and run again]')
         lines.append(f'failed: {r["key"]} ({r["img_path"]}): {r["reason"]}{again}')
+    if transient:
+        lines.append(f'{len(transient)} image(s) failed transiently (not through their input): '
+                     'run the same command again to retry them; finished images are reused')
     return '\n'.join(lines)

@@ -6,11 +6,11 @@ SAM's IoU head.  Per coarse mask (self-boosted, no labels):
 
 1. the image embedding comes from :class:`EmbeddingCache` (encoded once);
 2. SAM decodes the coarse mask's tight box alone (whatever the refiner's
-   elastic-box margin), with multimask output;
+   ``elastic_margin``), with multimask output;
 3. the target candidate j is the one with the highest IoU against the coarse
    mask (original image frame);
-4. loss ``sum_{i != j} max(0, x_i - x_j + margin)`` on the adapted predicted
-   IoUs x (:func:`margin_ranking_loss`), averaged over the batch.
+4. loss ``sum_{i != j} max(0, x_i - x_j + ranking_margin)`` on the adapted
+   predicted IoUs x (:func:`margin_ranking_loss`), averaged over the batch.
 
 Validation ranks two sets of candidates (:meth:`predict`): these box-prompt
 ones against the coarse mask (the training target), and, where ground truth
@@ -31,9 +31,9 @@ from torch import Tensor
 
 from mmsamrefiner.refiner.embedding_cache import EmbeddingCache, encoder_key
 from mmsamrefiner.refiner.iou_adapter import (IoUAdapter, candidate_ious,
-                                              margin_ranking_loss)
+                                              margin_ranking_loss, ranking_targets)
 from mmsamrefiner.refiner.prompts import PromptMiner
-from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner
+from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner, renamed_argument
 from mmsamrefiner.registry import MODELS, build_in_scope
 
 
@@ -45,14 +45,17 @@ class IoUAdaptionModel(BaseModel):
         refiner: a :class:`SAMRefiner` config (its ``sam``, and the settings
             used for validation refinement); it must not carry an adaptor.
         rank, scale: of the :class:`IoUAdapter` (paper: rank 4).
-        margin: of the ranking loss (paper: 0.02).
-        embedding_cache: ``dict(cache_dir=None, in_memory=True)``, see
-            :class:`EmbeddingCache`.
+        ranking_margin: the margin of the ranking loss (paper: 0.02).
+        embedding_cache: ``dict(cache_dir=None, in_memory=True)`` by
+            default, with :class:`EmbeddingCache`'s memory bound (the 64 most
+            recently used embeddings; ``max_items``).
         val_refine: in validation, when a ground-truth mask is given, also run
             the full refinement with and without the adaptor and report the
             refined masks' IoU.
         data_preprocessor: mmengine data preprocessor (default: moves tensors
             to the model's device).
+        margin: deprecated name of ``ranking_margin`` (a
+            ``DeprecationWarning``).
 
     ``forward(inputs, data_samples, mode)`` takes a batch of
     :class:`~mmsamrefiner.datasets.CoarseMaskDataset` items as mmengine's
@@ -65,12 +68,15 @@ class IoUAdaptionModel(BaseModel):
                  refiner: Union[dict, SAMRefiner],
                  rank: int = 4,
                  scale: float = 1.0,
-                 margin: float = 0.02,
+                 ranking_margin: float = 0.02,
                  embedding_cache: Optional[dict] = None,
                  val_refine: bool = True,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 margin: Optional[float] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        ranking_margin = renamed_argument('IoUAdaptionModel', 'margin', margin,
+                                          'ranking_margin', ranking_margin, 0.02)
         if isinstance(refiner, dict):
             if refiner.get('iou_adapter') is not None:
                 raise ValueError('the refiner to adapt must not carry an iou_adapter')
@@ -79,13 +85,13 @@ class IoUAdaptionModel(BaseModel):
         self.__dict__['refiner'] = refiner  # outside the module tree, see above
         self.iou_adapter = IoUAdapter.for_sam(refiner.sam, rank=rank, scale=scale)
         self.iou_adapter.attach(refiner.sam)
-        self.margin = margin
+        self.ranking_margin = ranking_margin
         self.val_refine = val_refine
         # SAMRefiner++ trains on the tight box alone (no points, no mask
-        # prompt); the refiner's elastic-box margin is for refinement only.
+        # prompt); the refiner's elastic_margin is for refinement only.
         self.box_miner = PromptMiner(
             refiner.encoder_size, refiner.low_res_size, use_point=False, use_box=True,
-            use_mask=False, add_neg=False, margin=0.0)
+            use_mask=False, add_neg=False, elastic_margin=0.0)
         cache = dict(dict(cache_dir=None, in_memory=True), **(embedding_cache or {}))
         self.embeddings = EmbeddingCache(refiner.encode_image,
                                          encoder_key(refiner.sam, refiner.encoder_dtype),
@@ -192,8 +198,8 @@ class IoUAdaptionModel(BaseModel):
         the adapted top-scored box-prompt candidate is the target."""
         scored = self.score_batch(inputs)
         iou_predictions = self.gather(scored, 'iou_predictions')
-        targets = self.gather(scored, 'coarse_ious').argmax(1)
-        loss = margin_ranking_loss(iou_predictions, targets, self.margin)
+        targets = ranking_targets(self.gather(scored, 'coarse_ious'))
+        loss = margin_ranking_loss(iou_predictions, targets, self.ranking_margin)
         top1 = (iou_predictions.detach().argmax(1) == targets).float().mean()
         return dict(loss_rank=loss, top1_coarse_box=top1)
 

@@ -25,37 +25,11 @@ def exact_distance(binary: np.ndarray) -> np.ndarray:
     return np.sqrt(np.rint(np.square(dist)))
 
 
-def distance_to_background(masks: np.ndarray, boxes: np.ndarray,
-                           return_peaks: bool = False):
-    """Distance of every foreground pixel to the nearest background pixel.
-
-    The whole-image form of :func:`distance_box_crops` (its box crops pasted
-    into (N, H, W) maps).
-
-    Args:
-        masks: (N, H, W) bool, original image frame.
-        boxes: (N, 4) int xyxy, inclusive pixel indices of each mask's tight box
-            (ignored for empty masks).
-        return_peaks: also return where each distance map peaks.
-
-    Returns:
-        (N, H, W) float32; 0 on background pixels.  With ``return_peaks``,
-        also (N, 2) int64 xy of each map's first maximum in row-major order
-        ((0, 0) for empty masks).
-    """
-    n, height, width = masks.shape
-    dist = np.zeros((n, height, width), np.float32)
-    crops, peaks = distance_box_crops(masks, boxes)
-    for i in range(n):  # an empty mask's crop is all zero
-        x1, y1, x2, y2 = boxes[i]
-        dist[i, y1:y2 + 1, x1:x2 + 1] = crops[i, :y2 - y1 + 1, :x2 - x1 + 1]
-    return (dist, peaks) if return_peaks else dist
-
-
 def distance_box_crops(masks: np.ndarray, boxes: np.ndarray,
                        indices: Optional[np.ndarray] = None
                        ) -> Tuple[np.ndarray, np.ndarray]:
-    """:func:`distance_to_background` on each mask's box only, never the image.
+    """Distance of every foreground pixel to the nearest background pixel, on
+    each mask's box only, never the image.
 
     Args:
         masks: (N, H, W) bool, original image frame.

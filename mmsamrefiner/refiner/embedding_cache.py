@@ -47,9 +47,9 @@ class EmbeddingCache:
         in_memory: keep embeddings in memory (CPU).
         max_items: how many embeddings memory holds at most (64 by default):
             past that the least recently used one is dropped (a ViT-H embedding
-            is about 4 MB, so 64 hold about a quarter of a GB per process); None:
-            no bound
-            (every image of the process's life stays in memory).
+            is about 4 MB, so 64 hold about a quarter of a GB per process);
+            None: no bound (every image of the process's life stays in memory:
+            a large dataset does not fit).
     """
 
     def __init__(self, encode: Callable[[str], ImageEmbedding], encoder_key: str,

@@ -215,18 +215,19 @@ class IoUAdapter(nn.Module):
                 f'scale={self.scale}')
 
 
-def ranking_targets(candidate_masks: Tensor, coarse_masks: Tensor) -> Tensor:
-    """Index of the candidate that best matches each coarse mask.
+def ranking_targets(coarse_ious: Tensor) -> Tensor:
+    """SAMRefiner++'s training targets: per mask, the candidate that best
+    matches its coarse mask.
 
     Args:
-        candidate_masks: (N, M, H, W) bool, SAM's candidates.
-        coarse_masks: (N, H, W) bool, same frame.
+        coarse_ious: (N, M) IoU of each of SAM's M candidates with the coarse
+            mask (:func:`candidate_ious`).
 
     Returns:
-        (N,) int64 in [0, M): argmax over candidates of IoU with the coarse
-        mask (ties: the lower index).
+        (N,) int64 in [0, M): the candidate of the highest IoU (ties: the
+        lower index).
     """
-    return candidate_ious(candidate_masks, coarse_masks).argmax(1)
+    return coarse_ious.argmax(1)
 
 
 def candidate_ious(candidate_masks: Tensor, masks: Tensor) -> Tensor:

@@ -136,14 +136,14 @@ BOX_GEOMETRIES = ('symmetric', 'authors')
 
 
 def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
-                  margin: float, valid_grid: Optional[Tuple[int, int]] = None,
+                  elastic_margin: float, valid_grid: Optional[Tuple[int, int]] = None,
                   geometry: str = 'symmetric') -> Tuple[Tensor, Tensor]:
     """Context-aware elastic boxes (CEBox).
 
     Each side of each box (inclusive xyxy, ``w = x2 - x1``, ``h = y2 - y1``,
     both > 0; ``s = min(0.1 * w, 10)`` for x, likewise for y) is tested on a
     strip: when the fraction of strip pixels similar to the mask
-    (:func:`context_similarity`) exceeds ``margin``, that side moves out.  The
+    (:func:`context_similarity`) exceeds ``elastic_margin``, that side moves out.  The
     four sides are decided independently, on the tight box.
 
     ``geometry='symmetric'``: every side moves by ``floor(s)`` (no growth when
@@ -166,7 +166,7 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
         masks: (N, H, W) bool, original image frame.
         boxes: (N, 4) int64 xyxy inclusive (the masks' tight boxes).
         image_embedding: (C, h, w), SAM's embedding of the padded input.
-        margin: the threshold lambda in (0, 1).
+        elastic_margin: the threshold lambda in (0, 1).
         valid_grid: see :func:`context_similarity`.
         geometry: ``'symmetric'`` or ``'authors'`` (above).
 
@@ -202,7 +202,7 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
         ya, yb = ya.clamp(0, height), yb.clamp(0, height)
         xa, xb = xa.clamp(0, width), xb.clamp(0, width)
         area = ((yb - ya) * (xb - xa)).clamp(min=1)
-        return ok & (_box_sums(integral, ya, yb, xa, xb) / area > margin)
+        return ok & (_box_sums(integral, ya, yb, xa, xb) / area > elastic_margin)
 
     left = grows(nonflat & (new_x1 < x1) & (new_x1 >= lowest), y1, row_end, new_x1, x1)
     right = grows(nonflat & (new_x2 > x2) & (new_x2 <= width - 1),
@@ -349,7 +349,8 @@ class PromptMiner:
         low_res_size: SAM's mask-input size
             (``sam.prompt_encoder.mask_input_size``).
         use_point, use_box, use_mask, add_neg: which prompts to produce.
-        margin: elastic-box threshold; 0 keeps the tight box.
+        elastic_margin: the elastic box's threshold lambda; 0 keeps the
+            tight box.
         box_geometry: the elastic box's steps and strips, ``'symmetric'``
             or ``'authors'`` (see :func:`elastic_boxes`).
         gamma: Gaussian span of the mask prompt.
@@ -359,10 +360,10 @@ class PromptMiner:
     def __init__(self, encoder_size: int, low_res_size: Tuple[int, int],
                  use_point: bool = True, use_box: bool = True,
                  use_mask: bool = True, add_neg: bool = True,
-                 margin: float = 0.0, gamma: float = 4.0,
+                 elastic_margin: float = 0.0, gamma: float = 4.0,
                  strength: float = 30.0, box_geometry: str = 'authors') -> None:
-        if not 0 <= margin < 1:
-            raise ValueError(f'margin must be in [0, 1), got {margin}')
+        if not 0 <= elastic_margin < 1:
+            raise ValueError(f'elastic_margin must be in [0, 1), got {elastic_margin}')
         if box_geometry not in BOX_GEOMETRIES:
             raise ValueError(f'box_geometry must be one of {BOX_GEOMETRIES}, '
                              f'got {box_geometry!r}')
@@ -378,7 +379,7 @@ class PromptMiner:
         self.use_box = use_box
         self.use_mask = use_mask
         self.add_neg = add_neg
-        self.margin = margin
+        self.elastic_margin = elastic_margin
         self.box_geometry = box_geometry
         self.gamma = gamma
         self.strength = strength
@@ -390,7 +391,7 @@ class PromptMiner:
         """Prompts for (N, H, W) bool masks (non-empty) of one image.
 
         ``image_embedding`` ((C, h, w) or (1, C, h, w)) is needed only for the
-        elastic box (``margin > 0``).  ``input_size``: (h, w) of the image
+        elastic box (``elastic_margin > 0``).  ``input_size``: (h, w) of the image
         inside the encoder square, which places the mask prompt (default:
         SAM's, longest side = ``encoder_size``); ``valid_grid``: see
         :func:`context_similarity`.
@@ -400,13 +401,14 @@ class PromptMiner:
         tight = masks_to_boxes(masks)
         boxes = tight
         expanded = torch.zeros(n, dtype=torch.bool, device=device)
-        if self.use_box and self.margin > 0:
+        if self.use_box and self.elastic_margin > 0:
             if image_embedding is None:
-                raise ValueError('the elastic box (margin > 0) needs the image '
+                raise ValueError('the elastic box (elastic_margin > 0) needs the image '
                                  'embedding')
             embedding = image_embedding.reshape(image_embedding.shape[-3:])
             boxes, expanded = elastic_boxes(masks, boxes, embedding.to(device),
-                                            self.margin, valid_grid, self.box_geometry)
+                                            self.elastic_margin, valid_grid,
+                                            self.box_geometry)
 
         masks_np = masks.cpu().numpy()
         tight_np = tight.cpu().numpy()
@@ -451,6 +453,6 @@ class PromptMiner:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(use_point={self.use_point}, '
                 f'use_box={self.use_box}, use_mask={self.use_mask}, '
-                f'add_neg={self.add_neg}, margin={self.margin}, '
+                f'add_neg={self.add_neg}, elastic_margin={self.elastic_margin}, '
                 f'box_geometry={self.box_geometry!r}, '
                 f'gamma={self.gamma}, strength={self.strength})')

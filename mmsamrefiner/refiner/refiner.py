@@ -15,6 +15,7 @@ One refinement call for N coarse masks of one image:
 
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
+import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -68,6 +69,22 @@ def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
                     f'got {iou_adapter!r}')
 
 
+def renamed_argument(owner: str, old: str, old_value, new: str, new_value, new_default):
+    """The value of argument ``new``, or of its deprecated name ``old`` (given
+    when not None) with a ``DeprecationWarning``.  ``old`` given and ``new``
+    away from its default (``new_default``): ``TypeError``.  (A config that
+    sets ``old`` over a ``_base_`` piece setting ``new`` to its default
+    works.)"""
+    if old_value is None:
+        return new_value
+    if new_value != new_default:
+        raise TypeError(f'{owner} got both {new}={new_value!r} and its deprecated name '
+                        f'{old}={old_value!r}; give {new} only')
+    warnings.warn(f'{owner}({old}=...) is deprecated: use {new}={old_value!r}',
+                  DeprecationWarning, stacklevel=3)
+    return old_value
+
+
 @register_also_in_root(MODELS)
 class SAMRefiner(nn.Module):
     """Refine coarse masks with SAM through noise-tolerant prompts.
@@ -81,7 +98,9 @@ class SAMRefiner(nn.Module):
         iters: refinement rounds (each mines prompts from the last masks).
         use_point, use_box, use_mask: which prompts to give SAM.
         add_neg: add the negative point (needs ``use_point``).
-        margin: elastic-box threshold lambda; 0 (default) keeps tight boxes.
+        elastic_margin: the elastic box's threshold lambda: a side of the box
+            grows when more than this share of the strip outside it looks
+            like the mask; 0 (default) keeps tight boxes (the paper: 0.1).
         box_geometry: how the elastic box steps and which strips it tests:
             ``'authors'`` (default): the authors' ``int()`` arithmetic
             (left/top move by ``ceil(step)``, right/bottom by
@@ -103,6 +122,8 @@ class SAMRefiner(nn.Module):
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
             attached to ``sam`` in place; one made for another SAM
             architecture is refused.
+        margin: deprecated name of ``elastic_margin`` (a
+            ``DeprecationWarning``).
 
     The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
     frozen (``requires_grad=False``).
@@ -115,15 +136,18 @@ class SAMRefiner(nn.Module):
                  use_box: bool = True,
                  use_mask: bool = True,
                  add_neg: bool = True,
-                 margin: float = 0.0,
+                 elastic_margin: float = 0.0,
                  gamma: float = 4.0,
                  strength: float = 30.0,
                  box_geometry: str = 'authors',
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,
-                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None) -> None:
+                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None,
+                 margin: Optional[float] = None) -> None:
         super().__init__()
+        elastic_margin = renamed_argument('SAMRefiner', 'margin', margin, 'elastic_margin',
+                                          elastic_margin, 0.0)
         if encoder_dtype not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"encoder_dtype must be None, 'float16' or 'bfloat16', "
                              f'got {encoder_dtype!r}')
@@ -143,7 +167,7 @@ class SAMRefiner(nn.Module):
         self._fingerprint: Optional[str] = None
         self.miner = PromptMiner(
             self.encoder_size, self.low_res_size, use_point=use_point,
-            use_box=use_box, use_mask=use_mask, add_neg=add_neg, margin=margin,
+            use_box=use_box, use_mask=use_mask, add_neg=add_neg, elastic_margin=elastic_margin,
             gamma=gamma, strength=strength, box_geometry=box_geometry)
 
     # -- sizes, read from the model ---------------------------------------
@@ -189,7 +213,8 @@ class SAMRefiner(nn.Module):
                      ) -> Prompts:
         """Prompts for (N, H, W) binary masks, in the original image frame.
 
-        ``image_embedding`` is needed for the elastic box (``margin > 0``).
+        ``image_embedding`` is needed for the elastic box
+        (``elastic_margin > 0``).
         """
         masks = to_bool_masks(masks).to(self.device)
         if isinstance(image_embedding, ImageEmbedding):
@@ -401,7 +426,11 @@ class SAMRefiner(nn.Module):
         ``__init__``).
         """
         if self._fingerprint is None:
-            digest = hasher(f'{self!r}|{self.encoder_dtype}')
+            # The settings as written before ``margin`` became ``elastic_margin``:
+            # a rename must not invalidate the caches, exports and records keyed
+            # by the fingerprint.
+            settings = repr(self).replace('elastic_margin=', 'margin=', 1)
+            digest = hasher(f'{settings}|{self.encoder_dtype}')
             head = self.backend.iou_head.layers[-1]
             modules = [self.sam] + ([head.adapter] if isinstance(head, AdaptedLinear) else [])
             for module in modules:

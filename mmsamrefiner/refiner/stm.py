@@ -14,11 +14,6 @@ import cv2
 import numpy as np
 
 
-def box_area(boxes: np.ndarray) -> np.ndarray:
-    """Pixel count of (..., 4) inclusive xyxy boxes."""
-    return (boxes[..., 2] - boxes[..., 0] + 1) * (boxes[..., 3] - boxes[..., 1] + 1)
-
-
 def group_fragments(boxes: np.ndarray, areas: np.ndarray) -> np.ndarray:
     """Greedily group fragments that look like parts of one object.
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Generated scenes written as datasets: a COCO-format instance collection
-(images + json) and an mmseg-style one (images + PNG label maps)."""
+"""Generated scenes written as a dataset: a COCO-format instance collection
+(images + json).  The mmseg-style one (images + PNG label maps) is
+:func:`mmsamrefiner.testing.write_label_map_collection`."""
 import json
 import os
 import os.path as osp
@@ -47,22 +48,3 @@ def write_coco_collection(root: str, num_images: int = 2, coarse: bool = False,
     with open(ann_file, 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories), f)
     return ann_file
-
-
-def write_label_map_collection(root: str, num_images: int = 2, coarse: bool = False,
-                               seed: int = 0, height: int = 96, width: int = 128,
-                               num_objects: int = 3) -> str:
-    """``root/img_dir/NNNN.png`` and ``root/ann_dir/NNNN.png``: label maps with
-    0 = background and ``k`` = ``SHAPE_KINDS[k - 1]``.  Returns ``root``."""
-    for sub in ('img_dir', 'ann_dir'):
-        os.makedirs(osp.join(root, sub), exist_ok=True)
-    for index in range(num_images):
-        scene = make_scene(seed=seed + index, height=height, width=width,
-                           num_objects=num_objects)
-        masks = make_coarse_masks(scene.masks, seed=seed + index) if coarse else scene.masks
-        label_map = np.zeros((height, width), np.uint8)
-        for mask, label in zip(masks, scene.labels):
-            label_map[mask] = label
-        cv2.imwrite(osp.join(root, 'img_dir', f'{index:04d}.png'), scene.image[..., ::-1])
-        cv2.imwrite(osp.join(root, 'ann_dir', f'{index:04d}.png'), label_map)
-    return root

@@ -139,9 +139,29 @@ def test_gt_top1_ranks_the_candidates_refinement_chooses_from(trained, dataset):
                                   out['box_sam_iou_predictions'])
 
 
-def test_training_boxes_are_tight_whatever_the_refiner_margin(dataset, refiner_cfg):
-    model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), margin=0.1))
-    assert model.refiner.miner.margin == 0.1
+def test_the_models_embedding_memory_is_bounded(collection, refiner_cfg):
+    assert IoUAdaptionModel(copy.deepcopy(refiner_cfg)).embeddings.max_items == 64  # default
+    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=dict(max_items=2))
+    images = sorted(str(p) for p in (collection / 'coarse' / 'images').glob('*.png'))[:3]
+    for path in images:
+        model.embeddings.get(path, model.device)
+    assert model.embeddings.encoded == 3 and len(model.embeddings.memory) == 2
+    model.embeddings.get(images[0], model.device)  # the least recently used: dropped
+    assert model.embeddings.encoded == 4 and len(model.embeddings.memory) == 2
+
+
+def test_margin_is_a_deprecated_name_of_ranking_margin(refiner_cfg):
+    assert IoUAdaptionModel(copy.deepcopy(refiner_cfg)).ranking_margin == 0.02
+    with pytest.warns(DeprecationWarning, match=r'use ranking_margin=0\.05'):
+        model = IoUAdaptionModel(copy.deepcopy(refiner_cfg), margin=0.05)
+    assert model.ranking_margin == 0.05
+    with pytest.raises(TypeError, match='give ranking_margin only'):
+        IoUAdaptionModel(copy.deepcopy(refiner_cfg), margin=0.05, ranking_margin=0.1)
+
+
+def test_training_boxes_are_tight_whatever_the_refiner_elastic_margin(dataset, refiner_cfg):
+    model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), elastic_margin=0.1))
+    assert model.refiner.miner.elastic_margin == 0.1
     grown = 0
     for _, group in model.score_batch(batches(dataset, 100)[0]['inputs']):
         coarse = group['coarse_masks']
@@ -194,7 +214,7 @@ def test_unknown_mode_is_refused(refiner_cfg):
 
 def test_label_map_masks_train_and_validate(refiner_cfg, tmp_path):
     from mmsamrefiner.datasets import LabelMapCoarseMaskDataset
-    from mmsamrefiner.synthetic.collections import write_label_map_collection
+    from mmsamrefiner.testing import write_label_map_collection
     write_label_map_collection(str(tmp_path / 'gt'), num_images=2, seed=3)
     write_label_map_collection(str(tmp_path / 'coarse'), num_images=2, coarse=True, seed=3)
     dataset = LabelMapCoarseMaskDataset('coarse/ann_dir', 'coarse/img_dir',

@@ -38,7 +38,8 @@ def test_targets_are_the_candidate_closest_to_the_coarse_mask():
     candidates[0, 1, :2, :2] = True  # top-left quarter: IoU 0.5
     candidates[0, 2, :2, :3] = True  # 6 of 8: IoU 0.75
     assert torch.allclose(candidate_ious(candidates, coarse), torch.tensor([[0.5, 0.5, 0.75]]))
-    assert ranking_targets(candidates, coarse).tolist() == [2]
+    assert ranking_targets(candidate_ious(candidates, coarse)).tolist() == [2]
+    assert ranking_targets(torch.tensor([[0.5, 0.75, 0.75]])).tolist() == [1]  # ties: the lower
 
 
 def iou_head_scores(sam, seed=0):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mmsamrefiner import SAMRefiner
-from mmsamrefiner.refiner.naive import mine_mask_by_mask, upscale_all_then_select
 from mmsamrefiner.refiner.resize import resized_shape
+from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
 from tests.conftest import disk
 
 
@@ -39,12 +39,12 @@ def hand_made_masks(height, width):
 
 
 @pytest.mark.parametrize('size', [(96, 120), (150, 70)])
-@pytest.mark.parametrize('margin,box_geometry',
+@pytest.mark.parametrize('elastic_margin,box_geometry',
                          [(0.0, 'symmetric'), (0.2, 'symmetric'), (0.2, 'authors')])
-def test_batched_miner_equals_mask_by_mask_full_image_miner(tiny_sam, size, margin,
+def test_batched_miner_equals_mask_by_mask_full_image_miner(tiny_sam, size, elastic_margin,
                                                             box_geometry):
     height, width = size
-    refiner = SAMRefiner(tiny_sam, margin=margin, box_geometry=box_geometry)
+    refiner = SAMRefiner(tiny_sam, elastic_margin=elastic_margin, box_geometry=box_geometry)
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     embedding = refiner.encode_image(image)
@@ -67,7 +67,7 @@ def test_batched_elastic_boxes_equal_the_side_by_side_python(geometry):
     """Random boxes (many at the image's edges, flat, tiny and over 100 px)
     on random per-pixel embeddings: the batched, integer-step elastic box and
     naive.py's float arithmetic, strip by strip, agree everywhere."""
-    from mmsamrefiner.refiner.naive import elastic_box_one_mask
+    from mmsamrefiner.testing.naive import elastic_box_one_mask
     from mmsamrefiner.refiner.prompts import context_similarity, elastic_boxes, masks_to_boxes
     rng = np.random.default_rng(4)
     height, width = 130, 150
@@ -90,7 +90,7 @@ def test_batched_elastic_boxes_equal_the_side_by_side_python(geometry):
 
 
 def test_mask_by_mask_miner_needs_masks_and_an_embedding_for_the_elastic_box(tiny_sam):
-    refiner = SAMRefiner(tiny_sam, margin=0.2)
+    refiner = SAMRefiner(tiny_sam, elastic_margin=0.2)
     masks = hand_made_masks(96, 120)
     with pytest.raises(ValueError, match='embedding'):
         mine_mask_by_mask(masks, refiner.miner, resized_shape(96, 120, 128))

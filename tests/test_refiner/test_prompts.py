@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmsamrefiner.refiner.distance import (distance_to_background,
-                                           farthest_background_in_box)
+from mmsamrefiner.refiner.distance import farthest_background_in_box
 from mmsamrefiner.refiner.prompts import PromptMiner, masks_to_boxes
 from mmsamrefiner.refiner.resize import resized_shape
+from mmsamrefiner.testing import distance_to_background
 from tests.conftest import disk
 
 H, W = 96, 120
@@ -137,12 +137,12 @@ def elastic_case():
 
 def test_elastic_box_grows_only_toward_similar_context():
     masks, embedding = elastic_case()
-    prompts = miner(margin=0.5, box_geometry='symmetric')(masks, embedding)
+    prompts = miner(elastic_margin=0.5, box_geometry='symmetric')(masks, embedding)
     # left, top and bottom strips look like the object; the right one does not
     assert prompts.boxes.tolist() == [[27, 24, 63, 105]]
     assert prompts.expanded.tolist() == [True]
     # the default, the authors' geometry: left/top sides move by ceil(step)
-    prompts = miner(margin=0.5)(masks, embedding)
+    prompts = miner(elastic_margin=0.5)(masks, embedding)
     assert prompts.boxes.tolist() == [[26, 23, 63, 105]]
     assert prompts.expanded.tolist() == [True]
     # an expanded box's mask prompt has amplitude 1 instead of strength
@@ -156,14 +156,14 @@ def test_elastic_box_off_by_default_and_needs_embedding():
     assert prompts.expanded.tolist() == [False]
     assert prompts.mask_inputs.abs().max() == 30
     with pytest.raises(ValueError, match='embedding'):
-        miner(margin=0.1)(masks)
+        miner(elastic_margin=0.1)(masks)
 
 
 def test_expanded_choice_is_per_mask():
     masks, embedding = elastic_case()
     small = torch.zeros_like(masks)
     small[0, 60:65, 100:105] = True  # 5x5: too small to grow
-    prompts = miner(margin=0.5)(torch.cat([masks, small]), embedding)
+    prompts = miner(elastic_margin=0.5)(torch.cat([masks, small]), embedding)
     assert prompts.expanded.tolist() == [True, False]
     assert prompts.mask_inputs[0].abs().max() == 1
     assert prompts.mask_inputs[1].abs().max() == 30
@@ -295,8 +295,8 @@ def painted_case(size, rects, similar_pixels=()):
     return masks, embedding
 
 
-def grown_box(masks, embedding, geometry, margin=0.1):
-    prompts = miner(margin=margin, box_geometry=geometry)(masks, embedding)
+def grown_box(masks, embedding, geometry, elastic_margin=0.1):
+    prompts = miner(elastic_margin=elastic_margin, box_geometry=geometry)(masks, embedding)
     return prompts.boxes[0].long().tolist(), bool(prompts.expanded[0])
 
 
@@ -342,12 +342,12 @@ def test_authors_left_and_top_strips_leave_out_the_last_row_and_column():
     # authors' (column 9, rows 10..19).  The authors' right/bottom strips are
     # the mask's own last column/row, so those sides grow.
     masks, embedding = painted_case(40, [(10, 20, 10, 20)], [(20, 9)])
-    assert grown_box(masks, embedding, 'symmetric', margin=0.05) == ([9, 10, 20, 20], True)
-    assert grown_box(masks, embedding, 'authors', margin=0.05) == ([10, 10, 21, 21], True)
+    assert grown_box(masks, embedding, 'symmetric', elastic_margin=0.05) == ([9, 10, 20, 20], True)
+    assert grown_box(masks, embedding, 'authors', elastic_margin=0.05) == ([10, 10, 21, 21], True)
     # likewise the top strip leaves out column x2: a similar pixel at (9, 20)
     masks, embedding = painted_case(40, [(10, 20, 10, 20)], [(9, 20)])
-    assert grown_box(masks, embedding, 'symmetric', margin=0.05) == ([10, 9, 20, 20], True)
-    assert grown_box(masks, embedding, 'authors', margin=0.05) == ([10, 10, 21, 21], True)
+    assert grown_box(masks, embedding, 'symmetric', elastic_margin=0.05) == ([10, 9, 20, 20], True)
+    assert grown_box(masks, embedding, 'authors', elastic_margin=0.05) == ([10, 10, 21, 21], True)
 
 
 def test_authors_geometry_on_the_half_image_case():
@@ -356,9 +356,9 @@ def test_authors_geometry_on_the_half_image_case():
     # bottom int(105.9) = 105 are similar strips; the right strip, columns
     # 63..65, holds the mask's last column: 1/3 < 0.5, so it stays.
     masks, embedding = elastic_case()
-    assert grown_box(masks, embedding, 'authors', margin=0.5) == ([26, 23, 63, 105], True)
-    assert grown_box(masks, embedding, 'authors', margin=0.3) == ([26, 23, 66, 105], True)
-    assert grown_box(masks, embedding, 'symmetric', margin=0.3) == ([27, 24, 63, 105], True)
+    assert grown_box(masks, embedding, 'authors', elastic_margin=0.5) == ([26, 23, 63, 105], True)
+    assert grown_box(masks, embedding, 'authors', elastic_margin=0.3) == ([26, 23, 66, 105], True)
+    assert grown_box(masks, embedding, 'symmetric', elastic_margin=0.3) == ([27, 24, 63, 105], True)
 
 
 def test_box_geometry_is_checked_and_shown():

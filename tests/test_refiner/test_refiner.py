@@ -1,5 +1,7 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """SAMRefiner.refine: shapes, frames, bad input, determinism, batching, rounds."""
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 import pytest
@@ -170,10 +172,10 @@ def test_inputs_are_not_modified(refiner, scene):
 def test_bad_settings_are_refused(tiny_sam):
     with pytest.raises(ValueError, match='iters'):
         SAMRefiner(tiny_sam, iters=0)
-    with pytest.raises(ValueError, match='margin'):
-        SAMRefiner(tiny_sam, margin=1.5)
+    with pytest.raises(ValueError, match='elastic_margin'):
+        SAMRefiner(tiny_sam, elastic_margin=1.5)
     with pytest.raises(ValueError, match='box_geometry'):
-        SAMRefiner(tiny_sam, margin=0.1, box_geometry='reference')
+        SAMRefiner(tiny_sam, elastic_margin=0.1, box_geometry='reference')
 
 
 def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
@@ -182,13 +184,13 @@ def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
     assert refiner.iters == 5
     m = refiner.miner
     assert (m.use_point, m.use_box, m.use_mask, m.add_neg) == (True, True, True, True)
-    assert (m.margin, m.gamma, m.strength) == (0.0, 4.0, 30.0)
+    assert (m.elastic_margin, m.gamma, m.strength) == (0.0, 4.0, 30.0)
     assert m.box_geometry == 'authors' and "box_geometry='authors'" in repr(refiner)
 
 
 def test_elastic_box_runs_end_to_end(tiny_sam, scene):
     image, masks = scene
-    result = SAMRefiner(tiny_sam, iters=1, margin=0.1).refine(image, masks)
+    result = SAMRefiner(tiny_sam, iters=1, elastic_margin=0.1).refine(image, masks)
     assert result.masks.shape == masks.shape
     assert result.prompts.expanded.dtype == torch.bool
 
@@ -216,6 +218,40 @@ def test_a_thousand_masks_go_through_the_decoder_in_max_batch_chunks(tiny_sam, s
     result = refiner.refine(image, masks)
     assert result.masks.shape == (1000, 96, 120)
     assert sizes == [64] * 15 + [40]  # ceil(1000 / 64) decoder calls, none larger
+
+
+def test_margin_is_a_deprecated_name_of_elastic_margin(tiny_sam, tiny_sam_cfg):
+    with pytest.warns(DeprecationWarning, match=r'use elastic_margin=0\.1'):
+        old = SAMRefiner(tiny_sam, margin=0.1)
+    assert old.miner.elastic_margin == 0.1
+    assert old.fingerprint() == SAMRefiner(tiny_sam, elastic_margin=0.1).fingerprint()
+    with pytest.warns(DeprecationWarning, match='elastic_margin'):  # an old config
+        built = MODELS.build(dict(type='SAMRefiner', sam=tiny_sam_cfg, margin=0.1))
+    assert built.miner.elastic_margin == 0.1
+    with pytest.raises(TypeError, match='give elastic_margin only'):
+        SAMRefiner(tiny_sam, margin=0.1, elastic_margin=0.2)
+
+
+def test_fingerprint_reads_the_settings_as_before_the_rename(tiny_sam, monkeypatch):
+    """Caches, exports and records are keyed by the fingerprint: renaming
+    ``margin`` to ``elastic_margin`` leaves it as it was."""
+    import hashlib
+
+    from mmsamrefiner.refiner import refiner as module
+    hashed = []
+
+    def blake2b(data=b'', **kwargs):
+        hashed.append(data)
+        return hashlib.blake2b(data, **kwargs)
+
+    monkeypatch.setattr(module, 'hashlib', SimpleNamespace(blake2b=blake2b))
+    refiner = SAMRefiner(tiny_sam, elastic_margin=0.1)
+    refiner.fingerprint()
+    settings = hashed[0].decode()
+    assert 'elastic_margin=0.1' in repr(refiner)
+    assert ('miner=PromptMiner(use_point=True, use_box=True, use_mask=True, add_neg=True, '
+            "margin=0.1, box_geometry='authors', gamma=4.0, strength=30.0)") in settings
+    assert 'elastic' not in settings
 
 
 def test_fingerprint_follows_settings_and_weight_content(tiny_sam):

@@ -18,7 +18,8 @@ from mmsamrefiner.registry import build_in_scope
 from mmsamrefiner.synthetic.collections import write_coco_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
-CONFIG = osp.join(ROOT, 'configs', 'samrefiner_pp', 'iou-adapter_toy_1xb5-1e_synthetic.py')
+CONFIG = osp.join(ROOT, 'configs', 'samrefiner_pp',
+                  'samrefiner-pp_sam_toy_1xb5-1e_synthetic.py')
 
 
 @pytest.fixture(scope='module')
@@ -74,7 +75,7 @@ def test_adapt_trains_saves_and_resumes(tmp_path, data_root):
 
     # The refiner loads what the run wrote, also through a refine config's
     # --cfg-options refiner.iou_adapter.checkpoint=... (as the README says).
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'samrefiner', 'samrefiner_toy.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'samrefiner', 'samrefiner_sam_toy.py'))
     cfg.merge_from_dict({'refiner.iou_adapter.checkpoint': str(work_dir / 'iou_adapter.pth')})
     refiner = build_in_scope(cfg.refiner)
     assert isinstance(refiner, SAMRefiner) and 'iou_adapter=IoUAdapter(' in repr(refiner)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mmsamrefiner.evaluation import evaluate_instances
-from mmsamrefiner.synthetic.collections import write_label_map_collection
+from mmsamrefiner.testing import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH
 from .test_refine_reruns import load, save

@@ -16,7 +16,7 @@ import torch
 
 from mmsamrefiner.io.refined_masks import OutputLock
 from mmsamrefiner.refiner import SAMRefiner
-from mmsamrefiner.synthetic.collections import write_label_map_collection
+from mmsamrefiner.testing import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 

@@ -2,17 +2,18 @@
 """SAMRefiner's prompt mining and candidate upscaling done the direct way: one
 mask at a time, on full-size maps, as the authors' code does.
 
-Not used by :class:`~.refiner.SAMRefiner`.  It is the baseline of
+Not used by :class:`~mmsamrefiner.refiner.SAMRefiner`.  It is the baseline of
 ``tools/benchmark_speed.py`` (the same algorithm, mined mask by mask) and, in
 the tests, a second implementation that the batched, box-restricted code
-(:mod:`.prompts`, :mod:`.resize`) must agree with.  Per mask and round it runs
-two whole-image distance transforms, builds the Gaussian on the whole image and
-resizes both maps with ``F.interpolate`` through SAM's encoder frame; all
-candidates are upsampled to the image before one is chosen.
+(:mod:`mmsamrefiner.refiner.prompts`, :mod:`mmsamrefiner.refiner.resize`) must
+agree with.  Per mask and round it runs two whole-image distance transforms,
+builds the Gaussian on the whole image and resizes both maps with
+``F.interpolate`` through SAM's encoder frame; all candidates are upsampled to
+the image before one is chosen.
 
-Frames as in :mod:`.prompts`: masks (N, H, W) bool in the original image frame,
-points xy and boxes xyxy in its pixel indices, mask prompts in SAM's low-res
-mask-input frame.
+Frames as in :mod:`mmsamrefiner.refiner.prompts`: masks (N, H, W) bool in the
+original image frame, points xy and boxes xyxy in its pixel indices, mask
+prompts in SAM's low-res mask-input frame.
 """
 from typing import Optional, Tuple
 
@@ -21,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .distance import exact_distance
-from .prompts import PromptMiner, Prompts, context_similarity
+from mmsamrefiner.refiner.distance import exact_distance
+from mmsamrefiner.refiner.prompts import PromptMiner, Prompts, context_similarity
 
 
 def full_image_distance(binary: np.ndarray) -> np.ndarray:
-    """:func:`~.distance.exact_distance` of a whole (H, W) bool map (pixels
-    outside the image are not zero)."""
+    """:func:`~mmsamrefiner.refiner.distance.exact_distance` of a whole (H, W)
+    bool map (pixels outside the image are not zero)."""
     return exact_distance(binary.view(np.uint8))
 
 
@@ -42,17 +43,17 @@ def to_mask_input_frame(maps: Tensor, input_size: Tuple[int, int], encoder_size:
     return F.interpolate(padded, low_res_size, mode='bilinear', align_corners=False)[0]
 
 
-def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, margin: float,
+def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, elastic_margin: float,
                          geometry: str) -> Tuple[np.ndarray, bool]:
     """The elastic box of one mask, side by side in plain Python.
 
     Args:
         sim: (H, W) bool, the pixels similar to the mask
-            (:func:`~.prompts.context_similarity`).
+            (:func:`~mmsamrefiner.refiner.prompts.context_similarity`).
         box: (4,) int xyxy inclusive, the mask's tight box.
-        margin: the threshold lambda.
+        elastic_margin: the threshold lambda.
         geometry: ``'symmetric'`` or ``'authors'``, as in
-            :func:`~.prompts.elastic_boxes`.
+            :func:`~mmsamrefiner.refiner.prompts.elastic_boxes`.
 
     Returns:
         the grown (4,) int64 xyxy box and whether it grew.
@@ -66,7 +67,7 @@ def elastic_box_one_mask(sim: np.ndarray, box: np.ndarray, margin: float,
 
     def similar_enough(rows: slice, cols: slice) -> bool:
         strip = sim[rows, cols]
-        return strip.sum() / strip.size > margin
+        return strip.sum() / strip.size > elastic_margin
 
     if geometry == 'symmetric':
         sx, sy = int(np.floor(step_x)), int(np.floor(step_y))
@@ -108,11 +109,11 @@ def mine_one_mask(mask: np.ndarray, miner: PromptMiner, input_size: Tuple[int, i
     ys, xs = np.nonzero(mask)
     box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.int64)
     out = dict(box=box, expanded=False, mask_input=None)
-    if miner.use_box and miner.margin > 0:
+    if miner.use_box and miner.elastic_margin > 0:
         sim = context_similarity(torch.from_numpy(mask)[None],
                                  image_embedding.reshape(image_embedding.shape[-3:]),
                                  valid_grid=valid_grid)[0].numpy()
-        grown, expanded = elastic_box_one_mask(sim, box, miner.margin, miner.box_geometry)
+        grown, expanded = elastic_box_one_mask(sim, box, miner.elastic_margin, miner.box_geometry)
         out.update(box=grown, expanded=expanded)
 
     dist = full_image_distance(mask)
@@ -145,17 +146,18 @@ def mine_one_mask(mask: np.ndarray, miner: PromptMiner, input_size: Tuple[int, i
 def mine_mask_by_mask(masks: Tensor, miner: PromptMiner, input_size: Tuple[int, int],
                       image_embedding: Optional[Tensor] = None,
                       valid_grid: Optional[Tuple[int, int]] = None) -> Prompts:
-    """:class:`~.prompts.PromptMiner`'s prompts for (N, H, W) bool non-empty
-    masks, mined one mask at a time on full-size maps (the reference's way).
+    """:class:`~mmsamrefiner.refiner.prompts.PromptMiner`'s prompts for (N, H,
+    W) bool non-empty masks, mined one mask at a time on full-size maps (the
+    reference's way).
 
     ``input_size``: (h, w) of the image inside the encoder square;
     ``image_embedding`` ((C, h, w) or (1, C, h, w)) and ``valid_grid`` are
     needed only for the elastic box.
     """
     device = masks.device
-    if miner.use_box and miner.margin > 0:
+    if miner.use_box and miner.elastic_margin > 0:
         if image_embedding is None:
-            raise ValueError('the elastic box (margin > 0) needs the image embedding')
+            raise ValueError('the elastic box (elastic_margin > 0) needs the image embedding')
         image_embedding = image_embedding.cpu()
     parts = [mine_one_mask(mask, miner, tuple(input_size), image_embedding, valid_grid)
              for mask in masks.cpu().numpy()]

@@ -3,15 +3,12 @@
 # Data layout (ground truth optional, only for the validation metrics):
 #   data/coarse/images/*.jpg   data/coarse/coarse.json   data/coarse/gt.json
 _base_ = [
-    '../_base_/models/iou_adaption.py', '../_base_/schedules/iou_adaption_1e.py',
-    '../_base_/default_runtime_adapt.py'
+    '../_base_/models/samrefiner-pp.py', '../_base_/models/sam/sam_vit-h.py',
+    '../_base_/schedules/schedule_1e.py', '../_base_/default_runtime.py'
 ]
 
-model = dict(
-    refiner=dict(
-        sam=dict(arch='vit_h', checkpoint='https://dl.fbaipublicfiles.com/'
-                 'segment_anything/sam_vit_h_4b8939.pth'),
-        iters=1))
+model = dict(refiner=dict(sam=_base_.sam, iters=1))
+del _base_.sam  # the SAM lives in the refiner only
 
 data_root = 'data/coarse/'
 _dataset = dict(
@@ -32,3 +29,4 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(_dataset, gt_ann_file='gt.json'))  # ground truth: validation metrics only
 val_evaluator = dict(type='IoURankingMetric')
+del _dataset  # a helper, not a setting

@@ -1,10 +1,12 @@
 # SAMRefiner++ on the toy SAM shipped in the package, on a generated collection:
 #   python tools/make_synthetic_collection.py data/synthetic --images 20
-#   python tools/adapt.py configs/samrefiner_pp/iou-adapter_toy_1xb5-1e_synthetic.py
-_base_ = './iou-adapter_vit-h_1xb5-1e_coco-coarse.py'
+#   python tools/adapt.py configs/samrefiner_pp/samrefiner-pp_sam_toy_1xb5-1e_synthetic.py
+_base_ = [
+    './samrefiner-pp_sam_vit-h_1xb5-1e_coco-coarse.py', '../_base_/models/sam/sam_toy.py'
+]
 
-model = dict(
-    refiner=dict(sam=dict(arch='toy', checkpoint='mmsamrefiner://toy_sam.pth'), iters=1))
+model = dict(refiner=dict(sam=dict(_base_.sam, _delete_=True)))  # in place of ViT-H
+del _base_.sam  # the SAM lives in the refiner only
 
 data_root = 'data/synthetic/'
 train_dataloader = dict(

@@ -2,7 +2,7 @@
 # pseudo-labels), split into instances by split-then-merge.
 #   data/VOCdevkit/VOC2012/JPEGImages   data/coarse_labels/*.png
 #   data/VOCdevkit/VOC2012/SegmentationClass (ground truth, optional)
-_base_ = './iou-adapter_vit-h_1xb5-1e_coco-coarse.py'
+_base_ = './samrefiner-pp_sam_vit-h_1xb5-1e_coco-coarse.py'
 
 data_root = 'data/'
 _dataset = dict(
@@ -16,3 +16,4 @@ _dataset = dict(
 train_dataloader = dict(dataset=_dataset)
 val_dataloader = dict(
     dataset=dict(_dataset, gt_label_dir='VOCdevkit/VOC2012/SegmentationClass'))
+del _dataset  # a helper, not a setting

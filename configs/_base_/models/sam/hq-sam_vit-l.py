@@ -1,0 +1,7 @@
+# HQ-SAM ViT-L with the authors' checkpoint (the 'hq' extra:
+# pip install -e '.[hq]').
+sam = dict(
+    type='SAM',
+    family='hq',
+    arch='vit_l',
+    checkpoint='https://huggingface.co/lkeab/hq-sam/resolve/main/sam_hq_vit_l.pth')

@@ -1,8 +1,0 @@
-# SAMRefiner on HQ-SAM vit_l (the 'hq' extra: pip install -e '.[hq]').
-_base_ = '../_base_/samrefiner.py'
-
-refiner = dict(
-    sam=dict(
-        family='hq',
-        arch='vit_l',
-        checkpoint='https://huggingface.co/lkeab/hq-sam/resolve/main/sam_hq_vit_l.pth'))

@@ -1,4 +1,0 @@
-# The paper's setting: context-aware elastic box with lambda = 0.1.
-_base_ = './samrefiner_vit_h.py'
-
-refiner = dict(margin=0.1)

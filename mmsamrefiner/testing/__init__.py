@@ -1,0 +1,21 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""For the tests and the benchmarks only (as ``mmdet.testing``): nothing in
+the package uses this code.
+
+* :mod:`.naive`: SAMRefiner's prompt mining and upscaling done the authors'
+  way, mask by mask on full-size maps: the speed benchmark's baseline and a
+  second implementation the batched code must agree with;
+* :func:`distance_to_background`: the whole-image form of the refiner's
+  box-restricted distance transform;
+* :func:`write_label_map_collection`: generated scenes as an mmseg-style
+  dataset (images + PNG label maps).
+"""
+from .collections import write_label_map_collection
+from .distance import distance_to_background
+from .naive import (elastic_box_one_mask, mine_mask_by_mask, mine_one_mask,
+                    upscale_all_then_select)
+
+__all__ = [
+    'write_label_map_collection', 'distance_to_background', 'elastic_box_one_mask',
+    'mine_mask_by_mask', 'mine_one_mask', 'upscale_all_then_select'
+]
