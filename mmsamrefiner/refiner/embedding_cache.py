@@ -20,20 +20,19 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from mmsamrefiner.utils.digest import hasher, update_tensors
 from mmsamrefiner.utils.mask_cache import MaskCache
 from .backends import ImageEmbedding, backend_of
 
 
 def encoder_key(sam: torch.nn.Module, encoder_dtype: Optional[str] = None) -> str:
     """A short digest naming an image encoder and how it is run: the family,
-    every tensor's name and shape, and the values of the first and last ones."""
+    the input size, the dtype, and every tensor's name, shape and (sampled)
+    values, so a retrained encoder at the same path never reads the old
+    embeddings (:func:`mmsamrefiner.utils.digest.update_tensors`)."""
     backend = backend_of(sam)
-    digest = hashlib.sha1(f'{backend.family}|{backend.encoder_size}|{encoder_dtype}'.encode())
-    state = list(backend.image_encoder.state_dict().items())
-    for name, tensor in state:
-        digest.update(f'{name}{tuple(tensor.shape)}'.encode())
-    for _, tensor in (state[0], state[-1]):
-        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    digest = hasher(f'{backend.family}|{backend.encoder_size}|{encoder_dtype}')
+    update_tensors(digest, backend.image_encoder.state_dict().items())
     return digest.hexdigest()[:16]
 
 

@@ -63,3 +63,20 @@ def test_embedding_disk_entries_round_trip_through_the_compact_format(tmp_path):
     assert calls == ['a']
     assert torch.equal(read.embedding, stored.embedding)
     assert read.input_size == (4, 4) and read.original_size == (4, 4)
+
+
+def test_encoder_key_follows_every_weight_of_the_encoder():
+    """A retrained encoder changed only in a middle layer gets another key;
+    the same weights (another model object) keep it."""
+    from mmsamrefiner.refiner.embedding_cache import encoder_key
+    from mmsamrefiner.refiner.sam import build_sam_model
+    torch.manual_seed(0)
+    sam = build_sam_model('toy')
+    other = build_sam_model('toy')
+    other.load_state_dict(sam.state_dict())
+    assert encoder_key(other) == encoder_key(sam)
+    assert encoder_key(sam, 'bfloat16') != encoder_key(sam)
+    names = list(dict(other.image_encoder.named_parameters()))
+    with torch.no_grad():
+        dict(other.image_encoder.named_parameters())[names[len(names) // 2]].add_(1e-3)
+    assert encoder_key(other) != encoder_key(sam)
