@@ -55,9 +55,9 @@ def test_shipped_checkpoint_is_small_and_loads(toy_sam):
 
 
 def test_refinement_improves_iou(toy_sam):
-    """Measured: coarse 0.648 -> refined 0.844; guard band 0.03."""
+    """Measured: coarse 0.648 -> refined 0.874; guard band 0.03."""
     coarse, refined = mean_iou(SAMRefiner(toy_sam))
-    assert refined > 0.814 and refined > coarse + 0.15, (coarse, refined)
+    assert refined > 0.844 and refined > coarse + 0.15, (coarse, refined)
 
 
 class SwappedXY:
@@ -103,21 +103,21 @@ def box_prompt_masks(refiner, slip=False):
 def test_box_prompt_segments_held_out_objects(toy_sam):
     """With the true box as prompt, the toy SAM segments held-out objects.
 
-    Measured on these scenes: mIoU 0.845 (100 held-out scenes of this size:
-    0.838; of other sizes: 0.845); guard band 0.035."""
+    Measured on these 12 objects: mIoU 0.808 (100 held-out scenes of this
+    size: 0.863; of other sizes: 0.861); guard band 0.033."""
     refined, truth = box_prompt_masks(
         SAMRefiner(toy_sam, iters=1, use_point=False, use_mask=False))
-    assert mask_iou(refined, truth).mean() > 0.81
+    assert mask_iou(refined, truth).mean() > 0.775
 
 
 def test_a_half_cell_slip_of_the_upscale_is_caught(toy_sam):
-    """Boundary IoU of box-prompted masks: measured 0.787; the same logits
-    moved half a low-res cell (one input pixel) give 0.722.  The bar, 0.76,
+    """Boundary IoU of box-prompted masks: measured 0.772; the same logits
+    moved half a low-res cell (one input pixel) give 0.719.  The bar, 0.745,
     sits between them."""
     refiner = SAMRefiner(toy_sam, iters=1, use_point=False, use_mask=False)
     right = boundary_iou(*box_prompt_masks(refiner)).mean()
     slipped = boundary_iou(*box_prompt_masks(refiner, slip=True)).mean()
-    assert right > 0.76 > slipped, (right, slipped)
+    assert right > 0.745 > slipped, (right, slipped)
 
 
 @pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
