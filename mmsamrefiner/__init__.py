@@ -23,7 +23,7 @@ _LAZY = {
                     'mmsamrefiner.datasets'),
     **dict.fromkeys(['SAMRefinerHook', 'SaveIoUAdapterHook'], 'mmsamrefiner.engine'),
     **dict.fromkeys(['IoURankingMetric', 'MaskRefinementMetric'], 'mmsamrefiner.evaluation'),
-    'IoUAdaptionModel': 'mmsamrefiner.models',
+    'IoUAdapterModel': 'mmsamrefiner.models',
 }
 
 __all__ = ['__version__', 'version_info', *_LAZY]

@@ -62,7 +62,8 @@ ROOT_TYPES = {
     'model': {
         'SAMRefiner': 'mmsamrefiner.refiner.refiner',
         'SAM': 'mmsamrefiner.refiner.sam',
-        'IoUAdaptionModel': 'mmsamrefiner.models.iou_adaption_model',
+        'IoUAdapterModel': 'mmsamrefiner.models.iou_adapter_model',
+        'IoUAdaptionModel': 'mmsamrefiner.models.iou_adapter_model',  # deprecated name
     },
     'transform': {
         'RefineCoarseMasks': 'mmsamrefiner.datasets.transforms.refine_coarse_masks',
@@ -132,7 +133,7 @@ class PackageRegistry(Registry):
             _put_in_root(self, name, module)
 
 
-#: SAM builders (``type='SAM'``), ``SAMRefiner`` and the adaption model.
+#: SAM builders (``type='SAM'``), ``SAMRefiner`` and the adapter model.
 MODELS = PackageRegistry(
     'model',
     parent=MMENGINE_MODELS,
@@ -150,7 +151,7 @@ HOOKS = PackageRegistry(
     parent=MMENGINE_HOOKS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.engine.hooks'])
-#: Coarse-mask datasets (SAMRefiner++ adaption).
+#: Coarse-mask datasets (SAMRefiner++ adapter training).
 DATASETS = PackageRegistry(
     'dataset',
     parent=MMENGINE_DATASETS,
@@ -165,7 +166,7 @@ METRICS = PackageRegistry(
 
 
 # The rest of mmengine's registries, empty here: they give the Runner of an
-# adaption config (default_scope='mmsamrefiner') a scope to search, so it
+# adapter config (default_scope='mmsamrefiner') a scope to search, so it
 # builds loops, samplers, optimizers, ... from mmengine's without warnings.
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='mmsamrefiner')
 RUNNER_CONSTRUCTORS = Registry('runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS,

@@ -25,7 +25,7 @@ CONFIG_DIR = osp.join(ROOT, 'samrefiner')
 # Recorded from the configs before the rebuild (configs/samrefiner/samrefiner_vit_h.py,
 # configs/_base_/hooks/samrefiner_hook.py, configs/_base_/transforms/refine_coarse_masks.py,
 # the mmseg config's own hook and configs/samrefiner_pp/*), with `margin` renamed
-# `elastic_margin` (refiner) and `ranking_margin` (adaption model's loss).
+# `elastic_margin` (refiner) and `ranking_margin` (adapter model's loss).
 SAM_VIT_H = dict(type='SAM', arch='vit_h',
                  checkpoint='https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth')
 REFINER_SETTINGS = dict(type='SAMRefiner', iters=5, use_point=True, use_box=True, use_mask=True,
@@ -38,9 +38,9 @@ MMSEG_HOOK = dict(type='mmsamrefiner.SAMRefinerHook', refiner=REFINER_VIT_H, bac
                   ignore_index=255)
 TRANSFORM = dict(type='mmsamrefiner.RefineCoarseMasks', refiner=REFINER_VIT_H, device='cpu',
                  cache_dir='data/samrefiner_cache', strict=False)
-ADAPTION_MODEL = dict(type='IoUAdaptionModel', rank=4, scale=1.0, ranking_margin=0.02,
+ADAPTER_MODEL = dict(type='IoUAdapterModel', rank=4, scale=1.0, ranking_margin=0.02,
                       embedding_cache=dict(cache_dir=None, in_memory=True), val_refine=True)
-ADAPTION_REFINER = dict(type='SAMRefiner', iters=1, elastic_margin=0.0)
+ADAPTER_REFINER = dict(type='SAMRefiner', iters=1, elastic_margin=0.0)
 SAM_TOY = dict(type='SAM', arch='toy', checkpoint='mmsamrefiner://toy_sam.pth')
 
 CUSTOM_IMPORTS = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
@@ -188,10 +188,10 @@ ADAPT_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'samrefiner_pp', '*.py')))
 
 
 @pytest.mark.parametrize('path', ADAPT_CONFIGS)
-def test_adaption_configs_carry_the_authors_settings(path):
+def test_adapter_configs_carry_the_authors_settings(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmsamrefiner' and cfg.randomness.seed == 0
-    assert cfg.model.type == 'IoUAdaptionModel'
+    assert cfg.model.type == 'IoUAdapterModel'
     assert (cfg.model.rank, cfg.model.ranking_margin) == (4, 0.02)
     assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=1e-2, momentum=0.9,
                                                weight_decay=5e-4)
@@ -211,11 +211,11 @@ def test_adaption_configs_carry_the_authors_settings(path):
     assert f'_sam_{arch.replace("_", "-")}_' in osp.basename(path)
     assert cfg.model.refiner.sam.checkpoint == SAM_CHECKPOINT_URLS[arch]
     sam = SAM_TOY if arch == 'toy' else SAM_VIT_H
-    assert cfg.model.to_dict() == dict(ADAPTION_MODEL, refiner=dict(ADAPTION_REFINER, sam=sam))
+    assert cfg.model.to_dict() == dict(ADAPTER_MODEL, refiner=dict(ADAPTER_REFINER, sam=sam))
 
 
 @pytest.mark.parametrize('path', ADAPT_CONFIGS)
-def test_adaption_configs_drop_the_last_partial_batch_in_training_only(path):
+def test_adapter_configs_drop_the_last_partial_batch_in_training_only(path):
     from mmengine.runner import Runner
     cfg = Config.fromfile(path)
     sizes = {}

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""SAMRefiner++: train the IoU adaptor of SAM with mmengine's Runner.
+"""SAMRefiner++: train the IoU adapter of SAM with mmengine's Runner.
 
 Arguments as mmdet's ``tools/train.py``::
 
@@ -8,7 +8,7 @@ Arguments as mmdet's ``tools/train.py``::
     python tools/adapt.py CONFIG --work-dir work_dirs/adapt --resume
     bash tools/dist_adapt.sh CONFIG 8 [--cfg-options ...]
 
-The run writes mmengine checkpoints (adaptor and optimizer state only, for
+The run writes mmengine checkpoints (adapter and optimizer state only, for
 ``--resume``) and ``<work_dir>/iou_adapter.pth``, which the refiner loads:
 ``dict(type='SAMRefiner', sam=..., iou_adapter=dict(checkpoint=PATH))``.
 """
@@ -24,9 +24,9 @@ from mmsamrefiner.apis.distributed import init_cpu_processes
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='SAMRefiner++: IoU adaption of SAM')
-    parser.add_argument('config', help='adaption config (configs/samrefiner_pp/*.py)')
-    parser.add_argument('--work-dir', help='where logs, checkpoints and the adaptor go')
+    parser = argparse.ArgumentParser(description='SAMRefiner++: the IoU adapter of SAM')
+    parser.add_argument('config', help='adapter config (configs/samrefiner_pp/*.py)')
+    parser.add_argument('--work-dir', help='where logs, checkpoints and the adapter go')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CHECKPOINT, or without a value from the '
                         'latest checkpoint in the work dir')

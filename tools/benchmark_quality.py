@@ -22,7 +22,7 @@ Method
   Gaussian mask prompt, one round each); SAMRefiner (all prompts) after 1, 3
   and 5 rounds; the elastic box (``elastic_margin`` 0.1) with the authors'
   geometry (the default) and with ``box_geometry='symmetric'``; SAMRefiner++: SAMRefiner
-  with an IoU adaptor trained by ``tools/adapt.py`` (the toy adaption config,
+  with an IoU adapter trained by ``tools/adapt.py`` (the toy adapter config,
   authors' settings) on ``--adapt-scenes`` other scenes (seeds from
   ``--adapt-seed``) and their coarse masks only, no ground truth, as a user
   would (``--adapt-scenes 0`` skips it).  One image embedding per scene is
@@ -30,11 +30,11 @@ Method
 * Metrics: mean over masks of the IoU and of the boundary IoU (Cheng et al.
   2021, dilation ratio 0.02) against the true masks; for ``semantic``, per image
   of the class mask.  ``overall`` is the mean over kinds.  For the IoU
-  adaption also the top-1 accuracy on the held-out scenes' instance kinds:
+  adapter also the top-1 accuracy on the held-out scenes' instance kinds:
   how often the candidate SAM scores highest (plain and adapted) is the one
   of the three closest to the true mask, for the prompts of the first
   refinement round (points + box + mask, mined from the coarse mask), and
-  for the box-only prompts that adaption trains on.
+  for the box-only prompts that adapter training uses.
 
 Deterministic: the same arguments give the same table.  Writes
 ``quality.md`` and ``quality.json`` to ``--out-dir``::
@@ -65,7 +65,7 @@ from mmsamrefiner.synthetic.defects import DEFECTS, make_coarse_mask
 
 ONE_ROUND = dict(iters=1)
 #: Row name -> SAMRefiner settings (None: the coarse masks themselves;
-#: 'adapted': the default SAMRefiner with the trained IoU adaptor).
+#: 'adapted': the default SAMRefiner with the trained IoU adapter).
 ROWS = {
     'coarse': None,
     'SAM, box only': dict(ONE_ROUND, use_point=False, use_mask=False),
@@ -81,11 +81,11 @@ ROWS = {
     'SAMRefiner, elastic box 0.1': dict(elastic_margin=0.1),
     'SAMRefiner, elastic box 0.1, symmetric geometry': dict(
         elastic_margin=0.1, box_geometry='symmetric'),
-    'SAMRefiner++ (IoU adaptor)': 'adapted',
+    'SAMRefiner++ (IoU adapter)': 'adapted',
 }
 #: Rows of the per-kind table; every row is in the ablation table.
 MAIN_ROWS = ('coarse', 'SAM, box only', 'SAM, positive point only', 'SAM, mask only',
-             'SAMRefiner', 'SAMRefiner, elastic box 0.1', 'SAMRefiner++ (IoU adaptor)')
+             'SAMRefiner', 'SAMRefiner, elastic box 0.1', 'SAMRefiner++ (IoU adapter)')
 SINGLE_PROMPT_ROWS = ('SAM, box only', 'SAM, positive point only', 'SAM, mask only',
                       'P, 1 round')
 KINDS = DEFECTS + ('semantic',)
@@ -102,7 +102,7 @@ def parse_args():
     parser.add_argument('--width', type=int, default=384)
     parser.add_argument('--amount', type=int, default=5, help='defect size in pixels')
     parser.add_argument('--adapt-scenes', type=int, default=100,
-                        help='training scenes of the IoU adaptor (0: no SAMRefiner++ row)')
+                        help='training scenes of the IoU adapter (0: no SAMRefiner++ row)')
     parser.add_argument('--adapt-seed', type=int, default=40_000_000)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_quality')
@@ -120,8 +120,8 @@ def semantic_case(scene, rng, amount):
 
 
 def train_iou_adapter(args, checkpoint, work_dir: str) -> str:
-    """Train an IoU adaptor with ``tools/adapt.py`` on a generated collection
-    of coarse masks (``--adapt-scenes`` scenes); returns the adaptor file."""
+    """Train an IoU adapter with ``tools/adapt.py`` on a generated collection
+    of coarse masks (``--adapt-scenes`` scenes); returns the adapter file."""
     data_root = osp.join(work_dir, 'data')
     write_coco_collection(osp.join(data_root, 'coarse'), args.adapt_scenes, True,
                           args.adapt_seed, args.height, args.width, num_objects=4)
@@ -137,7 +137,7 @@ def train_iou_adapter(args, checkpoint, work_dir: str) -> str:
         f'model.refiner.sam.checkpoint={sam_checkpoint}',
         f'train_dataloader.dataset.data_root={data_root}/',
         f'val_dataloader.dataset.data_root={data_root}/']
-    print('training the IoU adaptor:', ' '.join(command), flush=True)
+    print('training the IoU adapter:', ' '.join(command), flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return osp.join(work_dir, 'adapt', 'iou_adapter.pth')
 
@@ -148,8 +148,8 @@ def candidate_top1(refiner, adapter, coarse, truth, embedding, box_only: bool):
 
     Returns two (N,) bool arrays: whether SAM's highest predicted IoU picks
     the candidate with the highest IoU against ``truth``, without and with
-    the refiner's IoU adaptor.  Prompts: mined from ``coarse`` as the
-    refiner mines them, or tight boxes alone (``box_only``, adaption's
+    the refiner's IoU adapter.  Prompts: mined from ``coarse`` as the
+    refiner mines them, or tight boxes alone (``box_only``, the adapter's
     training prompts)."""
     masks = torch.from_numpy(coarse).to(refiner.device)
     prompts = refiner.mine(masks, embedding)
@@ -177,7 +177,7 @@ def run(args):
         with tempfile.TemporaryDirectory() as work_dir:
             adapter = IoUAdapter.load(train_iou_adapter(args, checkpoint, work_dir))
         adapted = SAMRefiner(copy.deepcopy(sam), iou_adapter=adapter)
-        refiners['SAMRefiner++ (IoU adaptor)'] = adapted
+        refiners['SAMRefiner++ (IoU adapter)'] = adapted
     ious = defaultdict(list)  # (row, kind) -> per-mask IoUs
     bious = defaultdict(list)
     top1 = defaultdict(list)  # (prompts, 'plain' | 'adapted') -> per-mask hits
@@ -256,8 +256,8 @@ def ablation_markdown(table, accuracy) -> str:
         lines.append(f"| {row} | {100 * entry['overall']['miou']:.1f} | "
                      f"{100 * entry['overall']['biou']:.1f} |")
     if accuracy:
-        lines += ['', '**IoU adaption: top-1 accuracy of the predicted IoU on held-out '
-                  'scenes (%)**', '', '| candidates of | SAM | SAM + IoU adaptor |',
+        lines += ['', '**IoU adapter: top-1 accuracy of the predicted IoU on held-out '
+                  'scenes (%)**', '', '| candidates of | SAM | SAM + IoU adapter |',
                   '| --- | ---: | ---: |']
         for prompts in ('refinement prompts', 'box only'):
             lines.append(f"| {prompts} | {100 * accuracy[f'{prompts}, plain']:.1f} | "
@@ -280,7 +280,7 @@ def verdict(table, accuracy) -> str:
     lines.append('kinds SAMRefiner makes worse (mIoU): ' + (', '.join(worse) or 'none'))
     if accuracy:
         change = accuracy['refinement prompts, adapted'] - accuracy['refinement prompts, plain']
-        lines.append(f'IoU adaptor, held-out top-1 accuracy (refinement prompts): '
+        lines.append(f'IoU adapter, held-out top-1 accuracy (refinement prompts): '
                      f'{100 * change:+.1f} points')
     return '\n'.join(lines)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SAMRefiner++ adaption on GPUS processes of this node (torchrun); more nodes:
+# SAMRefiner++ adapter training on GPUS processes of this node (torchrun); more nodes:
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=host0 bash tools/dist_adapt.sh CONFIG 8 ...
 CONFIG=$1
 GPUS=$2

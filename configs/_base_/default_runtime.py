@@ -1,4 +1,4 @@
-# Runtime of SAMRefiner++ (IoU adaption) runs: mmengine Runner in the
+# Runtime of SAMRefiner++ (IoU adapter) runs: mmengine Runner in the
 # 'mmsamrefiner' scope, seed 0 as the authors.
 default_scope = 'mmsamrefiner'
 custom_imports = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
@@ -13,9 +13,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),  # adaptor + optimizer state
+    checkpoint=dict(type='CheckpointHook', interval=1),  # adapter + optimizer state
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# The adaptor alone, for SAMRefiner(iou_adapter=dict(checkpoint=...)).
+# The adapter alone, for SAMRefiner(iou_adapter=dict(checkpoint=...)).
 custom_hooks = [dict(type='SaveIoUAdapterHook', filename='iou_adapter.pth')]
 
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)

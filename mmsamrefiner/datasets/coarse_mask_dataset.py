@@ -1,5 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Datasets of coarse masks, one item per mask, for SAMRefiner++ (IoU adaption).
+"""Datasets of coarse masks, one item per mask, for SAMRefiner++ (IoU adapter).
 
 An item is one coarse instance mask of one image::
 
@@ -7,7 +7,7 @@ An item is one coarse instance mask of one image::
          data_samples=dict(img_path=str, instance_id=str,
                            gt_mask=(H, W) bool tensor or None))
 
-Images are not read here: the adaption model encodes each image once and
+Images are not read here: the adapter model encodes each image once and
 caches its embedding.  Ground truth is optional and used only for validation
 metrics (SAMRefiner++ trains without labels).
 

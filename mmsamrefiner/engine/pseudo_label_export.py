@@ -14,7 +14,7 @@ key of what it was computed from (:func:`export_key`):
   mtime (or, for an image rebuilt from the batch input, a digest of its
   pixels);
 * ``refiner``: :meth:`SAMRefiner.fingerprint` (its settings and the *content*
-  of SAM's weights and of an IoU adaptor);
+  of SAM's weights and of an IoU adapter);
 * ``settings``: :func:`key_settings`, the key's version and the hook's own
   settings (mmdet: ``score_thr``; mmseg: ``classes``, ``background``,
   ``ignore_index``; both: ``encode_batch``, images per encoder call, as

@@ -1,5 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Trainable models for mmengine's Runner: SAMRefiner++'s IoU adaption."""
-from .iou_adaption_model import IoUAdaptionModel
+"""Trainable models for mmengine's Runner: SAMRefiner++'s IoU adapter."""
+from .iou_adapter_model import IoUAdapterModel
 
-__all__ = ['IoUAdaptionModel']
+__all__ = ['IoUAdapterModel']

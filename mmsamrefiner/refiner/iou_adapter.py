@@ -1,18 +1,18 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""SAMRefiner++'s IoU adaption: a low-rank adaptor on SAM's IoU head, and its loss.
+"""SAMRefiner++'s IoU adapter: a low-rank adapter on SAM's IoU head, and its loss.
 
 SAM's mask decoder scores its candidate masks with an MLP on the IoU token
 (``mask_decoder.iou_prediction_head``; HQ-SAM the same; SAM 2's
-``sam_mask_decoder.iou_prediction_head``, followed by a sigmoid).  The adaptor adds a trainable low-rank
+``sam_mask_decoder.iou_prediction_head``, followed by a sigmoid).  The adapter adds a trainable low-rank
 term to the MLP's last linear layer ``W`` (``hidden -> num_mask_tokens``)::
 
     scores = W h + b + scale * up(down(h))       down: hidden -> rank, up: rank -> tokens
 
-``up`` starts at zero, so an untrained adaptor leaves SAM's scores unchanged.
+``up`` starts at zero, so an untrained adapter leaves SAM's scores unchanged.
 Everything else in SAM stays frozen: the candidate masks are exactly SAM's and
 only the choice among them changes.
 
-The adaptor is saved on its own (:meth:`IoUAdapter.save`, a few kilobytes) with
+The adapter is saved on its own (:meth:`IoUAdapter.save`, a few kilobytes) with
 the signature of the SAM it was trained on; :meth:`IoUAdapter.attach` refuses a
 SAM of another architecture.
 """
@@ -44,10 +44,10 @@ def sam_signature(sam: nn.Module) -> Dict[str, object]:
 
 
 class AdaptedLinear(nn.Linear):
-    """A frozen ``nn.Linear`` plus an adaptor's low-rank term.
+    """A frozen ``nn.Linear`` plus an adapter's low-rank term.
 
     It holds the frozen layer's own ``weight`` and ``bias`` parameters, so
-    SAM's state dict keeps its official keys; the adaptor's weights are not
+    SAM's state dict keeps its official keys; the adapter's weights are not
     part of it (they belong to the :class:`IoUAdapter`).
 
     Args:
@@ -64,7 +64,7 @@ class AdaptedLinear(nn.Linear):
         self.__dict__['adapter'] = adapter
 
     def _apply(self, fn, *args, **kwargs):
-        # ``sam.to(device)`` moves the adaptor with the layer it adapts.
+        # ``sam.to(device)`` moves the adapter with the layer it adapts.
         super()._apply(fn, *args, **kwargs)
         self.adapter._apply(fn, *args, **kwargs)
         return self
@@ -78,7 +78,7 @@ class AdaptedLinear(nn.Linear):
 
 
 class IoUAdapter(nn.Module):
-    """A LoRA-style adaptor for the last layer of SAM's IoU-prediction MLP.
+    """A LoRA-style adapter for the last layer of SAM's IoU-prediction MLP.
 
     Args:
         in_features: input width of that layer (SAM's ``iou_head_hidden_dim``).
@@ -104,7 +104,7 @@ class IoUAdapter(nn.Module):
 
     @classmethod
     def for_sam(cls, sam: nn.Module, rank: int = 4, scale: float = 1.0) -> 'IoUAdapter':
-        """A fresh (zero-effect) adaptor sized for ``sam``."""
+        """A fresh (zero-effect) adapter sized for ``sam``."""
         signature = sam_signature(sam)
         return cls(signature['iou_head_hidden_dim'], signature['num_mask_tokens'],
                    rank=rank, scale=scale, signature=signature)
@@ -115,25 +115,25 @@ class IoUAdapter(nn.Module):
 
     # -- placing it in SAM ------------------------------------------------------
     def attach(self, sam: nn.Module) -> nn.Module:
-        """Put the adaptor on ``sam``'s IoU head (in place); returns ``sam``.
+        """Put the adapter on ``sam``'s IoU head (in place); returns ``sam``.
 
         Raises:
-            ValueError: ``sam`` is not the architecture the adaptor was made
-                for, or already carries an adaptor.
+            ValueError: ``sam`` is not the architecture the adapter was made
+                for, or already carries an adapter.
         """
         layers = backend_of(sam).iou_head.layers
         if isinstance(layers[-1], AdaptedLinear):
-            raise ValueError('this SAM already carries an IoU adaptor')
+            raise ValueError('this SAM already carries an IoU adapter')
         own = sam_signature(sam)
         if self.signature and own != self.signature:
-            diff = ', '.join(f'{k}: adaptor {self.signature.get(k)} vs SAM {v}'
+            diff = ', '.join(f'{k}: adapter {self.signature.get(k)} vs SAM {v}'
                              for k, v in own.items() if self.signature.get(k) != v)
-            raise ValueError('the IoU adaptor was trained for another SAM '
+            raise ValueError('the IoU adapter was trained for another SAM '
                              f'architecture ({diff})')
         if (self.down.in_features, self.up.out_features) != (
                 own['iou_head_hidden_dim'], own['num_mask_tokens']):
             raise ValueError(
-                f'the IoU adaptor maps {self.down.in_features} -> {self.up.out_features} '
+                f'the IoU adapter maps {self.down.in_features} -> {self.up.out_features} '
                 f"but the IoU head ends with {own['iou_head_hidden_dim']} -> "
                 f"{own['num_mask_tokens']}")
         self.signature = own
@@ -143,7 +143,7 @@ class IoUAdapter(nn.Module):
 
     @staticmethod
     def detach(sam: nn.Module) -> Optional['IoUAdapter']:
-        """Take the adaptor off ``sam`` (in place); returns it (None if none)."""
+        """Take the adapter off ``sam`` (in place); returns it (None if none)."""
         layers = backend_of(sam).iou_head.layers
         if not isinstance(layers[-1], AdaptedLinear):
             return None
@@ -171,7 +171,7 @@ class IoUAdapter(nn.Module):
                     state_dict={k: v.detach().cpu() for k, v in self.state_dict().items()})
 
     def save(self, path: str) -> None:
-        """Write the adaptor alone (not SAM) to ``path`` (atomic)."""
+        """Write the adapter alone (not SAM) to ``path`` (atomic)."""
         buffer = io.BytesIO()
         torch.save(self.to_file_dict(), buffer)
         atomic_write_bytes(path, buffer.getvalue())
@@ -179,7 +179,7 @@ class IoUAdapter(nn.Module):
     @classmethod
     def from_file_dict(cls, data: dict, source: str = '<dict>') -> 'IoUAdapter':
         if not isinstance(data, dict) or data.get('format') != ADAPTER_FORMAT:
-            raise ValueError(f'{source} is not an IoU adaptor file written by '
+            raise ValueError(f'{source} is not an IoU adapter file written by '
                              f'IoUAdapter.save (format {ADAPTER_FORMAT!r})')
         adapter = cls(data['in_features'], data['out_features'], rank=data['rank'],
                       scale=data['scale'], signature=data.get('sam_signature'))
@@ -188,25 +188,25 @@ class IoUAdapter(nn.Module):
 
     @classmethod
     def load(cls, checkpoint: str) -> 'IoUAdapter':
-        """Read an adaptor file (a path, or a URL through mmengine's loader)."""
+        """Read an adapter file (a path, or a URL through mmengine's loader)."""
         from .sam import describe_unreadable_checkpoint, load_checkpoint_file
         if '://' not in checkpoint and not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'no IoU adaptor file at {checkpoint!r}')
-        hint = ('pass the adaptor file tools/adapt.py writes (<work_dir>/iou_adapter.pth, '
+            raise FileNotFoundError(f'no IoU adapter file at {checkpoint!r}')
+        hint = ('pass the adapter file tools/adapt.py writes (<work_dir>/iou_adapter.pth, '
                 'IoUAdapter.save)')
         try:
             data = load_checkpoint_file(checkpoint)
         except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
             if isinstance(error, OSError) and '://' in checkpoint:
                 raise
-            raise ValueError(f'the IoU adaptor {checkpoint!r} cannot be loaded: '
+            raise ValueError(f'the IoU adapter {checkpoint!r} cannot be loaded: '
                              f'{describe_unreadable_checkpoint(checkpoint, error)}; {hint}') \
                 from error
         if (isinstance(data, dict) and data.get('format') != ADAPTER_FORMAT
                 and 'state_dict' in data and ({'meta', 'message_hub', 'optimizer'} & set(data))):
-            raise ValueError(f'the IoU adaptor {checkpoint!r} is an mmengine runner checkpoint '
+            raise ValueError(f'the IoU adapter {checkpoint!r} is an mmengine runner checkpoint '
                              f'(it has {", ".join(sorted(set(data) - {"state_dict"})[:4])}), not '
-                             f'an adaptor file; {hint}')
+                             f'an adapter file; {hint}')
         return cls.from_file_dict(data, checkpoint)
 
     def extra_repr(self) -> str:

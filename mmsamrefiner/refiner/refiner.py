@@ -117,7 +117,7 @@ class SAMRefiner(nn.Module):
         encoder_dtype: run the image encoder under autocast in ``'float16'``
             or ``'bfloat16'`` (the embedding is returned as float32; prompt
             encoder and decoder stay float32); None (default): float32.
-        iou_adapter: a SAMRefiner++ IoU adaptor for SAM's IoU head (it changes
+        iou_adapter: a SAMRefiner++ IoU adapter for SAM's IoU head (it changes
             which candidate is kept): ``dict(checkpoint=PATH_OR_URL)`` of a file
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
             attached to ``sam`` in place; one made for another SAM
@@ -235,7 +235,7 @@ class SAMRefiner(nn.Module):
         """Run the prompt encoder and mask decoder with multimask output.
 
         Not under ``no_grad``: SAM is frozen, so gradients reach only a
-        trainable IoU adaptor (SAMRefiner++ training); :meth:`refine` runs it
+        trainable IoU adapter (SAMRefiner++ training); :meth:`refine` runs it
         without gradients.
 
         Returns:
@@ -417,12 +417,12 @@ class SAMRefiner(nn.Module):
     def fingerprint(self) -> str:
         """A 32-hex-digit digest of everything the refined masks depend on
         besides the inputs: the settings (:meth:`__repr__`), the family and
-        the *content* of SAM's weights and of an attached IoU adaptor (a
+        the *content* of SAM's weights and of an attached IoU adapter (a
         retrained checkpoint at the same path gets another fingerprint).
 
         Large tensors are sampled (about a million evenly spaced values each,
         with their shape), so a ViT-H costs well under a second; computed once
-        and cached (SAM is frozen; attaching an adaptor goes through
+        and cached (SAM is frozen; attaching an adapter goes through
         ``__init__``).
         """
         if self._fingerprint is None:

@@ -8,7 +8,7 @@ from mmsamrefiner.evaluation import IoURankingMetric
 
 def output(box, box_sam, coarse, refine=None, refine_sam=None, gt=None, adapted=None,
            plain=None):
-    """One mask's ``IoUAdaptionModel.predict`` dict: box-prompt predictions
+    """One mask's ``IoUAdapterModel.predict`` dict: box-prompt predictions
     (adapted, plain SAM) and coarse IoUs; refinement-prompt predictions and gt
     IoUs; refined (intersection, union) counts."""
     out = dict(box_iou_predictions=torch.tensor(box),

@@ -185,7 +185,7 @@ def embedding_interm(model, image):
 
 
 @pytest.mark.parametrize('family,arch', FAMILIES)
-def test_iou_adaptor_sits_on_each_familys_iou_head(family, arch, scene, tmp_path):
+def test_iou_adapter_sits_on_each_familys_iou_head(family, arch, scene, tmp_path):
     image, masks = scene
     model = build(family, arch)
     refiner = SAMRefiner(model, iters=1)
@@ -204,10 +204,10 @@ def test_iou_adaptor_sits_on_each_familys_iou_head(family, arch, scene, tmp_path
 
 @needs_hq
 @needs_sam2
-def test_adaptor_of_another_family_is_refused(tmp_path):
+def test_adapter_of_another_family_is_refused(tmp_path):
     path = str(tmp_path / 'iou_adapter.pth')
     IoUAdapter.for_sam(build('sam', TINY_SAM_ARCH)).save(path)
-    with pytest.raises(ValueError, match="family: adaptor sam vs SAM hq"):
+    with pytest.raises(ValueError, match="family: adapter sam vs SAM hq"):
         IoUAdapter.load(path).attach(build('hq', TINY_SAM_ARCH))
 
 

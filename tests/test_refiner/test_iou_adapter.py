@@ -54,7 +54,7 @@ def test_fresh_adapter_changes_nothing_and_keeps_sams_keys():
     before, hidden = iou_head_scores(sam)
     adapter = IoUAdapter.for_sam(sam, rank=4).attach(sam)
     assert isinstance(sam.mask_decoder.iou_prediction_head.layers[-1], AdaptedLinear)
-    assert list(sam.state_dict()) == keys  # the adaptor's weights are not SAM's
+    assert list(sam.state_dict()) == keys  # the adapter's weights are not SAM's
     assert torch.equal(sam.mask_decoder.iou_prediction_head.layers[-1](hidden), before)
     assert adapter is sam
 
@@ -99,16 +99,16 @@ def test_adapter_of_another_architecture_is_refused(tmp_path):
     path = str(tmp_path / 'iou_adapter.pth')
     IoUAdapter.for_sam(make_tiny_sam()).save(path)
     deeper = build_sam_model(dict(TINY_SAM_ARCH, depth=3, global_attn_indexes=(2,)))
-    with pytest.raises(ValueError, match=r'another SAM architecture \(encoder_params: adaptor 63136 vs SAM 76064\)'):
+    with pytest.raises(ValueError, match=r'another SAM architecture \(encoder_params: adapter 63136 vs SAM 76064\)'):
         IoUAdapter.load(path).attach(deeper)
 
 
 def test_bad_adapter_files_are_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match='no IoU adaptor file'):
+    with pytest.raises(FileNotFoundError, match='no IoU adapter file'):
         IoUAdapter.load(str(tmp_path / 'missing.pth'))
     path = tmp_path / 'sam.pth'
     torch.save(make_tiny_sam().state_dict(), path)
-    with pytest.raises(ValueError, match='not an IoU adaptor file'):
+    with pytest.raises(ValueError, match='not an IoU adapter file'):
         IoUAdapter.load(str(path))
 
 

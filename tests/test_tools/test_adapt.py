@@ -1,6 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """tools/adapt.py (SAMRefiner++) on a generated collection with the toy SAM:
-trains, writes the adaptor, resumes, and two processes give one's adaptor."""
+trains, writes the adapter, resumes, and two processes give one's adapter."""
 import json
 import os
 import os.path as osp
@@ -88,7 +88,7 @@ def test_adapt_trains_saves_and_resumes(tmp_path, data_root):
     assert not torch.equal(first['up.weight'], second['up.weight'])
 
 
-def test_two_processes_give_the_adaptor_of_one_with_the_same_total_batch(tmp_path, data_root):
+def test_two_processes_give_the_adapter_of_one_with_the_same_total_batch(tmp_path, data_root):
     adapt(tmp_path / 'one', data_root, 'train_dataloader.batch_size=4', 'val_cfg=None',
           'val_dataloader=None', 'val_evaluator=None')
     adapt(tmp_path / 'two', data_root, 'train_dataloader.batch_size=2', 'val_cfg=None',

@@ -278,7 +278,7 @@ def test_bad_checkpoints_get_the_packages_messages(tmp_path, tiny_sam_checkpoint
     config = tiny_refiner_config(tmp_path, tiny_sam_checkpoint)
     with open(config, 'a') as f:
         f.write(f'refiner["iou_adapter"] = dict(checkpoint={str(runner)!r})\n')
-    with pytest.raises(SystemExit, match='IoU adaptor .*mmengine runner checkpoint'):
+    with pytest.raises(SystemExit, match='IoU adapter .*mmengine runner checkpoint'):
         run(coco_argv(config, img_dir, ann_file, tmp_path / 'b.json'))
 
 

@@ -1,11 +1,11 @@
-# SAMRefiner++: a rank-4 LoRA-style adaptor on the last layer of SAM's IoU MLP,
+# SAMRefiner++: a rank-4 LoRA-style adapter on the last layer of SAM's IoU MLP,
 # trained with the margin ranking loss (ranking_margin 0.02) on box-prompt
 # candidates.
 # The SAM comes from a piece of ./sam/:
 #   model = dict(refiner=dict(sam=_base_.sam))
 #   del _base_.sam
 model = dict(
-    type='IoUAdaptionModel',
+    type='IoUAdapterModel',
     refiner=dict(
         type='SAMRefiner',
         iters=5,  # validation refinement (the DAVIS-585 evaluation runs 1)
@@ -17,4 +17,4 @@ model = dict(
     # most recently used: max_items); cache_dir keeps them on disk too (reused
     # by later runs and by all ranks).
     embedding_cache=dict(cache_dir=None, in_memory=True),
-    val_refine=True)  # with ground truth: refined-mask IoU with/without the adaptor
+    val_refine=True)  # with ground truth: refined-mask IoU with/without the adapter

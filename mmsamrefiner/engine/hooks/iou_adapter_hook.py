@@ -1,5 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""``SaveIoUAdapterHook``: write the trained IoU adaptor on its own file."""
+"""``SaveIoUAdapterHook``: write the trained IoU adapter on its own file."""
 import os.path as osp
 from typing import Optional
 
@@ -12,7 +12,7 @@ from mmsamrefiner.registry import HOOKS
 
 @HOOKS.register_module()
 class SaveIoUAdapterHook(Hook):
-    """Save the adaptor of an :class:`IoUAdaptionModel` (kilobytes, not SAM).
+    """Save the adapter of an :class:`IoUAdapterModel` (kilobytes, not SAM).
 
     The main process writes ``<out_dir or work_dir>/<filename>`` after every
     training epoch (so an interrupted run keeps the last one) and at the end
@@ -37,10 +37,10 @@ class SaveIoUAdapterHook(Hook):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'iou_adapter'):
-            raise TypeError(f'SaveIoUAdapterHook needs an IoUAdaptionModel, got '
+            raise TypeError(f'SaveIoUAdapterHook needs an IoUAdapterModel, got '
                             f'{type(model).__name__}')
         model.iou_adapter.save(self.path(runner))
-        runner.logger.info(f'IoU adaptor saved to {self.path(runner)}')
+        runner.logger.info(f'IoU adapter saved to {self.path(runner)}')
 
     def after_train_epoch(self, runner) -> None:
         self.save(runner)

@@ -1,6 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """``IoURankingMetric``: how well SAM's predicted IoUs rank its candidates
-(SAMRefiner++ validation), before and after IoU adaption."""
+(SAMRefiner++ validation), before and after IoU adapter training."""
 from typing import Optional, Sequence
 
 import numpy as np
@@ -11,10 +11,10 @@ from mmsamrefiner.registry import METRICS
 
 @METRICS.register_module()
 class IoURankingMetric(BaseMetric):
-    """Top-1 ranking accuracy and refined-mask IoU of :class:`IoUAdaptionModel`.
+    """Top-1 ranking accuracy and refined-mask IoU of :class:`IoUAdapterModel`.
 
-    Reads the per-mask dicts of ``IoUAdaptionModel.predict``.  Keys (percent),
-    each with the adaptor and, ending in ``_sam``, for plain SAM:
+    Reads the per-mask dicts of ``IoUAdapterModel.predict``.  Keys (percent),
+    each with the adapter and, ending in ``_sam``, for plain SAM:
 
     * ``top1_gt_refine`` / ``top1_gt_refine_sam``: how often the top-scored
       candidate of the refinement prompts (points, box, mask prompt, as the

@@ -13,7 +13,7 @@ A backend wraps a built model (SAM, HQ-SAM, SAM 2) and knows its frames:
   ``embedding_size``, ``low_res_size``; ``input_size(original_size)``, the
   resized image inside the square (the rest is padding);
 * ``iou_head``: the MLP scoring the candidates (its last linear layer is where
-  SAMRefiner++'s adaptor sits); ``image_encoder``.
+  SAMRefiner++'s adapter sits); ``image_encoder``.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple

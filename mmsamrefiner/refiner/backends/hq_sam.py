@@ -6,7 +6,7 @@ Candidates: HQ-SAM's own multimask path keeps the best of SAM's three masks
 (by predicted IoU) and adds the HQ token's mask to it.  This backend returns
 all three sums ``sam_mask_i + hq_mask`` with SAM's IoU predictions, so the
 refiner's choice (highest predicted IoU) gives exactly HQ-SAM's mask, and the
-IoU adaptor sees the three candidates it ranks.
+IoU adapter sees the three candidates it ranks.
 """
 import torch
 

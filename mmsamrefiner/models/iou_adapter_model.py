@@ -1,5 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""The SAMRefiner++ adaption model for mmengine's Runner.
+"""The SAMRefiner++ adapter training model for mmengine's Runner.
 
 A frozen :class:`SAMRefiner` (its SAM) plus a trainable :class:`IoUAdapter` on
 SAM's IoU head.  Per coarse mask (self-boosted, no labels):
@@ -18,10 +18,11 @@ is given, those of the prompts used at refinement time (points, box and mask
 prompt as the refiner's :class:`PromptMiner` mines them from the coarse mask)
 against the ground truth, as the authors' top-1 accuracy.
 
-Only the adaptor is a parameter of this module: it alone is trained, saved in
+Only the adapter is a parameter of this module: it alone is trained, saved in
 checkpoints and synchronised across ranks.  The refiner is kept outside the
 module tree (moved along by :meth:`_apply`), so checkpoints hold kilobytes.
 """
+import warnings
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -38,19 +39,19 @@ from mmsamrefiner.registry import MODELS, build_in_scope
 
 
 @MODELS.register_module()
-class IoUAdaptionModel(BaseModel):
-    """SAMRefiner++: train a low-rank adaptor on SAM's IoU head.
+class IoUAdapterModel(BaseModel):
+    """SAMRefiner++: train a low-rank adapter on SAM's IoU head.
 
     Args:
         refiner: a :class:`SAMRefiner` config (its ``sam``, and the settings
-            used for validation refinement); it must not carry an adaptor.
+            used for validation refinement); it must not carry an adapter.
         rank, scale: of the :class:`IoUAdapter` (paper: rank 4).
         ranking_margin: the margin of the ranking loss (paper: 0.02).
         embedding_cache: ``dict(cache_dir=None, in_memory=True)`` by
             default, with :class:`EmbeddingCache`'s memory bound (the 64 most
             recently used embeddings; ``max_items``).
         val_refine: in validation, when a ground-truth mask is given, also run
-            the full refinement with and without the adaptor and report the
+            the full refinement with and without the adapter and report the
             refined masks' IoU.
         data_preprocessor: mmengine data preprocessor (default: moves tensors
             to the model's device).
@@ -75,7 +76,7 @@ class IoUAdaptionModel(BaseModel):
                  init_cfg: Optional[dict] = None,
                  margin: Optional[float] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        ranking_margin = renamed_argument('IoUAdaptionModel', 'margin', margin,
+        ranking_margin = renamed_argument('IoUAdapterModel', 'margin', margin,
                                           'ranking_margin', ranking_margin, 0.02)
         if isinstance(refiner, dict):
             if refiner.get('iou_adapter') is not None:
@@ -122,7 +123,7 @@ class IoUAdaptionModel(BaseModel):
 
         Returns:
             dict of ``iou_predictions`` (n, M) float, predicted IoUs through
-            the adaptor (with gradient to it; plain SAM's within
+            the adapter (with gradient to it; plain SAM's within
             ``iou_adapter.disabled()``); ``coarse_ious`` (n, M) IoU of each
             candidate with its coarse mask; ``candidates`` (n, M, H, W) bool;
             ``coarse_masks``; ``prompts`` (the box prompts: tight boxes,
@@ -152,7 +153,7 @@ class IoUAdaptionModel(BaseModel):
         The prompts are those of the refiner's first round, mined from the
         coarse masks by the refiner's :class:`PromptMiner` (points, box, mask
         prompt and elastic box as configured), as in the authors' evaluation
-        (one round).  The candidates do not depend on the adaptor, only their
+        (one round).  The candidates do not depend on the adapter, only their
         predicted IoUs do.
 
         Args:
@@ -217,7 +218,7 @@ class IoUAdaptionModel(BaseModel):
           with the gt mask;
         * with ``val_refine`` and a gt mask, ``refined_adapted`` /
           ``refined_sam``: (intersection, union) pixel counts of the fully
-          refined mask (with / without the adaptor) and gt.
+          refined mask (with / without the adapter) and gt.
         """
         num = len(inputs['img_path'])
         data_samples = data_samples or {}
@@ -263,3 +264,14 @@ class IoUAdaptionModel(BaseModel):
         if mode == 'tensor':
             return self.gather(self.score_batch(inputs), 'iou_predictions')
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+
+@MODELS.register_module()
+class IoUAdaptionModel(IoUAdapterModel):
+    """The earlier name of :class:`IoUAdapterModel`, kept for configs written
+    with it; warns and builds the same model."""
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn("type='IoUAdaptionModel' is renamed type='IoUAdapterModel'",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)

@@ -1,11 +1,11 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""IoUAdaptionModel: SAMRefiner++ training on a generated collection.
+"""IoUAdapterModel: SAMRefiner++ training on a generated collection.
 
-Behaviour, not plumbing: the loss goes down, only the adaptor changes, the
-saved adaptor reproduces the trained scores in the refiner, and the ranking
+Behaviour, not plumbing: the loss goes down, only the adapter changes, the
+saved adapter reproduces the trained scores in the refiner, and the ranking
 accuracy on the training masks goes up.  The model is the tests' tiny SAM
 (seeded random weights): its IoU head ranks candidates near chance, so there is
-something for the adaptor to learn, with the authors' optimizer settings.  (The
+something for the adapter to learn, with the authors' optimizer settings.  (The
 toy SAM already ranks 70-90% of these box-prompt candidates right and its
 remaining misses are not learnable from the IoU token: see the closing note.)
 """
@@ -15,7 +15,7 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
-from mmsamrefiner import IoUAdaptionModel, SAMRefiner
+from mmsamrefiner import IoUAdapterModel, SAMRefiner
 from mmsamrefiner.datasets import CocoCoarseMaskDataset
 from mmsamrefiner.evaluation import IoURankingMetric
 from mmsamrefiner.refiner.prompts import masks_to_boxes
@@ -35,7 +35,7 @@ def collection(tmp_path_factory):
     root = tmp_path_factory.mktemp('adapt_data')
     for name, coarse in (('gt', False), ('coarse', True)):
         # Dilated coarse masks: a systematic preference (the larger candidates)
-        # that an adaptor can learn.
+        # that an adapter can learn.
         write_coco_collection(str(root / name), num_images=6, coarse=coarse, seed=1234,
                               height=144, width=192, num_objects=3, defect='dilate')
     return root
@@ -82,14 +82,14 @@ EPOCHS = 10
 @pytest.fixture(scope='module')
 def trained(dataset, refiner_cfg):
     torch.manual_seed(0)
-    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
+    model = IoUAdapterModel(copy.deepcopy(refiner_cfg))
     sam_before = copy.deepcopy(model.refiner.sam.state_dict())
     before = evaluate(model, dataset)
     losses = train(model, dataset, epochs=EPOCHS)
     return model, sam_before, before, evaluate(model, dataset), losses
 
 
-def test_only_the_adaptor_is_a_parameter(trained):
+def test_only_the_adapter_is_a_parameter(trained):
     model = trained[0]
     names = [name for name, _ in model.named_parameters()]
     assert names == ['iou_adapter.down.weight', 'iou_adapter.up.weight']
@@ -115,7 +115,7 @@ def test_ranking_accuracy_on_the_training_masks_goes_up(trained):
     # Plain SAM's numbers are the same before and after: it is not changed.
     for key in ('top1_coarse_box', 'top1_gt_refine'):
         assert after[f'{key}_sam'] == before[f'{key}_sam']
-        assert before[key] == before[f'{key}_sam']  # fresh adaptor: no effect
+        assert before[key] == before[f'{key}_sam']  # fresh adapter: no effect
     assert after['top1_coarse_box'] >= before['top1_coarse_box'] + 20
     assert after['num_masks_gt'] == after['num_masks'] > 10
     assert 0 < after['refined_iou'] <= 100
@@ -124,7 +124,7 @@ def test_ranking_accuracy_on_the_training_masks_goes_up(trained):
 def test_gt_top1_ranks_the_candidates_refinement_chooses_from(trained, dataset):
     """Against ground truth, the candidates ranked are those of the refinement
     prompts (points, box, mask prompt): with one round, the refined mask is the
-    top-scored one of them, with and without the adaptor."""
+    top-scored one of them, with and without the adapter."""
     model = trained[0]
     model.eval()
     outputs = [out for batch in batches(dataset, 8) for out in model.val_step(batch)]
@@ -140,8 +140,8 @@ def test_gt_top1_ranks_the_candidates_refinement_chooses_from(trained, dataset):
 
 
 def test_the_models_embedding_memory_is_bounded(collection, refiner_cfg):
-    assert IoUAdaptionModel(copy.deepcopy(refiner_cfg)).embeddings.max_items == 64  # default
-    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=dict(max_items=2))
+    assert IoUAdapterModel(copy.deepcopy(refiner_cfg)).embeddings.max_items == 64  # default
+    model = IoUAdapterModel(copy.deepcopy(refiner_cfg), embedding_cache=dict(max_items=2))
     images = sorted(str(p) for p in (collection / 'coarse' / 'images').glob('*.png'))[:3]
     for path in images:
         model.embeddings.get(path, model.device)
@@ -151,16 +151,16 @@ def test_the_models_embedding_memory_is_bounded(collection, refiner_cfg):
 
 
 def test_margin_is_a_deprecated_name_of_ranking_margin(refiner_cfg):
-    assert IoUAdaptionModel(copy.deepcopy(refiner_cfg)).ranking_margin == 0.02
+    assert IoUAdapterModel(copy.deepcopy(refiner_cfg)).ranking_margin == 0.02
     with pytest.warns(DeprecationWarning, match=r'use ranking_margin=0\.05'):
-        model = IoUAdaptionModel(copy.deepcopy(refiner_cfg), margin=0.05)
+        model = IoUAdapterModel(copy.deepcopy(refiner_cfg), margin=0.05)
     assert model.ranking_margin == 0.05
     with pytest.raises(TypeError, match='give ranking_margin only'):
-        IoUAdaptionModel(copy.deepcopy(refiner_cfg), margin=0.05, ranking_margin=0.1)
+        IoUAdapterModel(copy.deepcopy(refiner_cfg), margin=0.05, ranking_margin=0.1)
 
 
 def test_training_boxes_are_tight_whatever_the_refiner_elastic_margin(dataset, refiner_cfg):
-    model = IoUAdaptionModel(dict(copy.deepcopy(refiner_cfg), elastic_margin=0.1))
+    model = IoUAdapterModel(dict(copy.deepcopy(refiner_cfg), elastic_margin=0.1))
     assert model.refiner.miner.elastic_margin == 0.1
     grown = 0
     for _, group in model.score_batch(batches(dataset, 100)[0]['inputs']):
@@ -171,7 +171,7 @@ def test_training_boxes_are_tight_whatever_the_refiner_elastic_margin(dataset, r
     assert grown > 0  # the refiner's own elastic boxes do grow on these masks
 
 
-def test_saved_adaptor_gives_the_refiner_the_trained_scores(trained, dataset, refiner_cfg,
+def test_saved_adapter_gives_the_refiner_the_trained_scores(trained, dataset, refiner_cfg,
                                                            tmp_path):
     model = trained[0]
     path = str(tmp_path / 'iou_adapter.pth')
@@ -190,24 +190,24 @@ def test_saved_adaptor_gives_the_refiner_the_trained_scores(trained, dataset, re
 
 def test_embeddings_are_encoded_once_and_cached_on_disk(dataset, refiner_cfg, tmp_path):
     cache = dict(cache_dir=str(tmp_path / 'emb'))
-    first = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=cache)
+    first = IoUAdapterModel(copy.deepcopy(refiner_cfg), embedding_cache=cache)
     batch = batches(dataset, 100)[0]
     first(batch['inputs'], mode='tensor')
     first(batch['inputs'], mode='tensor')
     assert first.embeddings.encoded == 6  # six images, each encoded once
-    second = IoUAdaptionModel(copy.deepcopy(refiner_cfg), embedding_cache=cache)
+    second = IoUAdapterModel(copy.deepcopy(refiner_cfg), embedding_cache=cache)
     scores = second(batch['inputs'], mode='tensor')
     assert second.embeddings.encoded == 0  # all read from disk
     assert torch.allclose(scores, first(batch['inputs'], mode='tensor'))
 
 
-def test_refiner_with_an_adaptor_is_refused(refiner_cfg):
+def test_refiner_with_an_adapter_is_refused(refiner_cfg):
     with pytest.raises(ValueError, match='must not carry an iou_adapter'):
-        IoUAdaptionModel(dict(refiner_cfg, iou_adapter=dict(checkpoint='x.pth')))
+        IoUAdapterModel(dict(refiner_cfg, iou_adapter=dict(checkpoint='x.pth')))
 
 
 def test_unknown_mode_is_refused(refiner_cfg):
-    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
+    model = IoUAdapterModel(copy.deepcopy(refiner_cfg))
     with pytest.raises(ValueError, match="mode must be"):
         model(dict(img_path=[], coarse_mask=[]), mode='train')
 
@@ -220,7 +220,7 @@ def test_label_map_masks_train_and_validate(refiner_cfg, tmp_path):
     dataset = LabelMapCoarseMaskDataset('coarse/ann_dir', 'coarse/img_dir',
                                         gt_label_dir='gt/ann_dir', data_root=str(tmp_path))
     assert len(dataset) >= 4
-    model = IoUAdaptionModel(copy.deepcopy(refiner_cfg))
+    model = IoUAdapterModel(copy.deepcopy(refiner_cfg))
     losses = train(model, dataset, epochs=1)
     assert all(loss >= 0 for loss in losses)
     metrics = evaluate(model, dataset)
@@ -228,7 +228,7 @@ def test_label_map_masks_train_and_validate(refiner_cfg, tmp_path):
 
 
 @pytest.mark.parametrize('family', ['hq', 'sam2'])
-def test_adaption_trains_the_adaptor_of_each_family(family, dataset):
+def test_adapter_trains_the_adapter_of_each_family(family, dataset):
     import importlib.util
     module = 'segment_anything_hq' if family == 'hq' else 'sam2'
     if importlib.util.find_spec(module) is None:
@@ -236,7 +236,7 @@ def test_adaption_trains_the_adaptor_of_each_family(family, dataset):
     from tests.conftest import TINY_SAM2_ARCH
     arch = TINY_SAM_ARCH if family == 'hq' else TINY_SAM2_ARCH
     torch.manual_seed(0)
-    model = IoUAdaptionModel(dict(type='SAMRefiner', iters=1,
+    model = IoUAdapterModel(dict(type='SAMRefiner', iters=1,
                                   sam=dict(type='SAM', family=family, arch=arch)))
     sam_before = copy.deepcopy(model.refiner.sam.state_dict())
     up_before = model.iou_adapter.up.weight.clone()
@@ -247,3 +247,10 @@ def test_adaption_trains_the_adaptor_of_each_family(family, dataset):
         assert torch.equal(model.refiner.sam.state_dict()[name], value), name
     metrics = evaluate(model, dataset)
     assert metrics['num_masks'] == len(dataset)
+
+
+def test_the_earlier_type_name_builds_the_same_model_with_a_warning(refiner_cfg):
+    from mmsamrefiner.registry import build_in_scope
+    with pytest.warns(DeprecationWarning, match="type='IoUAdapterModel'"):
+        model = build_in_scope(dict(type='IoUAdaptionModel', refiner=copy.deepcopy(refiner_cfg)))
+    assert isinstance(model, IoUAdapterModel)
