@@ -44,10 +44,10 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_di
 
 from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
-from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances,
+from mmsamrefiner.mask_io.coarse_masks import (BinaryMasks, CocoInstances,
                                           CollectionError, LabelMaps)
-from mmsamrefiner.io.left_out import LeftOut
-from mmsamrefiner.io.refined_masks import (OutputBusyError, OutputLock,
+from mmsamrefiner.mask_io.left_out import LeftOut
+from mmsamrefiner.mask_io.refined_masks import (OutputBusyError, OutputLock,
                                            RefinedBinaryMaskWriter,
                                            RefinedCocoWriter, RefinedLabelMapWriter)
 from mmsamrefiner.registry import build_in_scope

@@ -1,11 +1,11 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Refining a whole coarse-mask collection, resumably, split over ranks.
 
-:func:`refine_collection` walks the images of a source (:mod:`mmsamrefiner.io.
+:func:`refine_collection` walks the images of a source (:mod:`mmsamrefiner.mask_io.
 coarse_masks`) assigned to this rank (``items[rank::world_size]``), reuses
 those whose record still holds (same input, same settings, outputs intact:
-:meth:`~mmsamrefiner.io.refined_masks.RecordBook.check`), refines the others
-and hands each result to the matching writer (:mod:`mmsamrefiner.io.
+:meth:`~mmsamrefiner.mask_io.refined_masks.RecordBook.check`), refines the others
+and hands each result to the matching writer (:mod:`mmsamrefiner.mask_io.
 refined_masks`), which writes it atomically and records it.
 
 An image that cannot be refined gets its coarse masks written unchanged (when
@@ -25,7 +25,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (AnnotationError, BinaryMasks,
+from mmsamrefiner.mask_io.coarse_masks import (AnnotationError, BinaryMasks,
                                           CocoInstances, CoarseItem, LabelMaps)
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image

@@ -5,7 +5,7 @@ Images whose refinement failed (their output is the coarse input, possibly
 malformed) and images whose masks cannot be read or decoded (coarse, refined
 or ground truth: a polygon of fewer than 3 points, an RLE of another size, an
 annotation without ``id``, a missing file, ...) are left out of both the coarse
-and the refined scores, and counted in a :class:`~mmsamrefiner.io.left_out.
+and the refined scores, and counted in a :class:`~mmsamrefiner.mask_io.left_out.
 LeftOut`.
 """
 import os.path as osp
@@ -13,11 +13,11 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
+from mmsamrefiner.mask_io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
                                           decode_segmentation, read_binary_mask,
                                           read_label_map)
-from mmsamrefiner.io.left_out import LeftOut
-from .collections import evaluate_instances, label_map_stats, reduce_label_map_stats
+from mmsamrefiner.mask_io.left_out import LeftOut
+from .collection_metrics import evaluate_instances, label_map_stats, reduce_label_map_stats
 from .functional import boundary_iou, mask_iou
 
 

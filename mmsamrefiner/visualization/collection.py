@@ -7,9 +7,9 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (CocoInstances, LabelMaps,
+from mmsamrefiner.mask_io.coarse_masks import (CocoInstances, LabelMaps,
                                           read_binary_mask, read_label_map)
-from mmsamrefiner.io.left_out import LeftOut
+from mmsamrefiner.mask_io.left_out import LeftOut
 from mmsamrefiner.refiner.inputs import load_rgb_image
 from .overlay import draw_masks, side_by_side
 
