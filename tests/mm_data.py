@@ -1,6 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Tiny datasets written to a temp dir from generated scenes."""
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 from mmsamrefiner.testing import write_label_map_collection
 
 HEIGHT, WIDTH = 96, 128

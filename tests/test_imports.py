@@ -216,7 +216,7 @@ def test_the_layer_reader_sees_relative_and_function_level_imports():
     assert ('mmsamrefiner.refiner.backends.base', 'mmsamrefiner.refiner.resize') in pairs
     assert ('mmsamrefiner.refiner.iou_adapter', 'mmsamrefiner.refiner.sam') in pairs  # in load()
     assert ('mmsamrefiner', 'mmsamrefiner.registry') in pairs
-    assert {'refiner', 'io', 'datasets', 'engine', 'evaluation', 'models', 'apis',
+    assert {'refiner', 'mask_io', 'datasets', 'engine', 'evaluation', 'models', 'apis',
             'visualization', 'synthetic', 'utils'} <= set(FOLDERS)
 
 

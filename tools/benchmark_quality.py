@@ -60,7 +60,7 @@ from mmsamrefiner.evaluation import boundary_iou, mask_iou
 from mmsamrefiner.refiner.iou_adapter import IoUAdapter
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
 from mmsamrefiner.synthetic import make_scene
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 from mmsamrefiner.synthetic.defects import DEFECTS, make_coarse_mask
 
 ONE_ROUND = dict(iters=1)

@@ -11,7 +11,7 @@ coarse mask spoiled by one random defect), for trying ``tools/refine.py``.
 import argparse
 import os.path as osp
 
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 
 
 def main():

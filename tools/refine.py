@@ -44,12 +44,11 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_di
 
 from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
-from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances,
-                                          CollectionError, LabelMaps)
-from mmsamrefiner.io.left_out import LeftOut
-from mmsamrefiner.io.refined_masks import (OutputBusyError, OutputLock,
-                                           RefinedBinaryMaskWriter,
-                                           RefinedCocoWriter, RefinedLabelMapWriter)
+from mmsamrefiner.apis.mask_collections import (BinaryMaskCollection,
+                                               CocoCollection, LabelMapCollection)
+from mmsamrefiner.mask_io.coarse_masks import CollectionError
+from mmsamrefiner.mask_io.left_out import LeftOut
+from mmsamrefiner.mask_io.refined_masks import OutputBusyError, OutputLock
 from mmsamrefiner.registry import build_in_scope
 
 
@@ -86,35 +85,36 @@ def parse_args(argv=None):
 
 
 def open_collection(args):
-    """(source, writer) for the chosen format; exits with one sentence if the
-    input is not a collection of that format."""
+    """The collection of the chosen format (its coarse input and its refined
+    output); exits with one sentence if the input is not a collection of that
+    format."""
     try:
         if args.coco:
             if osp.isdir(args.out):
                 raise SystemExit(f'refine.py: --out {args.out} is a folder; with --coco it is '
                                  'the refined json file to write')
-            source = CocoInstances(args.coco, args.img_dir)
-            source.check_unique_ids()
-            return source, RefinedCocoWriter(args.out, source.coco)
+            collection = CocoCollection.open(args.coco, args.img_dir, args.out)
+            collection.check()
+            return collection
         if args.label_dir:
-            return LabelMaps(args.label_dir, args.img_dir), RefinedLabelMapWriter(args.out)
-        return BinaryMasks(args.mask_dir, args.img_dir), RefinedBinaryMaskWriter(args.out)
+            return LabelMapCollection.open(args.label_dir, args.img_dir, args.out)
+        return BinaryMaskCollection.open(args.mask_dir, args.img_dir, args.out)
     except (CollectionError, FileNotFoundError) as error:
         raise SystemExit(f'refine.py: {error}') from None
 
 
-def lock_output(args, writer, rank: int):
+def lock_output(args, collection, rank: int):
     """Rank 0 locks the output for the run (creating it: an unwritable --out is
     found here, before the model loads); every rank exits if that fails."""
     lock, error = None, None
     if rank == 0:
         try:
-            lock = OutputLock(writer.root).acquire()
+            lock = OutputLock(collection.root).acquire()
         except OutputBusyError as busy:
             error = str(busy)
         except OSError as failed:
             error = (f'cannot write to --out {args.out}: {failed.strerror or failed} '
-                     f'({failed.filename or writer.root}); choose a writable place')
+                     f'({failed.filename or collection.root}); choose a writable place')
     message = [error]
     broadcast_object_list(message, src=0)
     if message[0]:
@@ -152,21 +152,21 @@ def run(args, after_image=None) -> dict:
     """Refine (this rank's share), merge on rank 0; returns rank 0's report."""
     setup_distributed(args)
     rank, world_size = get_dist_info()
-    source, writer = open_collection(args)
-    lock = lock_output(args, writer, rank)
+    collection = open_collection(args)
+    lock = lock_output(args, collection, rank)
     try:
-        return _refine_and_report(args, source, writer, rank, world_size, after_image)
+        return _refine_and_report(args, collection, rank, world_size, after_image)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _refine_and_report(args, source, writer, rank, world_size, after_image) -> dict:
+def _refine_and_report(args, collection, rank, world_size, after_image) -> dict:
     refiner = build_refiner(args)
     start = time.perf_counter()
     with torch.inference_mode():
         summary = refine_collection(
-            refiner, source, writer, rank, world_size,
+            refiner, collection, rank=rank, world_size=world_size,
             semantic_options=dict(ignore_index=args.ignore_index, classes=args.classes,
                                   background=args.background),
             after_image=after_image, encode_batch=args.encode_batch,
@@ -175,19 +175,19 @@ def _refine_and_report(args, source, writer, rank, world_size, after_image) -> d
     report = dict(rank_summary=summary, seconds=time.perf_counter() - start)
     if rank != 0:
         return report
-    keys = [item.key for item in source.items()]
-    if isinstance(writer, RefinedCocoWriter):
-        writer.merge(keys)
-    records = writer.records.all(keys)
+    keys = [item.key for item in collection.items()]
+    collection.finish(keys)
+    records = collection.records.all(keys)
     print('\n' + summarize(records), flush=True)
     report['records'] = records
     if args.eval:
         from mmsamrefiner.evaluation.report import evaluate_collection, format_table
         left_out = LeftOut(records)
-        scores = evaluate_collection(args, source, left_out)
+        scores = evaluate_collection(collection, args.eval, left_out,
+                                     ignore_index=args.ignore_index)
         print(format_table(scores), flush=True)
         _print_left_out(left_out, 'eval')
-        eval_file = (args.out + '.eval.json' if args.coco else osp.join(args.out, 'eval.json'))
+        eval_file = collection.eval_file()
         with open(eval_file, 'w') as f:
             json.dump(dict(scores, left_out=left_out.reasons()) if left_out else scores, f,
                       indent=1)
@@ -196,7 +196,9 @@ def _refine_and_report(args, source, writer, rank, world_size, after_image) -> d
         report['eval_left_out'] = left_out.reasons()
     if args.show_dir:
         from mmsamrefiner.visualization.collection import show_collection
-        left_out = show_collection(args, source, LeftOut(records))
+        left_out = show_collection(collection, args.show_dir, LeftOut(records),
+                                   ignore_index=args.ignore_index,
+                                   background=args.background)
         print(f'wrote overlays to {args.show_dir}')
         _print_left_out(left_out, 'overlays')
         report['show_left_out'] = left_out.reasons()

@@ -1,12 +1,13 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Refining a whole coarse-mask collection, resumably, split over ranks.
 
-:func:`refine_collection` walks the images of a source (:mod:`mmsamrefiner.io.
-coarse_masks`) assigned to this rank (``items[rank::world_size]``), reuses
+:func:`refine_collection` walks the images of a collection
+(:mod:`.mask_collections`: a reader of :mod:`mmsamrefiner.mask_io.coarse_masks`
+and its writer) assigned to this rank (``items[rank::world_size]``), reuses
 those whose record still holds (same input, same settings, outputs intact:
-:meth:`~mmsamrefiner.io.refined_masks.RecordBook.check`), refines the others
-and hands each result to the matching writer (:mod:`mmsamrefiner.io.
-refined_masks`), which writes it atomically and records it.
+:meth:`~mmsamrefiner.mask_io.refined_masks.RecordBook.check`), refines the others
+and hands each result to the collection, which writes it atomically
+(:mod:`mmsamrefiner.mask_io.refined_masks`) and records it.
 
 An image that cannot be refined gets its coarse masks written unchanged (when
 they can be read) and a ``'failed'`` record with the reason.  Only errors of
@@ -25,11 +26,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (AnnotationError, BinaryMasks,
-                                          CocoInstances, CoarseItem, LabelMaps)
+from mmsamrefiner.mask_io.coarse_masks import AnnotationError, CoarseItem
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
 from mmsamrefiner.utils.digest import digest_json
+from .mask_collections import MaskCollection, as_collection
 
 #: What reading and checking an image's input raises when the input is at
 #: fault: :class:`AnnotationError` and the other ``ValueError``s (a malformed
@@ -46,13 +47,14 @@ def is_input_error(error: BaseException, reading: bool) -> bool:
     return reading and isinstance(error, INPUT_ERRORS)
 
 
-def settings_digest(refiner, source, semantic_options: Optional[dict] = None) -> str:
+def settings_digest(refiner, collection, semantic_options: Optional[dict] = None) -> str:
     """Digest of what, besides an image's input, its refined masks depend on:
     the refiner's :meth:`~SAMRefiner.fingerprint` (settings and weights), the
     format and, for label maps, the semantic options."""
     fingerprint = refiner.fingerprint() if hasattr(refiner, 'fingerprint') else repr(refiner)
-    options = semantic_options if isinstance(source, LabelMaps) else None
-    return digest_json([fingerprint, type(source).__name__, options])
+    collection = as_collection(collection)
+    return digest_json([fingerprint, collection.format_name,
+                        collection.format_options(semantic_options)])
 
 
 REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)
@@ -77,55 +79,30 @@ def _read_image(item: CoarseItem, embedding, size, what: str):
     return image
 
 
-def _refine_item(refiner: SAMRefiner, source, writer, item: CoarseItem,
+def _refine_item(refiner: SAMRefiner, collection: MaskCollection, item: CoarseItem,
                  semantic_options: dict, embedding=None) -> dict:
     """Refine one image (or use its precomputed ``embedding``) and write it;
     returns its record (without timing, input and settings).  The input is
     read and checked first: only errors met there can be final."""
-    failure = None
-    if isinstance(source, LabelMaps):
-        try:
-            label_map, palette = source.load(item)
-        except Exception as error:  # noqa: BLE001 - reported, this image only
-            return dict(_failure(error, reading=True), num_masks=0, num_empty=0,
-                        outputs=writer.discard(item.key))
-        output = label_map
-        try:
-            image = _read_image(item, embedding, label_map.shape, 'label_map')
-        except Exception as error:  # noqa: BLE001 - reported, coarse kept
-            failure = _failure(error, reading=True)
-        else:
-            try:
-                output = refiner.refine_semantic(image, label_map, image_embedding=embedding,
-                                                 **semantic_options)
-            except Exception as error:  # noqa: BLE001 - reported, coarse kept
-                failure = _failure(error, reading=False)
-        outputs = writer.write(item.key, output, palette)
-        return dict(failure or REFINED, num_masks=1, num_empty=0,
-                    outputs=outputs)
     try:
-        masks, ids = source.load(item)
+        coarse = collection.read(item)
     except Exception as error:  # noqa: BLE001 - reported, this image only
         return dict(_failure(error, reading=True), num_masks=0, num_empty=0,
-                    outputs=writer.discard(item.key))
-    refined, scores, empty = masks, np.zeros(len(masks), np.float32), np.zeros(len(masks), bool)
+                    outputs=collection.discard(item.key))
+    failure, output = None, collection.passthrough(coarse)
     try:
-        image = _read_image(item, embedding, masks.shape[-2:] if len(masks) else None, 'masks')
+        image = _read_image(item, embedding, collection.size(coarse), collection.what)
     except Exception as error:  # noqa: BLE001 - reported, coarse kept
         failure = _failure(error, reading=True)
     else:
         try:
-            if len(masks):
-                result = refiner.refine(image, masks, image_embedding=embedding)
-                refined, scores, empty = result.masks, result.scores, result.empty
+            output = collection.refine(refiner, image, coarse, embedding, semantic_options)
         except Exception as error:  # noqa: BLE001 - reported, coarse kept
             failure = _failure(error, reading=False)
-    if isinstance(source, CocoInstances):
-        outputs = writer.write(item.key, ids, refined, scores)
-    else:
-        outputs = writer.write(item.key, ids, refined)
-    return dict(failure or REFINED, num_masks=int(len(masks)),
-                num_empty=int(np.sum(empty)), outputs=outputs)
+            output = collection.passthrough(coarse)
+    outputs = collection.write(item.key, coarse, output)
+    return dict(failure or REFINED, num_masks=collection.num_masks(coarse),
+                num_empty=collection.num_empty(output), outputs=outputs)
 
 
 def _encode_chunk(refiner: SAMRefiner, items):
@@ -144,8 +121,8 @@ def _encode_chunk(refiner: SAMRefiner, items):
 
 
 def refine_collection(refiner: SAMRefiner,
-                      source,
-                      writer,
+                      collection,
+                      writer=None,
                       rank: int = 0,
                       world_size: int = 1,
                       semantic_options: Optional[dict] = None,
@@ -153,13 +130,15 @@ def refine_collection(refiner: SAMRefiner,
                       after_image: Optional[Callable[[CoarseItem], None]] = None,
                       encode_batch: int = 1,
                       overwrite: bool = False) -> dict:
-    """Refine this rank's share of ``source`` into ``writer``.
+    """Refine this rank's share of ``collection`` into its output.
 
     Args:
         refiner: the refiner.
-        source: a :class:`CocoInstances`, :class:`LabelMaps` or
-            :class:`BinaryMasks`.
-        writer: the matching refined-mask writer (has ``records``).
+        collection: a :class:`~.mask_collections.MaskCollection`
+            (:class:`~.mask_collections.CocoCollection`, ``LabelMapCollection``
+            or ``BinaryMaskCollection``), or a reader (``CocoInstances``,
+            ``LabelMaps``, ``BinaryMasks``) given with its ``writer``.
+        writer: the matching refined-mask writer, with a reader only.
         rank, world_size: this process's share is ``items[rank::world_size]``.
         semantic_options: ``ignore_index``, ``classes``, ``background`` for
             label maps (see :meth:`SAMRefiner.refine_semantic`).
@@ -183,21 +162,20 @@ def refine_collection(refiner: SAMRefiner,
     Raises:
         CollectionError: annotations of a COCO source share ids.
     """
-    if not isinstance(source, (CocoInstances, LabelMaps, BinaryMasks)):
-        raise TypeError(f'unknown source {type(source).__name__}')
+    collection = as_collection(collection, writer)
     if isinstance(encode_batch, bool) or not isinstance(encode_batch, int) or encode_batch < 1:
         raise ValueError('encode_batch is the number of images per image-encoder call, an int '
                          f'>= 1 (1: one by one), got {encode_batch!r}')
-    if isinstance(source, CocoInstances):
-        source.check_unique_ids()
+    collection.check()
     semantic_options = semantic_options or {}
-    settings = settings_digest(refiner, source, semantic_options)
-    items = source.items()[rank::world_size]
+    settings = settings_digest(refiner, collection, semantic_options)
+    items = collection.items()[rank::world_size]
+    records = collection.records
     todo, inputs, redo = [], {}, Counter()
     for item in items:
-        inputs[item.key] = source.input_digest(item)
+        inputs[item.key] = collection.input_digest(item)
         _, why = ((None, 'overwrite') if overwrite else
-                  writer.records.check(item.key, inputs[item.key], settings))
+                  records.check(item.key, inputs[item.key], settings))
         if why:
             todo.append(item)
             redo[why] += 1
@@ -217,10 +195,10 @@ def refine_collection(refiner: SAMRefiner,
         if encode_batch > 1 and index % encode_batch == 0:
             embeddings, encode_seconds = _encode_chunk(refiner, todo[index:index + encode_batch])
         start = time.perf_counter()
-        record = _refine_item(refiner, source, writer, item, semantic_options,
+        record = _refine_item(refiner, collection, item, semantic_options,
                               embeddings.pop(item.key, None))
         record['seconds'] = time.perf_counter() - start + encode_seconds
-        writer.records.write(item.key, img_path=item.img_path, input=inputs[item.key],
+        records.write(item.key, img_path=item.img_path, input=inputs[item.key],
                              settings=settings, **record)
         summary['done'] += 1
         summary['seconds'] += record['seconds']

@@ -26,7 +26,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from mmsamrefiner.io.coarse_masks import (CocoInstances, LabelMaps,
+from mmsamrefiner.mask_io.coarse_masks import (CocoInstances, LabelMaps,
                                           decode_segmentation, find_image,
                                           read_label_map)
 from mmsamrefiner.refiner.stm import split_then_merge

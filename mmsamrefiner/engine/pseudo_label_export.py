@@ -5,7 +5,7 @@ One :class:`PseudoLabelExport` serves one val/test loop of
 :class:`SAMRefinerHook` with ``out_dir``.  As the loop goes, each image's
 refined masks are written atomically (mmdet: a COCO part with RLE masks,
 merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one
-PNG label map per image, :mod:`mmsamrefiner.io.pseudo_labels`), each with the
+PNG label map per image, :mod:`mmsamrefiner.mask_io.pseudo_labels`), each with the
 key of what it was computed from (:func:`export_key`):
 
 * ``prediction``: :func:`prediction_digest`, the model's unrefined prediction
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from mmengine.dist import barrier, is_main_process
 
-from mmsamrefiner.io import CocoInstanceWriter, LabelMapWriter
+from mmsamrefiner.mask_io import CocoInstanceWriter, LabelMapWriter
 from mmsamrefiner.utils.digest import file_stamp, hasher, update_array
 from .loop_report import LoopCounts
 from .sample_refiner import sample_kind

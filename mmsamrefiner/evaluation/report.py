@@ -5,7 +5,7 @@ Images whose refinement failed (their output is the coarse input, possibly
 malformed) and images whose masks cannot be read or decoded (coarse, refined
 or ground truth: a polygon of fewer than 3 points, an RLE of another size, an
 annotation without ``id``, a missing file, ...) are left out of both the coarse
-and the refined scores, and counted in a :class:`~mmsamrefiner.io.left_out.
+and the refined scores, and counted in a :class:`~mmsamrefiner.mask_io.left_out.
 LeftOut`.
 """
 import os.path as osp
@@ -13,32 +13,31 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
-                                          decode_segmentation, read_binary_mask,
-                                          read_label_map)
-from mmsamrefiner.io.left_out import LeftOut
-from .collections import evaluate_instances, label_map_stats, reduce_label_map_stats
+from mmsamrefiner.mask_io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
+                                               decode_segmentation, read_binary_mask,
+                                               read_label_map)
+from mmsamrefiner.mask_io.left_out import LeftOut
+from .collection_metrics import evaluate_instances, label_map_stats, reduce_label_map_stats
 from .functional import boundary_iou, mask_iou
 
 
-def evaluate_collection(args, source,
-                        left_out: Optional[LeftOut] = None) -> Dict[str, Dict[str, float]]:
-    """``{'coarse': metrics, 'refined': metrics}`` for the collection of ``args``
-    (``args.out`` refined, ``args.eval`` ground truth in the input format).
+def evaluate_collection(collection, gt: str, left_out: Optional[LeftOut] = None,
+                        ignore_index: int = 255) -> Dict[str, Dict[str, float]]:
+    """``{'coarse': metrics, 'refined': metrics}`` of a collection
+    (:class:`~mmsamrefiner.apis.mask_collections.MaskCollection`: its coarse
+    input and its refined output) against the ground truth ``gt`` (in the
+    input format): :meth:`~mmsamrefiner.apis.mask_collections.MaskCollection.
+    evaluate`, which calls the format's function below.
 
     Args:
         left_out: images to leave out (e.g. ``LeftOut(records)``: those that
             failed); images whose masks cannot be read are added to it.  None:
             only those.
+        ignore_index: label maps' ignored label.
     """
     if left_out is None:
         left_out = LeftOut()
-    if isinstance(source, CocoInstances):
-        return _evaluate_coco(args, source, left_out)
-    if isinstance(source, LabelMaps):
-        return _evaluate_label_maps(args, source, left_out)
-    assert isinstance(source, BinaryMasks)
-    return _evaluate_binary_masks(args, source, left_out)
+    return collection.evaluate(gt, left_out, ignore_index=ignore_index)
 
 
 def _annotation_problem(ann: dict, position, height, width) -> Optional[str]:
@@ -75,9 +74,12 @@ def _instance_image_problem(image: dict, collections) -> Optional[str]:
     return None
 
 
-def _evaluate_coco(args, source: CocoInstances, left_out: LeftOut):
-    gt = CocoInstances(args.eval, args.img_dir)
-    refined = CocoInstances(args.out, args.img_dir)
+def evaluate_coco(source: CocoInstances, refined_file: str, gt_file: str,
+                  left_out: LeftOut) -> Dict[str, Dict[str, float]]:
+    """COCO instances: coarse (``source``) and refined (``refined_file``)
+    against ``gt_file`` (images relative to ``source.img_dir``)."""
+    gt = CocoInstances(gt_file, source.img_dir)
+    refined = CocoInstances(refined_file, source.img_dir)
     collections = (('ground truth', gt, True), ('coarse', source, False),
                    ('refined', refined, False))
     kept = []
@@ -103,18 +105,21 @@ def _scored(coco: dict, image_ids) -> dict:
                                    if a['image_id'] in image_ids])
 
 
-def _evaluate_label_maps(args, source: LabelMaps, left_out: LeftOut):
+def evaluate_label_maps(source: LabelMaps, refined_dir: str, gt_dir: str, left_out: LeftOut,
+                        ignore_index: int = 255) -> Dict[str, Dict[str, float]]:
+    """Label maps: coarse (``source``) and refined (``refined_dir``) against
+    ``gt_dir`` (same stems)."""
     stats = dict(coarse=[], refined=[])
     for item in source.items():
         if item.key in left_out:
             continue
         which = 'ground truth'
         try:
-            gt, _ = read_label_map(osp.join(args.eval, item.key + '.png'))
+            gt, _ = read_label_map(osp.join(gt_dir, item.key + '.png'))
             which = 'coarse'
             maps = dict(coarse=source.load(item)[0])
             which = 'refined'
-            maps['refined'], _ = read_label_map(osp.join(args.out, item.key + '.png'))
+            maps['refined'], _ = read_label_map(osp.join(refined_dir, item.key + '.png'))
             for which, label_map in maps.items():
                 if label_map.shape != gt.shape:
                     raise ValueError(f'the label map is {label_map.shape[0]}x'
@@ -124,14 +129,17 @@ def _evaluate_label_maps(args, source: LabelMaps, left_out: LeftOut):
             left_out.add(item.key, f'{which}: {type(error).__name__}: {error}')
             continue
         for which, label_map in maps.items():
-            stats[which].append(label_map_stats(label_map, gt, args.ignore_index))
+            stats[which].append(label_map_stats(label_map, gt, ignore_index))
     return {which: reduce_label_map_stats(image_stats) for which, image_stats in stats.items()}
 
 
-def _evaluate_binary_masks(args, source: BinaryMasks, left_out: LeftOut):
+def evaluate_binary_masks(source: BinaryMasks, refined_dir: str, gt_dir: str,
+                          left_out: LeftOut) -> Dict[str, Dict[str, float]]:
+    """Binary masks: coarse (``source``) and refined (``refined_dir``) against
+    ``gt_dir`` (same layout), mask by mask (same names)."""
     ious = dict(coarse=[], refined=[])
     bious = dict(coarse=[], refined=[])
-    roots = dict(coarse=args.mask_dir, refined=args.out)
+    roots = dict(coarse=source.mask_dir, refined=refined_dir)
     for item in source.items():
         if item.key in left_out:
             continue
@@ -139,7 +147,7 @@ def _evaluate_binary_masks(args, source: BinaryMasks, left_out: LeftOut):
         try:
             for name in item.meta['names']:
                 which = 'ground truth'
-                gt = read_binary_mask(osp.join(args.eval, item.key, name))
+                gt = read_binary_mask(osp.join(gt_dir, item.key, name))
                 for which, root in roots.items():
                     pred = read_binary_mask(osp.join(root, item.key, name))
                     if pred.shape != gt.shape:

@@ -10,7 +10,7 @@ the package uses this code.
 * :func:`write_label_map_collection`: generated scenes as an mmseg-style
   dataset (images + PNG label maps).
 """
-from .collections import write_label_map_collection
+from .label_map_collection import write_label_map_collection
 from .distance import distance_to_background
 from .naive import (elastic_box_one_mask, mine_mask_by_mask, mine_one_mask,
                     upscale_all_then_select)

@@ -8,7 +8,7 @@ workers, ranks) may write the same path at once: the last complete write wins.
 
 A bottom-layer utility (standard library and numpy only), so the refiner core
 (the IoU adapter's file) and the I/O layer (pseudo labels, caches) both use it.
-The PNG writer, which needs OpenCV, is :func:`mmsamrefiner.io.atomic_write_png`.
+The PNG writer is :func:`mmsamrefiner.mask_io.png.atomic_write_png`.
 """
 import io
 import json

@@ -5,24 +5,18 @@ import os.path as osp
 from typing import Optional
 
 import cv2
-import numpy as np
 
-from mmsamrefiner.io.coarse_masks import (CocoInstances, LabelMaps,
-                                          read_binary_mask, read_label_map)
-from mmsamrefiner.io.left_out import LeftOut
+from mmsamrefiner.mask_io.left_out import LeftOut
 from mmsamrefiner.refiner.inputs import load_rgb_image
 from .overlay import draw_masks, side_by_side
 
 
-def _class_masks(label_map: np.ndarray, ignore_index: int, background: int) -> np.ndarray:
-    classes = [c for c in np.unique(label_map) if c not in (ignore_index, background)]
-    if not classes:
-        return np.zeros((0, ) + label_map.shape, bool)
-    return np.stack([label_map == c for c in classes])
-
-
-def show_collection(args, source, left_out: Optional[LeftOut] = None) -> LeftOut:
-    """Write ``<show_dir>/<key>.jpg``: the image with coarse and refined masks.
+def show_collection(collection, show_dir: str, left_out: Optional[LeftOut] = None,
+                    ignore_index: int = 255, background: int = 0) -> LeftOut:
+    """Write ``<show_dir>/<key>.jpg``: the image with coarse and refined masks
+    of ``collection`` (a :class:`~mmsamrefiner.apis.mask_collections.
+    MaskCollection`, which gives the masks: :meth:`overlay_masks`; label maps
+    are drawn as class masks, ``ignore_index`` and ``background`` left out).
 
     Images in ``left_out`` (e.g. ``LeftOut(records)``: those whose refinement
     failed) are not drawn, nor are images whose picture or masks cannot be
@@ -30,12 +24,10 @@ def show_collection(args, source, left_out: Optional[LeftOut] = None) -> LeftOut
     """
     if left_out is None:
         left_out = LeftOut()
-    os.makedirs(args.show_dir, exist_ok=True)
-    refined_coco = None
-    if isinstance(source, CocoInstances):
-        refined_coco = CocoInstances(args.out, args.img_dir)
-    for item in source.items():
-        overlay = osp.join(args.show_dir, item.key + '.jpg')
+    os.makedirs(show_dir, exist_ok=True)
+    collection.prepare_overlays()
+    for item in collection.items():
+        overlay = osp.join(show_dir, item.key + '.jpg')
         if item.key in left_out:
             _remove_stale(overlay)
             continue
@@ -44,7 +36,8 @@ def show_collection(args, source, left_out: Optional[LeftOut] = None) -> LeftOut
             image = load_rgb_image(item.img_path)
             masks = {}
             for which in ('coarse', 'refined'):
-                masks[which] = _load_masks(args, source, refined_coco, item, which)
+                masks[which] = collection.overlay_masks(item, which, ignore_index=ignore_index,
+                                                        background=background)
                 if len(masks[which]) and masks[which].shape[1:] != image.shape[:2]:
                     raise ValueError(f'the masks are {masks[which].shape[1]}x'
                                      f'{masks[which].shape[2]}, the image '
@@ -65,22 +58,3 @@ def _remove_stale(overlay: str) -> None:
         os.remove(overlay)
     except FileNotFoundError:
         pass
-
-
-def _load_masks(args, source, refined_coco, item, which: str) -> np.ndarray:
-    """(N, H, W) bool ``'coarse'`` or ``'refined'`` masks of ``item``."""
-    if isinstance(source, CocoInstances):
-        return (source if which == 'coarse' else refined_coco).load(item)[0]
-    if isinstance(source, LabelMaps):
-        label_map = (source.load(item)[0] if which == 'coarse' else
-                     read_label_map(osp.join(args.out, item.key + '.png'))[0])
-        return _class_masks(label_map, args.ignore_index, args.background)
-    if which == 'coarse':
-        return source.load(item)[0]
-    names = item.meta['names']
-    if not names:
-        return np.zeros((0, 0, 0), bool)
-    masks = [read_binary_mask(osp.join(args.out, item.key, n)) for n in names]
-    if len({m.shape for m in masks}) > 1:
-        raise ValueError(f'the masks differ in size: {sorted({m.shape for m in masks})}')
-    return np.stack(masks)

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from mmsamrefiner.apis import refine_collection, summarize
-from mmsamrefiner.io.coarse_masks import CocoInstances, CollectionError
-from mmsamrefiner.io.refined_masks import RefinedCocoWriter
+from mmsamrefiner.mask_io.coarse_masks import CocoInstances, CollectionError
+from mmsamrefiner.mask_io.refined_masks import RefinedCocoWriter
 from mmsamrefiner.refiner.inputs import load_rgb_image
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 
 
 def test_duplicate_annotation_ids_are_refused_before_any_work(tmp_path):

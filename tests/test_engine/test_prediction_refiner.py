@@ -106,7 +106,7 @@ def test_encode_batch_is_a_count_and_the_bool_form_still_works(tmp_path):
     assert hook.encode_batch is True and hook.options().encode_batch is None
 
     from mmsamrefiner.apis import refine_collection
-    from mmsamrefiner.io.coarse_masks import LabelMaps
+    from mmsamrefiner.mask_io.coarse_masks import LabelMaps
     (tmp_path / 'labels').mkdir()
     cv2.imwrite(str(tmp_path / 'labels' / 'a.png'), np.zeros((4, 4), np.uint8))
     source = LabelMaps(str(tmp_path / 'labels'), str(tmp_path))

@@ -15,7 +15,7 @@ from mmengine.registry import METRICS
 from mmengine.runner import Runner
 
 from mmsamrefiner import SAMRefinerHook
-from mmsamrefiner.io import decode_rle
+from mmsamrefiner.mask_io import decode_rle
 from mmsamrefiner.refiner.inputs import load_rgb_image
 from mmsamrefiner.synthetic.scenes import SHAPE_KINDS
 

@@ -6,7 +6,7 @@ import os.path as osp
 
 import numpy as np
 
-from mmsamrefiner.io import decode_rle
+from mmsamrefiner.mask_io import decode_rle
 from mmsamrefiner.refiner.inputs import load_rgb_image
 
 from ..mm_data import HEIGHT, WIDTH

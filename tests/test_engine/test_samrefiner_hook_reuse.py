@@ -149,7 +149,7 @@ def det_masks(outputs):
 
 def exported_det_masks(out_dir, images):
     coco = json.load(open(osp.join(out_dir, 'instances.json')))
-    from mmsamrefiner.io import decode_rle
+    from mmsamrefiner.mask_io import decode_rle
     return [decode_rle([a['segmentation'] for a in coco['annotations'] if a['image_id'] == i],
                        HEIGHT, WIDTH) for i, _, _ in images]
 

@@ -19,7 +19,7 @@ from mmsamrefiner import IoUAdapterModel, SAMRefiner
 from mmsamrefiner.datasets import CocoCoarseMaskDataset
 from mmsamrefiner.evaluation import IoURankingMetric
 from mmsamrefiner.refiner.prompts import masks_to_boxes
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 
 from tests.conftest import TINY_SAM_ARCH
 

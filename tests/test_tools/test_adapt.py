@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from mmsamrefiner import IoUAdapter, SAMRefiner
 from mmsamrefiner.registry import build_in_scope
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'samrefiner_pp',

@@ -7,7 +7,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmsamrefiner.registry import METRICS, register_also_in_root
-from ..collections import (instance_stats, label_map_stats,
+from ..collection_metrics import (instance_stats, label_map_stats,
                            reduce_label_map_stats)
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from mmsamrefiner.io import (CocoInstanceWriter, LabelMapWriter, decode_rle,
+from mmsamrefiner.mask_io import (CocoInstanceWriter, LabelMapWriter, decode_rle,
                              encode_rle)
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key

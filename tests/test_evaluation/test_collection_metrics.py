@@ -6,7 +6,7 @@ import torch
 
 from mmsamrefiner.evaluation import (MaskRefinementMetric, evaluate_instances,
                                      evaluate_label_maps, evaluate_mask_pairs)
-from mmsamrefiner.io import encode_rle
+from mmsamrefiner.mask_io import encode_rle
 from mmsamrefiner.utils.masks import match_masks
 
 

@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from mmsamrefiner.io.coarse_masks import (AnnotationError, CocoInstances,
+from mmsamrefiner.mask_io.coarse_masks import (AnnotationError, CocoInstances,
                                           CollectionError, decode_segmentation)
-from mmsamrefiner.io.refined_masks import (INPUT_CHANGED, NEW, OUTPUT_CHANGED, RETRY,
+from mmsamrefiner.mask_io.refined_masks import (INPUT_CHANGED, NEW, OUTPUT_CHANGED, RETRY,
                                            SETTINGS_CHANGED, OutputBusyError, OutputLock,
                                            RecordBook, RefinedBinaryMaskWriter,
                                            RefinedCocoWriter)
 from mmsamrefiner.refiner.inputs import check_complete_jpeg, load_rgb_image
-from mmsamrefiner.synthetic.collections import write_coco_collection
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 
 
 def write(path, obj):
@@ -127,7 +127,7 @@ def test_input_digest_follows_annotations_and_image_file(tmp_path):
 def test_record_check_reasons(tmp_path):
     book = RecordBook(str(tmp_path))
     (tmp_path / 'a.png').write_bytes(b'png')
-    from mmsamrefiner.io.refined_masks import digest_bytes
+    from mmsamrefiner.mask_io.refined_masks import digest_bytes
     assert book.check('a', 'in', 'set') == (None, NEW)
     book.write('a', status='refined', input='in', settings='set',
                outputs={'a.png': digest_bytes(b'png')})

@@ -31,21 +31,13 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from mmsamrefiner.utils.atomic import atomic_write_bytes, atomic_write_json
+from mmsamrefiner.utils.atomic import atomic_write_json
 from mmsamrefiner.utils.digest import digest_arrays
+from .png import atomic_write_png
 
 _MISSING = object()
 
 ImageId = Union[int, str]
-
-
-def atomic_write_png(path: str, image: np.ndarray) -> None:
-    """Write an (H, W) uint8/uint16 array or (H, W, 3) BGR uint8 image as PNG atomically."""
-    ok, encoded = cv2.imencode('.png', image)
-    if not ok:
-        raise IOError(f'could not encode an array of shape {image.shape} and dtype '
-                      f'{image.dtype} as PNG for {path}')
-    atomic_write_bytes(path, encoded.tobytes())
 
 
 def encode_rle(masks: np.ndarray) -> List[dict]:

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from mmsamrefiner.io.coarse_masks import decode_segmentation
+from mmsamrefiner.mask_io.coarse_masks import decode_segmentation
 from mmsamrefiner.utils.masks import match_masks
 from .functional import boundary_iou, mask_iou
 

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from mmsamrefiner.io import CocoInstanceWriter, LabelMapWriter
+from mmsamrefiner.mask_io import CocoInstanceWriter, LabelMapWriter
 
 KEY = dict(prediction='p1', image='file:/x.png|10|5', refiner='r', settings='s')
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Generated scenes written as an mmseg-style dataset (images + PNG label
 maps); the COCO-format one is
-:func:`mmsamrefiner.synthetic.collections.write_coco_collection`."""
+:func:`mmsamrefiner.synthetic.coco_collection.write_coco_collection`."""
 import os
 import os.path as osp
 

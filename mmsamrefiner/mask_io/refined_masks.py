@@ -33,7 +33,6 @@ failure; anything else is redone.  All files are written atomically.
 import copy
 import fcntl
 import glob
-import io
 import json
 import os
 import os.path as osp
@@ -42,10 +41,10 @@ import time
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
-from PIL import Image
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 from mmsamrefiner.utils.digest import digest_bytes, digest_file
+from .png import encode_png
 from .pseudo_labels import encode_rle
 
 #: why :meth:`RecordBook.check` does not reuse a record
@@ -242,21 +241,8 @@ class RefinedCocoWriter:
 
 
 def encode_label_png(label_map: np.ndarray, palette: Optional[np.ndarray]) -> bytes:
-    """PNG bytes of an (H, W) label map: palette mode when ``palette`` is
-    given ((K, 3) uint8), grey (8 or 16 bit) otherwise."""
-    if label_map.min() < 0 or label_map.max() > (255 if palette is not None else 65535):
-        raise ValueError(f'label values {label_map.min()}..{label_map.max()} do not fit a '
-                         f'{"palette" if palette is not None else "grey"} PNG')
-    if palette is not None:
-        image = Image.fromarray(label_map.astype(np.uint8), mode='P')
-        image.putpalette(palette.reshape(-1).tolist())
-    elif label_map.max() < 256:
-        image = Image.fromarray(label_map.astype(np.uint8), mode='L')
-    else:
-        image = Image.fromarray(label_map.astype(np.uint16))
-    buffer = io.BytesIO()
-    image.save(buffer, format='PNG')
-    return buffer.getvalue()
+    """PNG bytes of an (H, W) label map (:func:`~.png.encode_png`)."""
+    return encode_png(label_map, palette)
 
 
 class RefinedLabelMapWriter:

@@ -8,11 +8,12 @@ also exported here.
 from mmsamrefiner.utils.atomic import (atomic_write_bytes, atomic_write_json,
                                        atomic_write_npz)
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
-from .pseudo_labels import (CocoInstanceWriter, LabelMapWriter, atomic_write_png,
+from .png import atomic_write_png, encode_png
+from .pseudo_labels import (CocoInstanceWriter, LabelMapWriter,
                             decode_rle, encode_rle)
 
 __all__ = [
-    'atomic_write_bytes', 'atomic_write_json', 'atomic_write_npz', 'atomic_write_png',
+    'atomic_write_bytes', 'atomic_write_json', 'atomic_write_npz', 'atomic_write_png', 'encode_png',
     'MaskCache', 'content_key', 'CocoInstanceWriter', 'LabelMapWriter', 'encode_rle',
     'decode_rle'
 ]

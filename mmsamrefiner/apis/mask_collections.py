@@ -1,0 +1,293 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""A coarse-mask collection and its refined output, one class per format.
+
+Every kind has the same interface, so the code that refines, scores and draws
+a collection never asks which format it has:
+
+* :meth:`~MaskCollection.items`, :meth:`~MaskCollection.input_digest`,
+  :meth:`~MaskCollection.read`: an image's coarse input (the reader,
+  :mod:`mmsamrefiner.mask_io.coarse_masks`);
+* :meth:`~MaskCollection.refine`, :meth:`~MaskCollection.passthrough`:
+  refined output (or the coarse input unchanged when refinement fails);
+* :meth:`~MaskCollection.write`, :meth:`~MaskCollection.discard`,
+  :attr:`~MaskCollection.records`, :meth:`~MaskCollection.finish`: atomic
+  writes, the per-image completion records
+  (:class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`) and the merged
+  output (:mod:`mmsamrefiner.mask_io.refined_masks`);
+* :meth:`~MaskCollection.evaluate`: coarse and refined against ground truth
+  (:mod:`mmsamrefiner.evaluation.report`);
+* :meth:`~MaskCollection.overlay_masks`: the masks an overlay draws
+  (:mod:`mmsamrefiner.visualization.collection`).
+
+:class:`CocoCollection` (COCO instance json), :class:`LabelMapCollection` (PNG
+label maps) and :class:`BinaryMaskCollection` (per-image folders of binary
+PNGs).  Each keeps its reader's class name as :attr:`~MaskCollection.
+format_name`: it is part of the settings digest of every record, so outputs
+written before these classes existed are still reused.
+"""
+import os.path as osp
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+
+from mmsamrefiner.mask_io.coarse_masks import (BinaryMasks, CocoInstances,
+                                               CoarseItem, LabelMaps,
+                                               read_binary_mask, read_label_map)
+from mmsamrefiner.mask_io.left_out import LeftOut
+from mmsamrefiner.mask_io.refined_masks import (RefinedBinaryMaskWriter,
+                                                RefinedCocoWriter,
+                                                RefinedLabelMapWriter)
+
+
+class MaskCollection:
+    """A coarse-mask collection (``source``, a reader of
+    :mod:`~mmsamrefiner.mask_io.coarse_masks`) and the writer of its refined
+    output (``writer``, of :mod:`~mmsamrefiner.mask_io.refined_masks`)."""
+
+    #: what an image's coarse input is checked against the image as
+    what = 'masks'
+
+    def __init__(self, source, writer):
+        self.source = source
+        self.writer = writer
+
+    # -- reading -----------------------------------------------------------------
+    @property
+    def format_name(self) -> str:
+        """The format's name in the settings digest (the reader's class name)."""
+        return type(self.source).__name__
+
+    @property
+    def root(self) -> str:
+        """The folder the output's files, records and lock live in."""
+        return self.writer.root
+
+    @property
+    def records(self):
+        """The per-image completion records (a ``RecordBook``)."""
+        return self.writer.records
+
+    def items(self) -> List[CoarseItem]:
+        return self.source.items()
+
+    def input_digest(self, item: CoarseItem) -> str:
+        return self.source.input_digest(item)
+
+    def check(self) -> None:
+        """Raise ``CollectionError`` if the collection as a whole cannot be refined."""
+
+    def format_options(self, semantic_options: dict) -> Optional[dict]:
+        """The options the refined output depends on, besides the refiner."""
+        return None
+
+    def read(self, item: CoarseItem):
+        """The image's coarse input (what :meth:`refine` takes)."""
+        return self.source.load(item)
+
+    def size(self, coarse):
+        """The (H, W) the image must have for ``coarse`` (None: no check)."""
+        raise NotImplementedError
+
+    def num_masks(self, coarse) -> int:
+        raise NotImplementedError
+
+    # -- refining and writing ----------------------------------------------------
+    def passthrough(self, coarse):
+        """The output of an image whose refinement failed: its coarse input."""
+        raise NotImplementedError
+
+    def refine(self, refiner, image, coarse, embedding, semantic_options: dict):
+        """The refined output of one image."""
+        raise NotImplementedError
+
+    def num_empty(self, output) -> int:
+        return 0
+
+    def write(self, key: str, coarse, output) -> Dict[str, str]:
+        """Write one image's output atomically; ``{relative path: digest}``."""
+        raise NotImplementedError
+
+    def discard(self, key: str) -> Dict[str, str]:
+        """The output of an image whose coarse input cannot be read."""
+        return self.writer.discard(key)
+
+    def finish(self, keys: Iterable[str]) -> None:
+        """After all ranks are done: write what gathers the images (if any)."""
+
+    # -- scoring and drawing -----------------------------------------------------
+    def eval_file(self) -> str:
+        """Where ``tools/refine.py --eval`` writes its scores."""
+        return osp.join(self.writer.root, 'eval.json')
+
+    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
+        """``{'coarse': metrics, 'refined': metrics}`` against the ground
+        truth ``gt`` (in the input format); see :mod:`mmsamrefiner.evaluation.report`."""
+        raise NotImplementedError
+
+    def prepare_overlays(self) -> None:
+        """Open what :meth:`overlay_masks` reads for every image."""
+
+    def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
+                      background: int = 0) -> np.ndarray:
+        """(N, H, W) bool ``'coarse'`` or ``'refined'`` masks of ``item`` to draw."""
+        raise NotImplementedError
+
+
+class _InstanceCollection(MaskCollection):
+    """Instances: ``read`` gives (N, H, W) bool masks and their ids."""
+
+    def size(self, coarse):
+        masks, _ = coarse
+        return masks.shape[-2:] if len(masks) else None
+
+    def num_masks(self, coarse) -> int:
+        return int(len(coarse[0]))
+
+    def passthrough(self, coarse):
+        masks, _ = coarse
+        return dict(masks=masks, scores=np.zeros(len(masks), np.float32),
+                    empty=np.zeros(len(masks), bool))
+
+    def refine(self, refiner, image, coarse, embedding, semantic_options: dict):
+        masks, _ = coarse
+        if not len(masks):
+            return self.passthrough(coarse)
+        result = refiner.refine(image, masks, image_embedding=embedding)
+        return dict(masks=result.masks, scores=result.scores, empty=result.empty)
+
+    def num_empty(self, output) -> int:
+        return int(np.sum(output['empty']))
+
+
+class CocoCollection(_InstanceCollection):
+    """A COCO instance json (:class:`CocoInstances`) refined into the same json
+    (:class:`RefinedCocoWriter`)."""
+
+    def __init__(self, source: CocoInstances, writer: RefinedCocoWriter):
+        super().__init__(source, writer)
+        self._refined: Optional[CocoInstances] = None
+
+    @classmethod
+    def open(cls, ann_file: str, img_dir: str, out_file: str) -> 'CocoCollection':
+        source = CocoInstances(ann_file, img_dir)
+        return cls(source, RefinedCocoWriter(out_file, source.coco))
+
+    def check(self) -> None:
+        self.source.check_unique_ids()
+
+    def write(self, key: str, coarse, output) -> Dict[str, str]:
+        return self.writer.write(key, coarse[1], output['masks'], output['scores'])
+
+    def finish(self, keys: Iterable[str]) -> None:
+        self.writer.merge(keys)
+
+    def eval_file(self) -> str:
+        return self.writer.out_file + '.eval.json'
+
+    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
+        from mmsamrefiner.evaluation.report import evaluate_coco
+        return evaluate_coco(self.source, self.writer.out_file, gt, left_out)
+
+    def prepare_overlays(self) -> None:
+        self._refined = CocoInstances(self.writer.out_file, self.source.img_dir)
+
+    def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
+                      background: int = 0) -> np.ndarray:
+        if which == 'coarse':
+            return self.source.load(item)[0]
+        if self._refined is None:
+            self.prepare_overlays()
+        return self._refined.load(item)[0]
+
+
+class BinaryMaskCollection(_InstanceCollection):
+    """Per-image folders of binary PNGs (:class:`BinaryMasks`) refined into the
+    same layout (:class:`RefinedBinaryMaskWriter`)."""
+
+    @classmethod
+    def open(cls, mask_dir: str, img_dir: str, out_dir: str) -> 'BinaryMaskCollection':
+        return cls(BinaryMasks(mask_dir, img_dir), RefinedBinaryMaskWriter(out_dir))
+
+    def write(self, key: str, coarse, output) -> Dict[str, str]:
+        return self.writer.write(key, coarse[1], output['masks'])
+
+    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
+        from mmsamrefiner.evaluation.report import evaluate_binary_masks
+        return evaluate_binary_masks(self.source, self.writer.out_dir, gt, left_out)
+
+    def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
+                      background: int = 0) -> np.ndarray:
+        if which == 'coarse':
+            return self.source.load(item)[0]
+        names = item.meta['names']
+        if not names:
+            return np.zeros((0, 0, 0), bool)
+        masks = [read_binary_mask(osp.join(self.writer.out_dir, item.key, n)) for n in names]
+        if len({m.shape for m in masks}) > 1:
+            raise ValueError(f'the masks differ in size: {sorted({m.shape for m in masks})}')
+        return np.stack(masks)
+
+
+def _class_masks(label_map: np.ndarray, ignore_index: int, background: int) -> np.ndarray:
+    classes = [c for c in np.unique(label_map) if c not in (ignore_index, background)]
+    if not classes:
+        return np.zeros((0, ) + label_map.shape, bool)
+    return np.stack([label_map == c for c in classes])
+
+
+class LabelMapCollection(MaskCollection):
+    """PNG label maps (:class:`LabelMaps`) refined into PNG label maps, palette
+    kept (:class:`RefinedLabelMapWriter`); ``read`` gives the label map and
+    its palette."""
+
+    what = 'label_map'
+
+    @classmethod
+    def open(cls, label_dir: str, img_dir: str, out_dir: str) -> 'LabelMapCollection':
+        return cls(LabelMaps(label_dir, img_dir), RefinedLabelMapWriter(out_dir))
+
+    def format_options(self, semantic_options: dict) -> Optional[dict]:
+        return semantic_options
+
+    def size(self, coarse):
+        return coarse[0].shape
+
+    def num_masks(self, coarse) -> int:
+        return 1
+
+    def passthrough(self, coarse):
+        return coarse[0]
+
+    def refine(self, refiner, image, coarse, embedding, semantic_options: dict):
+        return refiner.refine_semantic(image, coarse[0], image_embedding=embedding,
+                                       **semantic_options)
+
+    def write(self, key: str, coarse, output) -> Dict[str, str]:
+        return self.writer.write(key, output, coarse[1])
+
+    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
+        from mmsamrefiner.evaluation.report import evaluate_label_maps
+        return evaluate_label_maps(self.source, self.writer.out_dir, gt, left_out,
+                                   ignore_index)
+
+    def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
+                      background: int = 0) -> np.ndarray:
+        label_map = (self.source.load(item)[0] if which == 'coarse' else
+                     read_label_map(osp.join(self.writer.out_dir, item.key + '.png'))[0])
+        return _class_masks(label_map, ignore_index, background)
+
+
+#: the collection class of each reader (for callers that hold a reader and a writer)
+COLLECTION_OF = {CocoInstances: CocoCollection, LabelMaps: LabelMapCollection,
+                 BinaryMasks: BinaryMaskCollection}
+
+
+def as_collection(source, writer=None) -> MaskCollection:
+    """``source`` if it is a :class:`MaskCollection`, else the collection of
+    the reader ``source`` and the refined-mask ``writer``."""
+    if isinstance(source, MaskCollection):
+        return source
+    kind = COLLECTION_OF.get(type(source))
+    if kind is None:
+        raise TypeError(f'unknown source {type(source).__name__}')
+    return kind(source, writer)
