@@ -13,7 +13,8 @@ the weights, so a run split by ``--resume`` repeats an uninterrupted one):
 
 * scenes from :func:`mmsamrefiner.synthetic.make_scene` (textured ellipses,
   polygons, rings, C-shapes, blobs with thin handles, clutter, occlusion) of a
-  random size (long side 160-640 px, aspect 0.5-1, portrait or landscape),
+  random size (long side 160-640 px, aspect from the cycle's narrowest to 1,
+  portrait or landscape),
   resized to the encoder's input the way SAM is fed
   (``ResizeLongestSide``), so that the model sees objects at many scales;
 * prompts sampled the SAM way, one kind per step (all objects of the batch
@@ -24,7 +25,10 @@ the weights, so a run split by ``--resume`` repeats an uninterrupted one):
   logits plus a corrective point in the largest error;
 * SAM's losses on the decoder's low-res grid (targets area-averaged to it):
   20 x focal + dice on the best of the three candidates, MSE of the IoU head
-  against the candidates' true IoUs; AdamW, warm-up, cosine decay;
+  against the candidates' true IoUs; AdamW;
+* cycles of linear warm-up + cosine decay (warm restarts, ``--cycles``), each
+  with its own peak rate (``--lr``) and narrowest scene aspect
+  (``--min-aspect``): a finished run grows by a cycle through ``--resume``;
 
 Step checkpoints (weights, optimizer, schedule, step, elapsed time) go to
 ``--work-dir`` every ``--checkpoint-interval`` steps; ``--resume`` continues
