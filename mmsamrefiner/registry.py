@@ -30,7 +30,6 @@ warning); the scoped name still reaches ours.
 """
 import importlib
 import warnings
-from typing import Optional
 
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
@@ -188,29 +187,6 @@ EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='mmsamrefiner
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='mmsamrefiner')
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope='mmsamrefiner')
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope='mmsamrefiner')
-
-
-def register_also_in_root(registry: Registry, name: Optional[str] = None):
-    """A class decorator: ``registry.register_module()`` for a type that
-    :data:`ROOT_TYPES` lists (a ``KeyError`` otherwise), saying at the class
-    that it is also in mmengine's root registry.
-
-    Any type of :data:`ROOT_TYPES` registered in the package's registry, by
-    this decorator or a plain ``@HOOKS.register_module()``, is also put in the
-    root registry, so a config of another scope (``default_scope='mmdet'`` or
-    ``'mmseg'``) builds it by its bare name, e.g. ``dict(type='SAMRefinerHook')``;
-    the scoped name ``'mmsamrefiner.SAMRefinerHook'`` works everywhere.
-    """
-
-    def register(obj):
-        key = name or obj.__name__
-        if key not in ROOT_TYPES.get(registry.name, {}):
-            raise KeyError(f'{key} must be listed in mmsamrefiner.registry.ROOT_TYPES under '
-                           f'{registry.name!r} (with its module) to be in the root registry')
-        registry.register_module(name=key, module=obj)
-        return obj
-
-    return register
 
 
 def build_in_scope(cfg: dict, registry: Registry = MODELS):

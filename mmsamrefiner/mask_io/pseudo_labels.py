@@ -211,8 +211,7 @@ class LabelMapWriter:
         if label_map.min() < 0 or label_map.max() > 65535:
             raise ValueError('label map values must lie in 0..65535, got '
                              f'{label_map.min()}..{label_map.max()}')
-        dtype = np.uint8 if label_map.max() < 256 else np.uint16
-        atomic_write_png(self.path(img_path), label_map.astype(dtype))
+        atomic_write_png(self.path(img_path), label_map)  # 8 or 16 bit grey by its values
         if key is not None:
             # the PNG's digest ties the sidecar to this PNG: after a crash
             # between the two writes, the pair does not match and is stale

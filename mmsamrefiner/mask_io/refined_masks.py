@@ -240,11 +240,6 @@ class RefinedCocoWriter:
         return self.out_file
 
 
-def encode_label_png(label_map: np.ndarray, palette: Optional[np.ndarray]) -> bytes:
-    """PNG bytes of an (H, W) label map (:func:`~.png.encode_png`)."""
-    return encode_png(label_map, palette)
-
-
 class RefinedLabelMapWriter:
     """Refined label maps as ``<out_dir>/<stem>.png``, palette kept."""
 
@@ -256,7 +251,7 @@ class RefinedLabelMapWriter:
     def write(self, key: str, label_map: np.ndarray,
               palette: Optional[np.ndarray]) -> Dict[str, str]:
         """Returns ``{relative path: digest}`` of what was written."""
-        return _write(self.out_dir, key + '.png', encode_label_png(label_map, palette))
+        return _write(self.out_dir, key + '.png', encode_png(label_map, palette))
 
     def discard(self, key: str) -> Dict[str, str]:
         """Remove the image's output (its coarse input cannot be read)."""
@@ -280,7 +275,7 @@ class RefinedBinaryMaskWriter:
         outputs = {}
         for name, mask in zip(names, masks):
             outputs.update(_write(self.out_dir, osp.join(key, name),
-                                  encode_label_png(mask.astype(np.uint8) * 255, None)))
+                                  encode_png(mask.astype(np.uint8) * 255)))
         for path in glob.glob(osp.join(self.out_dir, glob.escape(key), '*.png')):
             if osp.join(key, osp.basename(path)) not in outputs:
                 os.remove(path)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmsamrefiner.registry import MODELS, register_also_in_root
+from mmsamrefiner.registry import MODELS
 from mmsamrefiner.utils.digest import hasher, update_tensors
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along
@@ -85,7 +85,7 @@ def renamed_argument(owner: str, old: str, old_value, new: str, new_value, new_d
     return old_value
 
 
-@register_also_in_root(MODELS)
+@MODELS.register_module()
 class SAMRefiner(nn.Module):
     """Refine coarse masks with SAM through noise-tolerant prompts.
 

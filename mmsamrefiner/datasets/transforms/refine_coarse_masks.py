@@ -13,7 +13,7 @@ from mmengine.logging import MessageHub, print_log
 from torch.utils.data import get_worker_info
 
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
-from mmsamrefiner.registry import TRANSFORMS, build_in_scope, register_also_in_root
+from mmsamrefiner.registry import TRANSFORMS, build_in_scope
 
 
 def masks_to_polygons(masks: np.ndarray) -> list:
@@ -100,7 +100,7 @@ class _Tally:
             pass
 
 
-@register_also_in_root(TRANSFORMS)
+@TRANSFORMS.register_module()
 class RefineCoarseMasks(BaseTransform):
     """Refine coarse masks of an annotation with SAMRefiner, on the fly.
 

@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
-from mmsamrefiner.registry import HOOKS, build_in_scope, register_also_in_root
+from mmsamrefiner.registry import HOOKS, build_in_scope
 from ..loop_report import LoopCounts, log_report, summarize
 from ..prediction_refiner import (STEP_OF_MODE, PredictionRefiner, RefineOptions,
                                   encode_batch_size, unwrap_step, wrap_step)
@@ -20,7 +20,7 @@ from ..pseudo_label_export import PseudoLabelExport, export_key
 from ..teacher import semi_detector, wrap_pseudo_instances
 
 
-@register_also_in_root(HOOKS)
+@HOOKS.register_module()
 class SAMRefinerHook(Hook):
     """Refine predicted masks with SAMRefiner before the evaluator sees them.
 

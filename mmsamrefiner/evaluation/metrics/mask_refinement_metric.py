@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
-from mmsamrefiner.registry import METRICS, register_also_in_root
+from mmsamrefiner.registry import METRICS
 from ..collection_metrics import (instance_stats, label_map_stats,
                            reduce_label_map_stats)
 
@@ -19,7 +19,7 @@ def _to_numpy_masks(masks) -> np.ndarray:
     return np.asarray(masks).astype(bool)
 
 
-@register_also_in_root(METRICS)
+@METRICS.register_module()
 class MaskRefinementMetric(BaseMetric):
     """The numbers of ``tools/refine.py --eval`` inside an MM evaluator.
 
