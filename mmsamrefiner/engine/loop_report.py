@@ -13,14 +13,15 @@ from typing import Dict, Optional
 import torch
 from mmengine.dist import all_reduce
 
-#: Why an export was stale: its key is of another version (written by another
-#: release of the hook), a key field differs, the export has no key (written
-#: before keys, or by another tool), or the key matches but the file does not
-#: (a label map whose sidecar belongs to another write, an unreadable part).
+#: Why an export was stale: its record's key is of another version (written by
+#: another release of the hook), a key field differs, the export has no record
+#: (an interrupted write, an export of an older release or of another tool), or
+#: the key matches but the files do not (changed, removed or unreadable since).
 #: The key fields are those of :data:`~.pseudo_label_export.KEY_FIELDS`.
-STALE_REASONS = ('version', 'prediction', 'image', 'refiner', 'settings', 'unkeyed', 'damaged')
-_REASON_TEXT = dict(version='key of another version', unkeyed='no key',
-                    damaged='unreadable or torn')
+STALE_REASONS = ('version', 'prediction', 'image', 'refiner', 'settings', 'unrecorded',
+                 'damaged')
+_REASON_TEXT = dict(version='key of another version', unrecorded='no record',
+                    damaged='files changed since written')
 
 
 @dataclass

@@ -3,10 +3,13 @@
 
 One :class:`PseudoLabelExport` serves one val/test loop of
 :class:`SAMRefinerHook` with ``out_dir``.  As the loop goes, each image's
-refined masks are written atomically (mmdet: a COCO part with RLE masks,
-merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one
-PNG label map per image, :mod:`mmsamrefiner.mask_io.pseudo_labels`), each with the
-key of what it was computed from (:func:`export_key`):
+refined masks are written atomically by the writers of
+:mod:`mmsamrefiner.mask_io.refined_masks` (mmdet: a COCO part with RLE masks,
+merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one PNG
+label map per image), and then the image's record
+(:class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`, the resume scheme
+``tools/refine.py`` uses too).  What the masks were computed from, its key
+(:func:`export_key`), has four fields:
 
 * ``prediction``: :func:`prediction_digest`, the model's unrefined prediction
   (mmdet: masks, scores and labels; mmseg: the label map);
@@ -20,13 +23,15 @@ key of what it was computed from (:func:`export_key`):
   ``ignore_index``; both: ``encode_batch``, images per encoder call, as
   batched encoding equals one-by-one encoding only up to float rounding).
 
-The mmdet key is stored in the COCO part (``part['key']``), the mmseg key in
-a sidecar ``<out_dir>/<image stem>.key.json`` with a digest of the PNG.
+The record's ``input`` digest covers ``prediction`` and ``image``, its
+``settings`` digest ``refiner`` and ``settings``, its ``outputs`` the digest
+of each file written; the fields themselves are kept in the record
+(``fields``) to say why an export is stale.
 
-With ``reuse`` (the test loop), an image whose export carries the same key is
-read back instead of refined again (an interrupted run resumes; the same
-checkpoint tested twice is refined once); any difference recomputes the image
-and overwrites the export, and is counted with its reason
+With ``reuse`` (the test loop), an image whose record matches is read back
+instead of refined again (an interrupted run resumes; the same checkpoint
+tested twice is refined once); any difference recomputes the image and
+overwrites the export, and is counted with its reason
 (:data:`~mmsamrefiner.engine.loop_report.STALE_REASONS`).  Without ``reuse``
 (the val loop) every image is refined and its export rewritten, so a metric
 is never computed from another epoch's masks.
@@ -39,17 +44,19 @@ import numpy as np
 import torch
 from mmengine.dist import barrier, is_main_process
 
-from mmsamrefiner.mask_io import CocoInstanceWriter, LabelMapWriter
-from mmsamrefiner.utils.digest import file_stamp, hasher, update_array
+from mmsamrefiner.mask_io.refined_masks import (PseudoLabelCocoWriter, PseudoLabelMapWriter,
+                                                record_key)
+from mmsamrefiner.utils.digest import digest_json, file_stamp, hasher, update_array
 from .loop_report import LoopCounts
 from .sample_refiner import sample_kind
 
 #: What an export's key names, in the order stale exports are explained.
 KEY_FIELDS = ('prediction', 'image', 'refiner', 'settings')
 #: Bumped when the key's format or the refinement it describes changes
-#: (2: digests of :mod:`mmsamrefiner.utils.digest`); the first word of
+#: (2: digests of :mod:`mmsamrefiner.utils.digest`; 3: records of
+#: :class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`); the first word of
 #: ``settings``.
-KEY_VERSION = 2
+KEY_VERSION = 3
 
 
 def prediction_digest(data_sample) -> str:
@@ -131,10 +138,17 @@ def export_key(data_sample, batch_input, refiner_digest: str, options) -> dict:
 
 def export_name(data_sample):
     """What names a sample's export: mmdet its ``img_id`` (else ``img_path``),
-    mmseg its ``img_path``."""
+    mmseg the file stem of its ``img_path``."""
     if 'pred_instances' in data_sample:
         return data_sample.metainfo.get('img_id', data_sample.metainfo.get('img_path'))
-    return data_sample.metainfo.get('img_path')
+    img_path = data_sample.metainfo.get('img_path')
+    return None if img_path is None else osp.splitext(osp.basename(img_path))[0]
+
+
+def record_digests(key: dict) -> tuple:
+    """``(input, settings)`` digests of an export key (see the module docstring)."""
+    return (digest_json([key['prediction'], key['image']]),
+            digest_json([key['refiner'], key['settings']]))
 
 
 class PseudoLabelExport:
@@ -171,10 +185,10 @@ class PseudoLabelExport:
                                      f'{type(self.dataset).__name__} of this loop has no '
                                      'metainfo["classes"]')
                 # mmdet's CocoDataset maps labels to COCO category ids; others get 1..K
-                self.writer = CocoInstanceWriter(self.out_dir, classes,
-                                                 getattr(self.dataset, 'cat_ids', None))
+                self.writer = PseudoLabelCocoWriter(self.out_dir, classes,
+                                                    getattr(self.dataset, 'cat_ids', None))
             else:
-                self.writer = LabelMapWriter(self.out_dir)
+                self.writer = PseudoLabelMapWriter(self.out_dir)
         return self.writer
 
     def key(self, data_sample, batch_input=None) -> dict:
@@ -182,46 +196,54 @@ class PseudoLabelExport:
 
     def read_back(self, data_sample, batch_input=None) -> Tuple[bool, dict]:
         """``(reused, key)``: with ``reuse``, reads the sample's export back into
-        it when its key matches (counted as resumed, or as stale with why)."""
+        it when its record matches (counted as resumed, or as stale with why)."""
         kind = sample_kind(data_sample)
+        self.check(data_sample)
         writer = self._writer(kind)
         key = self.key(data_sample, batch_input)
         if not self.reuse:
             return False, key
-        if kind == 'det':
-            reused = self._read_instances(writer, data_sample, key)
-        else:
-            reused = self._read_label_map(writer, data_sample, key)
+        name = record_key(export_name(data_sample))
+        record, _ = writer.records.check(name, *record_digests(key))
+        reused = False
+        if record is not None:
+            exported = writer.read(name)
+            if kind == 'det':
+                reused = self._apply_instances(data_sample, exported)
+            else:
+                reused = self._apply_label_map(data_sample, exported)
         if reused:
             self.counts.num_resumed += 1
         else:
-            self._count_stale(writer, export_name(data_sample), key)
+            self._count_stale(writer, name, key)
         return reused, key
 
-    def _count_stale(self, writer, name, key: dict) -> None:
-        """An export of ``name`` exists but did not match ``key``: count why."""
-        if not writer.has(name):
-            return
+    def _count_stale(self, writer, name: str, key: dict) -> None:
+        """The export of ``name`` was not reused: count it as stale, with its
+        reason, unless the image had no export."""
+        record = writer.records.read(name)
+        if record is None and not writer.has(name):
+            return  # a new image
         counts = self.counts
         counts.num_stale += 1
-        stored = writer.stored_key(name)
-        if not isinstance(stored, dict):
-            counts.stale_reasons['unkeyed'] += 1
+        if record is None:
+            counts.stale_reasons['unrecorded'] += 1
             return
-        if str(stored.get('settings', '')).split(' ')[0] != key['settings'].split(' ')[0]:
+        fields = record.get('fields')
+        fields = fields if isinstance(fields, dict) else {}
+        if str(fields.get('settings', '')).split(' ')[0] != key['settings'].split(' ')[0]:
             counts.stale_reasons['version'] += 1
             return
         for field in KEY_FIELDS:
-            if stored.get(field) != key[field]:
+            if fields.get(field) != key[field]:
                 counts.stale_reasons[field] += 1
                 return
-        counts.stale_reasons['damaged'] += 1
+        counts.stale_reasons['damaged'] += 1  # the key matches, the files do not
 
-    def _read_instances(self, writer, data_sample, key) -> bool:
+    def _apply_instances(self, data_sample, exported) -> bool:
         instances = data_sample.pred_instances
         if 'masks' not in instances:
             return False  # refining says why
-        exported = writer.read(export_name(data_sample), key=key)
         if exported is None or len(exported['masks']) != len(instances):
             return False
         if self.options.keep_coarse:
@@ -234,10 +256,8 @@ class PseudoLabelExport:
         self.counts.num_instances_skipped += len(instances) - passed
         return True
 
-    def _read_label_map(self, writer, data_sample, key) -> bool:
+    def _apply_label_map(self, data_sample, exported) -> bool:
         from mmengine.structures import PixelData
-        self.check(data_sample)
-        exported = writer.read(data_sample.metainfo['img_path'], key=key)
         label_map = data_sample.pred_sem_seg.data
         if exported is None or exported.shape != tuple(label_map.shape[-2:]):
             return False
@@ -253,24 +273,32 @@ class PseudoLabelExport:
             raise KeyError('exporting label maps needs img_path in the data samples')
 
     def write(self, data_sample, key: dict) -> None:
-        """Write the sample's refined prediction with ``key``."""
+        """Write the sample's refined prediction, then its record."""
         kind = sample_kind(data_sample)
         writer = self._writer(kind)
+        name = record_key(export_name(data_sample))
         if kind == 'det':
             instances = data_sample.pred_instances
             img_id = export_name(data_sample)
             img_path = data_sample.metainfo.get('img_path') or str(img_id)
-            writer.write(img_id, osp.basename(img_path), instances.masks.cpu().numpy(),
-                         instances.labels.cpu().numpy(), instances.scores.cpu().numpy(),
-                         key=key)
+            outputs = writer.write(name, img_id, osp.basename(img_path),
+                                   instances.masks.cpu().numpy(),
+                                   instances.labels.cpu().numpy(),
+                                   instances.scores.cpu().numpy())
+            num_masks = len(instances)
         else:
-            writer.write(data_sample.metainfo['img_path'],
-                         data_sample.pred_sem_seg.data[0].cpu().numpy(), key=key)
+            outputs = writer.write(name, data_sample.pred_sem_seg.data[0].cpu().numpy())
+            num_masks = 1
+        input_digest, settings = record_digests(key)
+        writer.records.write(name, status='refined', input=input_digest, settings=settings,
+                             outputs=outputs, fields=key,
+                             img_path=data_sample.metainfo.get('img_path'),
+                             num_masks=num_masks)
 
     def finish(self, logger) -> None:
         """At the loop's end: mmdet parts are merged into ``instances.json``
         (by the main process, once every rank has written its parts)."""
-        if isinstance(self.writer, CocoInstanceWriter):
+        if isinstance(self.writer, PseudoLabelCocoWriter):
             barrier()
             if is_main_process():
                 out_file = self.writer.merge()

@@ -1,14 +1,11 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""The one PNG encoder of the package's outputs: the hook's pseudo-label maps
-(:mod:`.pseudo_labels`) and ``tools/refine.py``'s refined label maps and binary
-masks (:mod:`.refined_masks`)."""
+"""The one PNG encoder of the package's outputs (the label maps and binary
+masks of :mod:`.refined_masks`)."""
 import io
 from typing import Optional
 
 import numpy as np
 from PIL import Image
-
-from mmsamrefiner.utils.atomic import atomic_write_bytes
 
 
 def encode_png(image: np.ndarray, palette: Optional[np.ndarray] = None) -> bytes:
@@ -40,10 +37,3 @@ def encode_png(image: np.ndarray, palette: Optional[np.ndarray] = None) -> bytes
     pil.save(buffer, format='PNG')
     return buffer.getvalue()
 
-
-def atomic_write_png(path: str, image: np.ndarray,
-                     palette: Optional[np.ndarray] = None) -> bytes:
-    """Write :func:`encode_png`'s bytes to ``path`` atomically; returns them."""
-    data = encode_png(image, palette)
-    atomic_write_bytes(path, data)
-    return data

@@ -1,17 +1,30 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Writers of refined collections, the counterparts of :mod:`.coarse_masks`.
+"""Writers of refined masks, one family with one resume scheme.
 
-Every image ends with a record ``<out_dir>/.records/<key>.json`` written last,
+Two kinds of input are refined and written here:
+
+* a coarse-mask collection (``tools/refine.py``, the counterparts of
+  :mod:`.coarse_masks`): :class:`RefinedCocoWriter`,
+  :class:`RefinedLabelMapWriter`, :class:`RefinedBinaryMaskWriter`;
+* a model's predictions (:class:`~mmsamrefiner.engine.SAMRefinerHook`'s
+  pseudo-label export): :class:`PseudoLabelCocoWriter` (mmdet instances, one
+  new COCO json) and :class:`PseudoLabelMapWriter` (mmseg label maps).
+
+Every writer has ``root`` (its output folder), ``records`` (its
+:class:`RecordBook`) and ``write(key, ...)`` returning ``{path relative to
+root: digest of the content}`` of what it wrote.  Every image ends with a record ``<out_dir>/.records/<key>.json`` written last,
 so a record means the image is finished.  A record binds the result to what
 produced it and to what it wrote:
 
 * ``status``: ``'refined'`` or ``'failed'`` (with ``reason``, ``ann_id`` when an
   annotation is at fault, and ``transient``: True for errors of the run, such
   as running out of memory, rather than of the input);
-* ``input``: the source's :meth:`input_digest` of the image (its coarse masks
-  or annotations, the image file's name, size and mtime);
+* ``input``: a digest of what was refined (a collection: the source's
+  ``input_digest`` of the image, its coarse masks or annotations and the
+  image file's name, size and mtime; a prediction: the prediction and the
+  image);
 * ``settings``: a digest of the refiner (:meth:`SAMRefiner.fingerprint`:
-  settings and weights) and of the format's options;
+  settings and weights) and of the format's or the hook's options;
 * ``outputs``: ``{path relative to out_dir: digest of its content}``;
 
 (digests: :mod:`mmsamrefiner.utils.digest`)
@@ -38,14 +51,15 @@ import os
 import os.path as osp
 import socket
 import time
-from typing import Dict, Iterable, List, Optional, Tuple
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 from mmsamrefiner.utils.digest import digest_bytes, digest_file
 from .png import encode_png
-from .pseudo_labels import encode_rle
+from .rle import decode_rle, encode_rle
 
 #: why :meth:`RecordBook.check` does not reuse a record
 NEW, INPUT_CHANGED, SETTINGS_CHANGED, OUTPUT_CHANGED, RETRY = (
@@ -284,3 +298,135 @@ class RefinedBinaryMaskWriter:
     def discard(self, key: str) -> Dict[str, str]:
         """Remove the image's outputs (its coarse input cannot be read)."""
         return self.write(key, [], np.zeros((0, 1, 1), bool))
+
+
+def record_key(name: Union[int, str]) -> str:
+    """A record key (and file stem) for an image id or name: characters
+    other than letters, digits, ``_``, ``.`` and ``-`` become ``_``."""
+    return re.sub(r'[^A-Za-z0-9_.-]', '_', str(name))
+
+
+class PseudoLabelCocoWriter:
+    """A model's refined instances as one new COCO json (mmdet).
+
+    Per image a part ``<out_dir>/parts/<key>.json`` (the image entry and its
+    annotations with RLE masks and scores); :meth:`merge` gathers the parts
+    into ``<out_dir>/instances.json`` (``images``, ``annotations``,
+    ``categories``), which mmdet's ``CocoDataset`` reads as ground truth.
+    Boxes are xywh pixels (COCO).
+
+    Args:
+        out_dir: the parts, the records and the merged file.
+        classes: class names; label ``i`` is ``classes[i]``.
+        cat_ids: COCO category id of each label (mmdet's
+            ``CocoDataset.cat_ids``); default ``1 .. len(classes)``.
+    """
+
+    def __init__(self, out_dir: str, classes: Sequence[str],
+                 cat_ids: Optional[Sequence[int]] = None):
+        self.out_dir = self.root = out_dir
+        self.records = RecordBook(out_dir)
+        self.classes = list(classes)
+        self.cat_ids = list(cat_ids) if cat_ids is not None else list(
+            range(1, len(self.classes) + 1))
+        if len(self.cat_ids) != len(self.classes):
+            raise ValueError(f'{len(self.cat_ids)} cat_ids for {len(self.classes)} classes')
+        self._label_of = {c: i for i, c in enumerate(self.cat_ids)}
+
+    @staticmethod
+    def relpath(key: str) -> str:
+        return osp.join('parts', key + '.json')
+
+    def has(self, key: str) -> bool:
+        """Whether an output of ``key`` exists (recorded or not)."""
+        return osp.exists(osp.join(self.root, self.relpath(key)))
+
+    def write(self, key: str, img_id, file_name: str, masks: np.ndarray,
+              labels: np.ndarray, scores: np.ndarray) -> Dict[str, str]:
+        """One image's instances: (N, H, W) bool masks, (N,) int labels
+        (indices into ``classes``), (N,) float scores; returns ``{relative
+        path: digest}``."""
+        height, width = masks.shape[1:]
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            raise ValueError(f'labels must index the {len(self.classes)} classes, got '
+                             f'{labels.min()}..{labels.max()} (does the model predict the '
+                             "dataset's classes?)")
+        from pycocotools import mask as mask_utils
+        annotations = []
+        for rle, label, score in zip(encode_rle(masks), labels, scores):
+            coded = dict(rle, counts=rle['counts'].encode('ascii'))
+            x, y, w, h = mask_utils.toBbox(coded)
+            annotations.append(dict(
+                image_id=img_id, category_id=self.cat_ids[int(label)], segmentation=rle,
+                area=int(mask_utils.area(coded)), bbox=[float(x), float(y), float(w), float(h)],
+                score=float(score), iscrowd=0))
+        part = dict(image=dict(id=img_id, file_name=file_name, height=height, width=width),
+                    annotations=annotations)
+        return _write(self.root, self.relpath(key), _json_bytes(part))
+
+    def read(self, key: str) -> Optional[Dict[str, np.ndarray]]:
+        """The image's instances back (None: no readable part): ``masks`` (N,
+        H, W) bool, ``labels`` (N,) int64, ``scores`` (N,) float32."""
+        try:
+            with open(osp.join(self.root, self.relpath(key))) as f:
+                part = json.load(f)
+            image, annotations = part['image'], part['annotations']
+            return dict(
+                masks=decode_rle([a['segmentation'] for a in annotations],
+                                 image['height'], image['width']),
+                labels=np.array([self._label_of[a['category_id']] for a in annotations],
+                                np.int64),
+                scores=np.array([a['score'] for a in annotations], np.float32))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def merge(self, out_file: Optional[str] = None) -> str:
+        """Gather the parts into one COCO instance file (default
+        ``<out_dir>/instances.json``); annotation ids follow image order."""
+        out_file = out_file or osp.join(self.out_dir, 'instances.json')
+        images, annotations = [], []
+        for path in sorted(glob.glob(osp.join(self.out_dir, 'parts', '*.json'))):
+            with open(path) as f:
+                part = json.load(f)
+            images.append(part['image'])
+            annotations.extend(part['annotations'])
+        images.sort(key=lambda im: (str(type(im['id'])), im['id']))
+        order = {im['id']: i for i, im in enumerate(images)}
+        annotations.sort(key=lambda a: order[a['image_id']])
+        for index, annotation in enumerate(annotations, 1):
+            annotation['id'] = index
+        categories = [dict(id=c, name=n) for c, n in zip(self.cat_ids, self.classes)]
+        atomic_write_bytes(out_file, _json_bytes(dict(images=images, annotations=annotations,
+                                                      categories=categories)))
+        return out_file
+
+
+class PseudoLabelMapWriter:
+    """A model's refined label maps (mmseg), one PNG per image,
+    ``<out_dir>/<key>.png`` with ``key`` the image's file stem (the layout of
+    mmseg's datasets): 8-bit grey when every value is below 256, else 16-bit."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = self.root = out_dir
+        self.records = RecordBook(out_dir)
+
+    @staticmethod
+    def relpath(key: str) -> str:
+        return key + '.png'
+
+    def has(self, key: str) -> bool:
+        """Whether an output of ``key`` exists (recorded or not)."""
+        return osp.exists(osp.join(self.root, self.relpath(key)))
+
+    def write(self, key: str, label_map: np.ndarray) -> Dict[str, str]:
+        """An (H, W) integer label map (values 0..65535); returns ``{relative
+        path: digest}``."""
+        if label_map.ndim != 2:
+            raise ValueError(f'label map must be (H, W), got shape {label_map.shape}')
+        return _write(self.root, self.relpath(key), encode_png(label_map))
+
+    def read(self, key: str) -> Optional[np.ndarray]:
+        """The (H, W) int64 label map of ``key`` (None: missing or unreadable)."""
+        import cv2
+        label_map = cv2.imread(osp.join(self.root, self.relpath(key)), cv2.IMREAD_UNCHANGED)
+        return None if label_map is None else label_map.astype(np.int64)

@@ -7,8 +7,8 @@ crash never leaves a half-written file and several processes (DataLoader
 workers, ranks) may write the same path at once: the last complete write wins.
 
 A bottom-layer utility (standard library and numpy only), so the refiner core
-(the IoU adapter's file) and the I/O layer (pseudo labels, caches) both use it.
-The PNG writer is :func:`mmsamrefiner.mask_io.png.atomic_write_png`.
+(the IoU adapter's file) and the I/O layer (refined masks, caches) both use it.
+PNG bytes come from :func:`mmsamrefiner.mask_io.png.encode_png`.
 """
 import io
 import json

@@ -2,8 +2,8 @@
 """Content digests: the one hash function behind every stored key.
 
 Whatever decides whether something stored may be reused (the refined-mask
-cache's entry names, the hook's export keys and label-map sidecars,
-``tools/refine.py``'s per-image records, :meth:`SAMRefiner.fingerprint`) is
+cache's entry names, the per-image records of ``tools/refine.py`` and of
+the hook's export, :meth:`SAMRefiner.fingerprint`) is
 hashed here, with one function: BLAKE2b with a 16-byte digest, written as 32
 hex digits (:func:`hasher`).  What each helper binds:
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""PseudoLabelExport on its own: keys, read-back, stale reasons, no SAM.
+"""PseudoLabelExport on its own: keys, records, read-back, stale reasons, no SAM.
 
 The refined masks are stand-ins written by the test; the hook's runs through
 it are in ``test_samrefiner_hook_reuse.py``.
@@ -119,22 +119,27 @@ def test_stale_exports_are_counted_with_why(tmp_path, image):
 
     def why(sample, **options):
         export, counts = make_export(tmp_path, **options)
-        assert export.read_back(sample) == (False, export.key(sample))
-        assert counts.num_stale == 1
+        want = export.key(sample)
+        reused, key = export.read_back(sample)
+        assert key == want
+        assert counts.num_stale == (not reused)
         return {r for r, c in counts.stale_reasons.items() if c}
 
     assert why(det_sample(image, seed=1)) == {'prediction'}
     assert why(det_sample(image, scores=(0.9, 0.3))) == {'prediction'}
     assert why(det_sample(image), encode_batch=2) == {'settings'}
     assert why(det_sample(image), encode_batch=True) == {'settings'}
-    part = tmp_path / 'parts' / '1.json'
-    stored = json.loads(part.read_text())
-    stored['key']['settings'] = stored['key']['settings'].replace(f'v{KEY_VERSION} ', 'v1 ')
-    part.write_text(json.dumps(stored))
+    assert why(det_sample(image), keep_coarse=True) == set()  # keep_coarse: not a setting
+    record = tmp_path / '.records' / '1.json'
+    stored = json.loads(record.read_text())
+    assert stored['fields'] == make_export(tmp_path)[0].key(det_sample(image))
+    assert set(stored['outputs']) == {osp.join('parts', '1.json')}
+    stored['fields']['settings'] = stored['fields']['settings'].replace(f'v{KEY_VERSION} ', 'v1 ')
+    stored['settings'] = 'another digest'
+    record.write_text(json.dumps(stored))
     assert why(det_sample(image)) == {'version'}  # written by an earlier release
-    del stored['key']
-    part.write_text(json.dumps(stored))
-    assert why(det_sample(image)) == {'unkeyed'}
+    record.unlink()  # an interrupted write, or an export of an older release
+    assert why(det_sample(image)) == {'unrecorded'}
 
 
 def test_a_new_export_dir_has_nothing_stale(tmp_path, image):
@@ -143,9 +148,9 @@ def test_a_new_export_dir_has_nothing_stale(tmp_path, image):
     assert counts.num_stale == 0
 
 
-def test_seg_export_round_trip_and_a_torn_pair_is_damaged(tmp_path, image):
+def test_seg_export_round_trip_and_a_changed_file_is_damaged(tmp_path, image):
     refined = export_once(tmp_path, seg_sample(image)).pred_sem_seg.data
-    assert osp.exists(tmp_path / '0001.key.json')
+    assert json.load(open(tmp_path / '.records' / '0001.json'))['outputs'].keys() == {'0001.png'}
 
     export, counts = make_export(tmp_path, keep_coarse=True)
     sample = seg_sample(image)

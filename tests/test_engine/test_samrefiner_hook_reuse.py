@@ -300,21 +300,21 @@ def test_another_segmentor_in_the_same_out_dir_gets_its_own_label_maps(tmp_path,
     assert '0 refined, 2 reused from a previous run' in again.logger.text('info')
 
 
-def test_a_label_map_whose_sidecar_belongs_to_another_write_is_recomputed(tmp_path, images,
-                                                                          tiny_sam_cfg):
+def test_a_label_map_changed_or_unrecorded_since_is_recomputed(tmp_path, images,
+                                                               tiny_sam_cfg):
     predictions = seg_predictions(images, 1)
     runner = fake_runner(SegDouble(predictions), tmp_path / 'work')
     want = seg_maps(run_loop(make_hook(tiny_sam_cfg), runner, images))
-    # a crash between the PNG and its sidecar: the PNG is another write's
+    # a PNG replaced since its record was written
     stem = osp.splitext(osp.basename(images[0][1]))[0]
     png = str(tmp_path / 'work' / 'pseudo_labels' / f'{stem}.png')
     cv2.imwrite(png, np.zeros((HEIGHT, WIDTH), np.uint8))
-    # and an export written before keys existed
+    # and a crash between the PNG and its record
     stem = osp.splitext(osp.basename(images[1][1]))[0]
-    os.remove(str(tmp_path / 'work' / 'pseudo_labels' / f'{stem}.key.json'))
+    os.remove(str(tmp_path / 'work' / 'pseudo_labels' / '.records' / f'{stem}.json'))
 
     hook = make_hook(tiny_sam_cfg)
     got = seg_maps(run_loop(hook, fake_runner(SegDouble(predictions), tmp_path / 'work'), images))
     assert (hook.num_refined, hook.num_resumed, hook.num_stale) == (2, 0, 2)
-    assert hook.report['stale_reasons'] == dict(damaged=1, unkeyed=1)
+    assert hook.report['stale_reasons'] == dict(damaged=1, unrecorded=1)
     assert_all_equal(got, want)

@@ -1,15 +1,17 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Pseudo-label files: COCO RLE parts merge into a readable COCO file, PNG
-label maps round-trip, writes are atomic."""
+"""Pseudo-label writers: COCO RLE parts merge into a readable COCO file, PNG
+label maps round-trip, each write returns the digests its record keeps,
+writes are atomic."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-from mmsamrefiner.mask_io import (CocoInstanceWriter, LabelMapWriter, decode_rle,
-                             encode_rle)
+from mmsamrefiner.mask_io import (PseudoLabelCocoWriter, PseudoLabelMapWriter, decode_rle,
+                                  encode_rle)
 from mmsamrefiner.utils.atomic import atomic_write_bytes
+from mmsamrefiner.utils.digest import digest_file
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 
 
@@ -24,14 +26,16 @@ def test_rle_round_trip():
 
 
 def test_coco_writer_parts_merge_and_read_back(tmp_path):
-    writer = CocoInstanceWriter(str(tmp_path), classes=['a', 'b'], cat_ids=[7, 9])
+    writer = PseudoLabelCocoWriter(str(tmp_path), classes=['a', 'b'], cat_ids=[7, 9])
     masks = np.zeros((2, 10, 12), bool)
     masks[0, 2:5, 3:9] = True
     masks[1, 6:, :2] = True
-    writer.write(3, 'x.jpg', masks, np.array([1, 0]), np.array([0.9, 0.4]))
-    writer.write(1, 'y.jpg', masks[:0], np.zeros(0, int), np.zeros(0))
-    assert writer.has(3) and writer.has(1) and not writer.has(2)
-    back = writer.read(3)
+    outputs = writer.write('3', 3, 'x.jpg', masks, np.array([1, 0]), np.array([0.9, 0.4]))
+    assert outputs == {'parts/3.json': digest_file(str(tmp_path / 'parts' / '3.json'))}
+    writer.write('1', 1, 'y.jpg', masks[:0], np.zeros(0, int), np.zeros(0))
+    assert writer.has('3') and writer.has('1') and not writer.has('2')
+    assert writer.read('2') is None
+    back = writer.read('3')
     np.testing.assert_array_equal(back['masks'], masks)
     np.testing.assert_array_equal(back['labels'], [1, 0])
     np.testing.assert_allclose(back['scores'], [0.9, 0.4])
@@ -50,18 +54,24 @@ def test_coco_writer_parts_merge_and_read_back(tmp_path):
 
 def test_coco_writer_needs_one_cat_id_per_class(tmp_path):
     with pytest.raises(ValueError, match='3 cat_ids for 2 classes'):
-        CocoInstanceWriter(str(tmp_path), ['a', 'b'], [1, 2, 3])
+        PseudoLabelCocoWriter(str(tmp_path), ['a', 'b'], [1, 2, 3])
 
 
 def test_label_map_writer_round_trip(tmp_path):
-    writer = LabelMapWriter(str(tmp_path))
+    writer = PseudoLabelMapWriter(str(tmp_path))
     label_map = np.arange(12, dtype=np.int64).reshape(3, 4) * 20
     label_map[0, 0] = 255
-    writer.write('/data/images/img_01.jpg', label_map)
-    assert writer.path('/data/images/img_01.jpg') == str(tmp_path / 'img_01.png')
-    np.testing.assert_array_equal(writer.read('other/img_01.jpg'), label_map)
+    assert writer.write('img_01', label_map) == {
+        'img_01.png': digest_file(str(tmp_path / 'img_01.png'))}
+    np.testing.assert_array_equal(writer.read('img_01'), label_map)
+    wide = label_map * 200  # over 255: a 16-bit PNG
+    writer.write('img_02', wide)
+    np.testing.assert_array_equal(writer.read('img_02'), wide)
+    assert writer.read('img_03') is None
     with pytest.raises(ValueError, match=r'\(H, W\)'):
-        writer.write('a.jpg', label_map[None])
+        writer.write('a', label_map[None])
+    with pytest.raises(ValueError, match='do not fit'):
+        writer.write('a', label_map - 100)
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
@@ -101,7 +111,7 @@ def test_mask_cache_keys_on_content(tmp_path):
 
 
 def test_coco_writer_refuses_labels_outside_the_classes(tmp_path):
-    writer = CocoInstanceWriter(str(tmp_path), classes=['a', 'b'])
+    writer = PseudoLabelCocoWriter(str(tmp_path), classes=['a', 'b'])
     with pytest.raises(ValueError, match='labels must index the 2 classes, got 0..5'):
-        writer.write(1, 'x.jpg', np.zeros((2, 4, 4), bool), np.array([0, 5]), np.ones(2))
-    assert not writer.has(1)
+        writer.write('1', 1, 'x.jpg', np.zeros((2, 4, 4), bool), np.array([0, 5]), np.ones(2))
+    assert not writer.has('1')

@@ -38,13 +38,13 @@ class SAMRefinerHook(Hook):
     Pseudo-label export (``out_dir``): each image's refined masks are written
     atomically as the run goes (mmdet: COCO parts merged into
     ``<out_dir>/instances.json`` at the end of the loop; mmseg: one PNG label
-    map per image), each with the key of what it was computed from: the
-    model's unrefined prediction, the image, :meth:`SAMRefiner.fingerprint`
-    (settings and the *content* of SAM's weights) and the hook's settings
-    (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
+    map per image), then a record (``<out_dir>/.records/``, the scheme
+    ``tools/refine.py`` uses) of what it was computed from: the model's
+    unrefined prediction, the image, :meth:`SAMRefiner.fingerprint` (settings
+    and the *content* of SAM's weights) and the hook's settings, and of the
+    files' digests (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
 
-    Resume: in the **test loop**, an image whose export carries the same key
-    is read back instead of refined again (an interrupted run resumes; the
+    Resume: in the **test loop**, an image whose record matches is read back instead of refined again (an interrupted run resumes; the
     same checkpoint tested twice is refined once); any difference recomputes
     the image and overwrites the stale export.  The **val loop never reuses**
     exports: each validation refines every image and rewrites the export, so
@@ -212,7 +212,7 @@ class SAMRefinerHook(Hook):
 
     def export_key(self, data_sample, batch_input=None) -> dict:
         """What the refinement of ``data_sample``'s (unrefined) prediction is
-        computed from: the dict stored with its export."""
+        computed from: the fields stored in its export's record."""
         return export_key(data_sample, batch_input, self._fingerprint(), self.options())
 
     # -- semi-supervised training --------------------------------------------
