@@ -42,7 +42,8 @@ from mmsamrefiner.mask_io.refined_masks import (RefinedBinaryMaskWriter,
 class MaskCollection:
     """A coarse-mask collection (``source``, a reader of
     :mod:`~mmsamrefiner.mask_io.coarse_masks`) and the writer of its refined
-    output (``writer``, of :mod:`~mmsamrefiner.mask_io.refined_masks`)."""
+    output (``writer``, of :mod:`~mmsamrefiner.mask_io.refined_masks`; None
+    for a collection that is only read, as the SAMRefiner++ datasets do)."""
 
     #: what an image's coarse input is checked against the image as
     what = 'masks'
@@ -57,15 +58,20 @@ class MaskCollection:
         """The format's name in the settings digest (the reader's class name)."""
         return type(self.source).__name__
 
+    def _output(self):
+        if self.writer is None:
+            raise ValueError(f'this {type(self).__name__} is opened for reading only (no output)')
+        return self.writer
+
     @property
     def root(self) -> str:
         """The folder the output's files, records and lock live in."""
-        return self.writer.root
+        return self._output().root
 
     @property
     def records(self):
         """The per-image completion records (a ``RecordBook``)."""
-        return self.writer.records
+        return self._output().records
 
     def items(self) -> List[CoarseItem]:
         return self.source.items()
@@ -168,12 +174,20 @@ class CocoCollection(_InstanceCollection):
         self._refined: Optional[CocoInstances] = None
 
     @classmethod
-    def open(cls, ann_file: str, img_dir: str, out_file: str) -> 'CocoCollection':
+    def open(cls, ann_file: str, img_dir: str,
+             out_file: Optional[str] = None) -> 'CocoCollection':
+        """``out_file``: the refined json (None: read only)."""
         source = CocoInstances(ann_file, img_dir)
-        return cls(source, RefinedCocoWriter(out_file, source.coco))
+        return cls(source, None if out_file is None else RefinedCocoWriter(out_file, source.coco))
 
     def check(self) -> None:
         self.source.check_unique_ids()
+
+    def annotations(self, item: CoarseItem) -> List[dict]:
+        """The image's annotations that can be refined (not crowd, with a
+        segmentation), in file order."""
+        return [a for a in self.source.anns_of[item.meta['image']['id']]
+                if self.source.refinable(a)]
 
     def write(self, key: str, coarse, output) -> Dict[str, str]:
         return self.writer.write(key, coarse[1], output['masks'], output['scores'])
@@ -205,8 +219,11 @@ class BinaryMaskCollection(_InstanceCollection):
     same layout (:class:`RefinedBinaryMaskWriter`)."""
 
     @classmethod
-    def open(cls, mask_dir: str, img_dir: str, out_dir: str) -> 'BinaryMaskCollection':
-        return cls(BinaryMasks(mask_dir, img_dir), RefinedBinaryMaskWriter(out_dir))
+    def open(cls, mask_dir: str, img_dir: str,
+             out_dir: Optional[str] = None) -> 'BinaryMaskCollection':
+        """``out_dir``: the refined masks (None: read only)."""
+        return cls(BinaryMasks(mask_dir, img_dir),
+                   None if out_dir is None else RefinedBinaryMaskWriter(out_dir))
 
     def write(self, key: str, coarse, output) -> Dict[str, str]:
         return self.writer.write(key, coarse[1], output['masks'])
@@ -243,8 +260,11 @@ class LabelMapCollection(MaskCollection):
     what = 'label_map'
 
     @classmethod
-    def open(cls, label_dir: str, img_dir: str, out_dir: str) -> 'LabelMapCollection':
-        return cls(LabelMaps(label_dir, img_dir), RefinedLabelMapWriter(out_dir))
+    def open(cls, label_dir: str, img_dir: str,
+             out_dir: Optional[str] = None) -> 'LabelMapCollection':
+        """``out_dir``: the refined label maps (None: read only)."""
+        return cls(LabelMaps(label_dir, img_dir),
+                   None if out_dir is None else RefinedLabelMapWriter(out_dir))
 
     def format_options(self, semantic_options: dict) -> Optional[dict]:
         return semantic_options

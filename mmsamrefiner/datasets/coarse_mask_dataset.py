@@ -7,7 +7,9 @@ An item is one coarse instance mask of one image::
          data_samples=dict(img_path=str, instance_id=str,
                            gt_mask=(H, W) bool tensor or None))
 
-Images are not read here: the adapter model encodes each image once and
+The coarse masks are read through the collection layer
+(:mod:`mmsamrefiner.apis.mask_collections`, opened for reading only), the one
+``tools/refine.py`` refines.  Images are not read here: the adapter model encodes each image once and
 caches its embedding.  Ground truth is optional and used only for validation
 metrics (SAMRefiner++ trains without labels).
 
@@ -26,9 +28,9 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from mmsamrefiner.mask_io.coarse_masks import (CocoInstances, LabelMaps,
-                                          decode_segmentation, find_image,
-                                          read_label_map)
+from mmsamrefiner.apis.mask_collections import CocoCollection, LabelMapCollection
+from mmsamrefiner.mask_io.coarse_masks import (CocoInstances, decode_segmentation,
+                                               find_image, read_label_map)
 from mmsamrefiner.refiner.stm import split_then_merge
 from mmsamrefiner.registry import DATASETS
 from mmsamrefiner.utils.masks import match_masks
@@ -87,14 +89,13 @@ class CocoCoarseMaskDataset(CoarseMaskDataset):
                  data_root: str = '') -> None:
         super().__init__()
         ann_file, img_dir = osp.join(data_root, ann_file), osp.join(data_root, img_dir)
-        self.coarse = CocoInstances(ann_file, img_dir)
+        self.collection = CocoCollection.open(ann_file, img_dir)
         self.gt = CocoInstances(osp.join(data_root, gt_ann_file), img_dir) if gt_ann_file else None
         self.metainfo = dict(classes=tuple(c['name'] for c in
-                                           self.coarse.coco.get('categories', [])))
-        for item in self.coarse.items():
+                                           self.collection.source.coco.get('categories', [])))
+        for item in self.collection.items():
             image = item.meta['image']
-            anns = [a for a in self.coarse.anns_of[image['id']]
-                    if self.coarse.refinable(a) and a.get('area', 1) > 0]
+            anns = [a for a in self.collection.annotations(item) if a.get('area', 1) > 0]
             gt_of = self._pair_with_gt(image, anns) if self.gt is not None else {}
             for ann in anns:
                 gt_ann = gt_of.get(ann['id'])
@@ -151,11 +152,12 @@ class LabelMapCoarseMaskDataset(CoarseMaskDataset):
                  ignore_index: Optional[int] = 255, min_area: int = 5,
                  data_root: str = '') -> None:
         super().__init__()
-        self.labels = LabelMaps(osp.join(data_root, label_dir), osp.join(data_root, img_dir))
+        self.collection = LabelMapCollection.open(osp.join(data_root, label_dir),
+                                                  osp.join(data_root, img_dir))
         self.gt_label_dir = osp.join(data_root, gt_label_dir) if gt_label_dir else None
         self.classes = None if classes is None else [int(c) for c in classes]
         self.background, self.ignore_index, self.min_area = background, ignore_index, min_area
-        items = self.labels.items()
+        items = self.collection.items()
         print_log(f'splitting {len(items)} label maps into instances', logger='current')
         progress = ProgressBar(len(items)) if len(items) > 50 else None
         for item in items:
@@ -163,7 +165,7 @@ class LabelMapCoarseMaskDataset(CoarseMaskDataset):
             masks, classes_of, gt_index = self._split(label_path)
             for index, cls in enumerate(classes_of):
                 self.instances.append(dict(
-                    img_path=find_image(self.labels.img_dir, item.key),
+                    img_path=find_image(self.collection.source.img_dir, item.key),
                     instance_id=f'{item.key}/{index}', label_path=label_path,
                     index=index, cls=int(cls), gt_index=gt_index.get(index),
                     has_gt=index in gt_index))
