@@ -63,6 +63,7 @@ ROOT_TYPES = {
         'SAM': 'mmsamrefiner.refiner.sam',
         'IoUAdapterModel': 'mmsamrefiner.models.iou_adapter_model',
         'IoUAdaptionModel': 'mmsamrefiner.models.iou_adapter_model',  # deprecated name
+        'SemiMaskDetector': 'mmsamrefiner.models.semi_mask_detector',
     },
     'transform': {
         'RefineCoarseMasks': 'mmsamrefiner.datasets.transforms.refine_coarse_masks',

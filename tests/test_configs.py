@@ -57,6 +57,11 @@ MM_CONFIGS = {
     'mmdet/mask-rcnn_r50_fpn_1x_coco_refined-coarse-gt.py':
     ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'transform'),
 }
+# Semi-supervised configs: the mmdet config whose layout they follow.
+SEMI_CONFIGS = {
+    'mmdet/semi-mask-detector_mask-rcnn_r50_fpn_180k_semi-0.1-coco_samrefiner.py':
+    'mmdet::soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py',
+}
 
 
 def expected_keys(name: str) -> set:
@@ -82,6 +87,8 @@ def expected_keys(name: str) -> set:
         upstream, kind = MM_CONFIGS[name]
         added = {'custom_hooks'} if kind == 'hook' else set()  # the pipeline is mmdet's key
         return set(get_config(upstream).keys()) | {'custom_imports'} | added
+    if name in SEMI_CONFIGS:
+        return set(get_config(SEMI_CONFIGS[name]).keys()) | {'custom_imports'}
     raise AssertionError(f'configs/{name} is new: say which top-level keys it may hold')
 
 

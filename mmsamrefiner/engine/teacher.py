@@ -1,20 +1,14 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Refining a semi-supervised teacher's pseudo-instances (mmdet).
+"""Refining a semi-supervised teacher's pseudo-masks (mmdet).
 
-``SAMRefinerHook(refine_pseudo_labels=True)`` calls :func:`semi_detector`
-and :func:`wrap_pseudo_instances` before training: in mmdet's
-``SemiBaseDetector`` family the teacher's predictions are refined (in the
-teacher's input frame, against the de-normalised teacher input) before they
-become the student's pseudo-instances.
-
-This module patches ``model.get_pseudo_instances`` so that, while it runs,
-``teacher.predict`` refines what it returns.  Detectors whose
-``get_pseudo_instances`` does not go through ``teacher.predict`` (mmdet's
-``SoftTeacher`` calls ``teacher.roi_head.predict``) are not covered yet; the
-patch is kept here, apart from the hook, so that it can be replaced.
+``SAMRefinerHook(refine_pseudo_labels=True)`` calls :func:`attach_mask_refiner`
+before training: it checks that the model's student can learn masks from
+the teacher (a :class:`~mmsamrefiner.models.semi_mask_detector.SemiMaskDetector`,
+or any detector with its ``pseudo_mask_refiner`` slot) and puts a
+:class:`TeacherMaskRefiner` there, which the detector calls right where the
+teacher's masks are made.  Anything else is refused at start, with why and
+what to use: refined masks that reach no loss would be a silent no-op.
 """
-import functools
-
 import torch
 from mmengine.model import is_model_wrapper
 
@@ -37,54 +31,55 @@ def teacher_input_images(model, batch_inputs: torch.Tensor):
     return images, order
 
 
-def wrap_pseudo_instances(model, source) -> None:
-    """Make ``model.get_pseudo_instances`` refine the teacher's predictions.
+class TeacherMaskRefiner:
+    """Refines the teacher's predicted masks in place, in the teacher's
+    ``img_shape`` frame against its de-normalised input (the padded batch is
+    cropped to each mask's size).
 
-    ``source`` gives the refiner and the score threshold: anything with a
-    ``refiner()`` method and a ``score_thr`` (the hook).  The teacher predicts
-    with ``rescale=False``, so its masks lie in the teacher's input frame;
-    they are refined there, against the de-normalised teacher input, before
-    mmdet projects the boxes and hands them on.  Patching twice is a no-op.
+    Args:
+        source: gives the refiner and the score threshold: anything with a
+            ``refiner()`` method and a ``score_thr`` (the hook).
     """
-    if getattr(model.get_pseudo_instances, '_samrefiner', False):
-        return
-    original = model.get_pseudo_instances
-    teacher = model.teacher
 
-    @functools.wraps(original)
-    def get_pseudo_instances(batch_inputs, batch_data_samples):
-        predict = teacher.predict
+    def __init__(self, source) -> None:
+        self.source = source
+        self.num_images = 0  # teacher images seen
+        self.num_refined = 0  # instances refined (scored >= score_thr)
 
-        def refining_predict(inputs, data_samples, rescale=True):
-            results = predict(inputs, data_samples, rescale=rescale)
-            images, order = teacher_input_images(model, inputs)
-            for image, result in zip(images, results):
-                if 'pred_instances' in result and 'masks' in result.pred_instances:
-                    masks = result.pred_instances.masks
-                    image = image[:masks.shape[-2], :masks.shape[-1]]
-                    refine_det_sample(source.refiner(), result, image, order, source.score_thr)
-            return results
-
-        teacher.predict = refining_predict
-        try:
-            return original(batch_inputs, batch_data_samples)
-        finally:
-            del teacher.predict
-
-    get_pseudo_instances._samrefiner = True
-    model.get_pseudo_instances = get_pseudo_instances
+    def __call__(self, detector, batch_inputs: torch.Tensor, results) -> None:
+        images, order = teacher_input_images(detector, batch_inputs)
+        for image, result in zip(images, results):
+            masks = result.pred_instances.masks
+            image = image[:masks.shape[-2], :masks.shape[-1]]
+            self.num_refined += refine_det_sample(self.source.refiner(), result, image, order,
+                                                  self.source.score_thr)
+            self.num_images += 1
 
 
-def semi_detector(model):
-    """``model`` (or the model a wrapper holds), checked to be a
-    semi-supervised detector that :func:`wrap_pseudo_instances` can patch.
+def attach_mask_refiner(model, source) -> TeacherMaskRefiner:
+    """Make ``model`` (or the model a wrapper holds) refine its teacher's
+    pseudo-masks with ``source``'s refiner; returns the refiner put there.
 
     Raises:
-        TypeError: it has no ``teacher`` and ``get_pseudo_instances``.
+        TypeError: ``model`` is not a semi-supervised detector, or one whose
+            student never learns masks from the teacher (mmdet's
+            ``SemiBaseDetector`` and ``SoftTeacher`` move pseudo-boxes only).
     """
     model = model.module if is_model_wrapper(model) else model
-    if not (hasattr(model, 'get_pseudo_instances') and hasattr(model, 'teacher')):
-        raise TypeError('refine_pseudo_labels=True needs a semi-supervised detector of '
-                        "mmdet's SemiBaseDetector family (with a teacher and "
-                        f'get_pseudo_instances); got {type(model).__name__}')
-    return model
+    name = type(model).__name__
+    if not (hasattr(model, 'teacher') and hasattr(model, 'get_pseudo_instances')):
+        raise TypeError('refine_pseudo_labels=True needs a semi-supervised detector that '
+                        "carries the teacher's masks to the student: type='SemiMaskDetector' "
+                        f"(mmsamrefiner, mmdet's SemiBaseDetector family); got {name}")
+    if not hasattr(model, 'pseudo_mask_refiner'):
+        what = ('trains its student on pseudo-boxes only (no mask loss on unlabeled images)'
+                if name == 'SoftTeacher' else
+                "moves only the teacher's boxes into the student's view, never its masks")
+        raise TypeError(f'refine_pseudo_labels=True has no effect on {name}: it {what}, so '
+                        'refined masks would reach no loss. Use '
+                        "model=dict(type='SemiMaskDetector', detector=<a Mask R-CNN-like "
+                        'detector>, ...) (mmsamrefiner), which projects the (refined) masks '
+                        "into the student's view, or leave refine_pseudo_labels off")
+    refiner = TeacherMaskRefiner(source)
+    model.pseudo_mask_refiner = refiner
+    return refiner

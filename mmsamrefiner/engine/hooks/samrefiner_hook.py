@@ -17,7 +17,7 @@ from ..loop_report import LoopCounts, log_report, summarize
 from ..prediction_refiner import (STEP_OF_MODE, PredictionRefiner, RefineOptions,
                                   encode_batch_size, unwrap_step, wrap_step)
 from ..pseudo_label_export import PseudoLabelExport, export_key
-from ..teacher import semi_detector, wrap_pseudo_instances
+from ..teacher import TeacherMaskRefiner, attach_mask_refiner
 
 
 @HOOKS.register_module()
@@ -58,10 +58,13 @@ class SAMRefinerHook(Hook):
     ``stale_reasons``, ``num_instances_refined``, ``num_instances_reused``,
     ``num_instances_skipped`` (:mod:`~mmsamrefiner.engine.loop_report`).
 
-    Semi-supervised training (``refine_pseudo_labels=True``): in mmdet's
-    ``SemiBaseDetector`` family the teacher's predictions are refined (in the
-    teacher's input frame, against the de-normalised teacher input) before
-    they become the student's pseudo-instances
+    Semi-supervised training (``refine_pseudo_labels=True``): with
+    :class:`~mmsamrefiner.models.semi_mask_detector.SemiMaskDetector`, the
+    teacher's predicted masks are refined where they are made (in the
+    teacher's input frame, against the de-normalised teacher input), then
+    carried into the student's view with mmdet's homographies; a model whose
+    student cannot learn them (mmdet's ``SemiBaseDetector``, ``SoftTeacher``,
+    a model without a teacher) is refused when training starts
     (:mod:`~mmsamrefiner.engine.teacher`).
 
     Args:
@@ -77,8 +80,8 @@ class SAMRefinerHook(Hook):
             all present except ``background`` and ``ignore_index``).
         background (int): mmseg label of pixels no refined instance claims.
         ignore_index (int): mmseg label left alone.
-        refine_pseudo_labels (bool): refine the teacher's pseudo-instances
-            during semi-supervised training.
+        refine_pseudo_labels (bool): refine the teacher's pseudo-masks
+            during semi-supervised training (``SemiMaskDetector``).
         channel_order (str): channel order of the batch inputs, used when an
             image must be rebuilt from them (MM loaders give ``'bgr'``).
         encode_batch (int): images of a loader batch per image-encoder call,
@@ -129,6 +132,7 @@ class SAMRefinerHook(Hook):
         self._export: Optional[PseudoLabelExport] = None
         self._predictions: Optional[PredictionRefiner] = None
         self._refiner_digest: Optional[str] = None
+        self._teacher_refiner: Optional[TeacherMaskRefiner] = None
 
     def options(self) -> RefineOptions:
         """The refinement settings, as a loop starting now uses them."""
@@ -217,11 +221,20 @@ class SAMRefinerHook(Hook):
 
     # -- semi-supervised training --------------------------------------------
     def before_train(self, runner) -> None:
+        """With ``refine_pseudo_labels``: refuse a model whose student cannot
+        learn refined masks, else put the teacher's mask refiner in place."""
         if not self.refine_pseudo_labels:
             return
-        model = semi_detector(runner.model)
         self.refiner(runner)
-        wrap_pseudo_instances(model, self)
+        self._teacher_refiner = attach_mask_refiner(runner.model, self)
+        runner.logger.info("SAMRefinerHook: refining the teacher's pseudo-masks "
+                           f'(score_thr={self.score_thr})')
+
+    def after_train(self, runner) -> None:
+        refiner = self._teacher_refiner
+        if refiner is not None:
+            runner.logger.info(f"SAMRefinerHook: refined {refiner.num_refined} of the teacher's "
+                               f'pseudo-masks in {refiner.num_images} unlabeled images')
 
 
 def _count_property(name: str) -> property:
