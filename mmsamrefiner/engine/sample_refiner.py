@@ -4,7 +4,7 @@
 The one place where MM data samples meet :class:`~mmsamrefiner.SAMRefiner`:
 :class:`SAMRefinerHook` (through
 :class:`~mmsamrefiner.engine.prediction_refiner.PredictionRefiner`) and the
-semi-supervised teacher patch (:mod:`mmsamrefiner.engine.teacher`) go through
+semi-supervised teacher's mask refiner (:mod:`mmsamrefiner.engine.teacher`) go through
 it.  ``tools/refine.py`` does not: it refines coarse-mask files, not data
 samples, through :func:`mmsamrefiner.apis.refine_collection`.
 
