@@ -20,7 +20,7 @@ def transform_cfg(tiny_sam_cfg, cache_dir, **options):
     return cfg
 
 
-def coco_dataset(tmp_path, transform, to_float32=False):
+def coco_dataset(tmp_path, transform, to_float32=False, poly2mask=False):
     make_coco_dataset(tmp_path / 'coco', coarse=True)
     with DefaultScope.overwrite_default_scope('mmdet'):
         import mmsamrefiner  # noqa: F401 - custom_imports
@@ -30,7 +30,7 @@ def coco_dataset(tmp_path, transform, to_float32=False):
             metainfo=dict(classes=('ellipse', 'polygon', 'ring', 'c_shape', 'thin_handle')),
             pipeline=[dict(type='LoadImageFromFile', to_float32=to_float32),
                       dict(type='LoadAnnotations', with_bbox=True, with_mask=True,
-                           poly2mask=False),
+                           poly2mask=poly2mask),
                       transform]))
 
 
@@ -74,12 +74,15 @@ def test_mmdet_pipeline_refines_polygon_gt_masks_and_caches(tmp_path, tiny_sam_c
     assert len(entries) == 1 and entries[0].endswith('.npz')
 
 
-def test_polygon_output_follows_the_refined_masks(tmp_path, tiny_sam_cfg):
-    from mmdet.structures.mask import PolygonMasks
+@pytest.mark.parametrize('poly2mask', [False, True], ids=['from-polygons', 'from-bitmaps'])
+def test_polygon_output_follows_the_refined_masks(tmp_path, tiny_sam_cfg, poly2mask):
+    from mmdet.structures.mask import BitmapMasks, PolygonMasks
     dataset = coco_dataset(tmp_path, transform_cfg(tiny_sam_cfg, tmp_path / 'cache',
-                                                   mask_format='polygon'))
+                                                   mask_format='polygon'), poly2mask=poly2mask)
     result = dataset[0]
-    assert isinstance(result['gt_masks'], PolygonMasks)
+    coarse_type = BitmapMasks if poly2mask else PolygonMasks
+    assert isinstance(result['coarse_masks'], coarse_type)  # what LoadAnnotations gave
+    assert isinstance(result['gt_masks'], PolygonMasks)  # whatever the input was
     refine = dataset.pipeline.transforms[-1]
     coarse = result['coarse_masks'].to_ndarray().astype(bool)
     expected = refine.refiner.refine(result['img'], coarse, channel_order='bgr').masks

@@ -110,7 +110,8 @@ class RefineCoarseMasks(BaseTransform):
     * mmdet: each mask of ``gt_masks`` (``BitmapMasks`` or ``PolygonMasks``) is
       refined against ``img``.  The result is ``BitmapMasks``, or with
       ``mask_format='polygon'`` a ``PolygonMasks`` of the refined masks' outer
-      contours (holes filled, as COCO polygons cannot hold them).  ``gt_bboxes``
+      contours (holes filled, as COCO polygons cannot hold them), whichever
+      of the two the input was.  ``gt_bboxes``
       stay the annotation's unless ``update_bboxes=True``.
     * mmseg: ``gt_seg_map`` is refined through split-then-merge; ``ignore_index``
       pixels are kept.
@@ -351,7 +352,7 @@ class RefineCoarseMasks(BaseTransform):
             (image, np.packbits(coarse)),
             lambda: self.refiner.refine(image, coarse, channel_order=self.channel_order).masks)
         refined = refined.astype(bool).reshape(coarse.shape)
-        if self.mask_format == 'polygon' and isinstance(gt_masks, PolygonMasks):
+        if self.mask_format == 'polygon':  # from polygon or bitmap input alike
             results['gt_masks'] = PolygonMasks(masks_to_polygons(refined), height, width)
         else:
             results['gt_masks'] = BitmapMasks(refined.astype(np.uint8), height, width)
