@@ -395,8 +395,10 @@ def build_hq_sam_model(settings: dict, tiny_vit: bool = False) -> torch.nn.Modul
 
 
 # -- SAM 2 (sam2, the 'sam2' extra) ------------------------------------------
-SAM2_INSTALL_HINT = ("SAM 2 needs the 'sam2' extra: SAM2_BUILD_CUDA=0 pip install -e '.[sam2]' "
-                     '(sam2==1.1.0; torch >= 2.5.1)')
+SAM2_INSTALL_HINT = ("SAM 2 needs the 'sam2' extra: SAM2_BUILD_CUDA=0 pip install "
+                     "--no-build-isolation -e '.[sam2]' (sam2==1.1.0, built against the "
+                     'installed torch >= 2.5.1; leave out SAM2_BUILD_CUDA=0 to build its CUDA '
+                     'extension)')
 
 #: arch name -> the hydra config inside the sam2 package (SAM 2.1 models).
 SAM2_CONFIGS = {

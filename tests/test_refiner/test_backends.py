@@ -7,6 +7,9 @@ receives, where the mask prompt lies, and how low-res logits map to the image.
 Tests of a family whose extra is not installed are skipped, saying which.
 """
 import builtins
+import glob
+import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -230,6 +233,11 @@ def test_embedding_cache_keeps_each_familys_features(family, arch, scene, tmp_pa
         assert torch.equal(cached.features[name], fresh.features[name])
 
 
+#: the install command of each extra family, as docs/sam_families.md and the configs give it
+INSTALL_COMMANDS = dict(hq="pip install -e '.[hq]'",
+                        sam2="SAM2_BUILD_CUDA=0 pip install --no-build-isolation -e '.[sam2]'")
+
+
 @pytest.mark.parametrize('family,module', [('hq', 'segment_anything_hq'), ('sam2', 'sam2')])
 def test_a_missing_extra_says_how_to_install_it(family, module, monkeypatch):
     real_import = builtins.__import__
@@ -240,8 +248,14 @@ def test_a_missing_extra_says_how_to_install_it(family, module, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, '__import__', blocked)
-    with pytest.raises(ImportError, match=rf"pip install -e '\.\[{family}\]'"):
+    command = INSTALL_COMMANDS[family]
+    with pytest.raises(ImportError, match=re.escape(command)):
         build_sam(TINY_SAM_ARCH if family == 'hq' else TINY_SAM2_ARCH, family=family)
+    root = osp.dirname(osp.dirname(osp.dirname(__file__)))
+    assert command in open(osp.join(root, 'docs', 'sam_families.md')).read()
+    prefix = 'hq-sam' if family == 'hq' else 'sam2'
+    for config in glob.glob(osp.join(root, 'configs', '_base_', 'models', 'sam', prefix + '_*.py')):
+        assert command in open(config).read(), config
 
 
 def test_unknown_family_is_refused():
