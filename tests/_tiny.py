@@ -1,6 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """A refiner config file using the tests' tiny SAM, for tools that take configs."""
-from .conftest import TINY_SAM_ARCH
+from .tiny_models import TINY_SAM_ARCH
 
 
 def tiny_refiner_config(tmp_path, checkpoint: str, iters: int = 2) -> str:

@@ -1,49 +1,13 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Shared fixtures: a small seeded SAM (built from segment_anything's parts)
-saved through the real checkpoint path, and hand-made masks."""
+"""Shared fixtures: a small seeded SAM (:mod:`tests.tiny_models`) saved through
+the real checkpoint path, hand-made scenes, and an evaluator metric that
+records what it receives."""
 import numpy as np
 import pytest
 import torch
 
-from mmsamrefiner.refiner.sam import build_sam_model
-
-#: A SAM with SAM's architecture but tiny: 128-pixel input, 8x8 embedding grid,
-#: 32x32 low-res masks.  Sizes are read from the model everywhere.
-TINY_SAM_ARCH = dict(
-    embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=128,
-    patch_size=16, prompt_embed_dim=32, window_size=4, decoder_mlp_dim=64,
-    decoder_num_heads=2, iou_head_hidden_dim=32, mask_in_chans=4)
-
-
-#: A SAM 2 built from its own hydra config (Hiera-T's) with small sizes:
-#: 128-pixel input, 8x8 embedding grid, 32x32 low-res masks, 32 channels.
-TINY_SAM2_ARCH = dict(base='hiera_t', overrides=[
-    'model.image_size=128',
-    'model.image_encoder.trunk.embed_dim=16',
-    'model.image_encoder.trunk.stages=[1,1,2,1]',
-    'model.image_encoder.trunk.global_att_blocks=[3]',
-    'model.image_encoder.neck.backbone_channel_list=[128,64,32,16]',
-    'model.image_encoder.neck.d_model=32',
-    'model.image_encoder.neck.position_encoding.num_pos_feats=32',
-    'model.memory_attention.d_model=32',
-    'model.memory_attention.num_layers=1',
-    'model.memory_attention.layer.d_model=32',
-    'model.memory_attention.layer.dim_feedforward=64',
-    'model.memory_attention.layer.self_attention.embedding_dim=32',
-    'model.memory_attention.layer.self_attention.feat_sizes=[8,8]',
-    'model.memory_attention.layer.cross_attention.embedding_dim=32',
-    'model.memory_attention.layer.cross_attention.feat_sizes=[8,8]',
-    'model.memory_attention.layer.cross_attention.kv_in_dim=16',
-    'model.memory_encoder.out_dim=16',
-    'model.memory_encoder.position_encoding.num_pos_feats=16',
-    'model.memory_encoder.fuser.layer.dim=32',
-    'model.memory_encoder.fuser.num_layers=1',
-])
-
-
-def make_tiny_sam(seed: int = 0):
-    torch.manual_seed(seed)
-    return build_sam_model(TINY_SAM_ARCH)
+from .recording_metric import RecordPredictions
+from .tiny_models import TINY_SAM_ARCH, disk, make_tiny_sam
 
 
 @pytest.fixture(scope='session')
@@ -64,11 +28,6 @@ def tiny_sam():
     return make_tiny_sam()
 
 
-def disk(height, width, cx, cy, r):
-    yy, xx = np.mgrid[:height, :width]
-    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r ** 2
-
-
 @pytest.fixture
 def scene():
     """A 96x120 RGB image with two objects and their (H, W) masks."""
@@ -81,3 +40,15 @@ def scene():
     image[a] = (220, 40, 40)
     image[b] = (40, 200, 60)
     return image, np.stack([a, b])
+
+
+@pytest.fixture
+def record_predictions():
+    """``RecordPredictions`` in mmengine's root METRICS registry for one test
+    (configs name it ``dict(type='RecordPredictions')``); its record starts
+    empty and the entry is removed afterwards."""
+    from mmengine.registry import METRICS
+    METRICS.register_module(name='RecordPredictions', module=RecordPredictions)
+    RecordPredictions.received = []
+    yield RecordPredictions
+    METRICS._module_dict.pop('RecordPredictions', None)

@@ -11,8 +11,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub, MMLogger
 from torch.utils.data import DataLoader
 
-from ..conftest import TINY_SAM_ARCH, make_tiny_sam
-from .test_refine_coarse_masks import coco_dataset, transform_cfg
+from ..tiny_models import TINY_SAM_ARCH, make_tiny_sam
+from .pipelines import coco_dataset, transform_cfg
 
 
 @pytest.fixture

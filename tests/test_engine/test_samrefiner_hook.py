@@ -21,111 +21,11 @@ from mmsamrefiner.synthetic.scenes import SHAPE_KINDS
 
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset, make_seg_dataset
 from ..readme_snippets import readme_snippet
+from ..mm_runs import fcn_cfg, mask_rcnn_cfg, run_test, with_tiny_sam
 
 
-@METRICS.register_module(force=True)
-class RecordPredictions(BaseMetric):
-    """Keeps what the evaluator receives, to check it was refined."""
-    received = []
-
-    def process(self, data_batch, data_samples):
-        for sample in data_samples:
-            RecordPredictions.received.append(copy.deepcopy(sample))
-            self.results.append(1)
-
-    def compute_metrics(self, results):
-        return dict(recorded=len(results))
-
-
-def with_tiny_sam(custom_hooks, tiny_sam_cfg, **options):
-    hooks = copy.deepcopy(custom_hooks)
-    hooks[0]['refiner']['sam'] = tiny_sam_cfg
-    hooks[0]['refiner']['iters'] = 2
-    hooks[0]['score_thr'] = 0.0  # random-init detectors score low
-    hooks[0].update(options)
-    return hooks
-
-
-def mask_rcnn_cfg(root, work_dir, custom_imports, custom_hooks):
-    ann_file = make_coco_dataset(root)
-    cfg = get_config('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
-    cfg.model.backbone.update(depth=18, init_cfg=None)
-    cfg.model.neck.in_channels = [64, 128, 256, 512]
-    cfg.model.test_cfg.rcnn.update(score_thr=0.0, max_per_img=3)
-    cfg.model.roi_head.bbox_head.num_classes = len(SHAPE_KINDS)
-    cfg.model.roi_head.mask_head.num_classes = len(SHAPE_KINDS)
-    cfg.test_dataloader = dict(
-        batch_size=2, num_workers=0, persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=False),
-        dataset=dict(
-            type='CocoDataset', data_root=str(root), ann_file='instances.json',
-            data_prefix=dict(img='images/'), metainfo=dict(classes=SHAPE_KINDS),
-            test_mode=True,
-            pipeline=[
-                dict(type='LoadImageFromFile'),
-                dict(type='Resize', scale=(160, 120), keep_ratio=True),
-                dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
-                                                      'img_shape', 'scale_factor')),
-            ]))
-    cfg.test_evaluator = [dict(type='CocoMetric', ann_file=ann_file, metric='segm'),
-                          dict(type='RecordPredictions')]
-    cfg.custom_imports = custom_imports
-    cfg.custom_hooks = custom_hooks
-    cfg.work_dir = str(work_dir)
-    cfg.randomness = dict(seed=0)
-    cfg.default_hooks.logger.interval = 1
-    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator', 'train_cfg', 'val_cfg',
-                'optim_wrapper', 'param_scheduler'):
-        cfg.pop(key, None)
-    return cfg
-
-
-def fcn_cfg(root, work_dir, custom_imports, custom_hooks):
-    make_seg_dataset(root)
-    norm = dict(type='BN', requires_grad=True)
-    return Config(dict(
-        default_scope='mmseg',
-        model=dict(
-            type='EncoderDecoder',
-            data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-                                   std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-                                   seg_pad_val=255),
-            backbone=dict(type='ResNetV1c', depth=18, num_stages=4, out_indices=(3, ),
-                          norm_cfg=norm),
-            decode_head=dict(type='FCNHead', in_channels=512, in_index=0, channels=16,
-                             num_convs=1, num_classes=len(SHAPE_KINDS) + 1, norm_cfg=norm,
-                             loss_decode=dict(type='CrossEntropyLoss')),
-            test_cfg=dict(mode='whole')),
-        test_dataloader=dict(
-            batch_size=2, num_workers=0, persistent_workers=False,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(
-                type='BaseSegDataset', data_root=str(root),
-                data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
-                img_suffix='.png', seg_map_suffix='.png',
-                metainfo=dict(classes=('background', ) + SHAPE_KINDS),
-                pipeline=[
-                    dict(type='LoadImageFromFile'),
-                    dict(type='Resize', scale=(160, 120), keep_ratio=True),
-                    dict(type='LoadAnnotations'),
-                    dict(type='PackSegInputs'),
-                ])),
-        test_evaluator=[dict(type='IoUMetric', iou_metrics=['mIoU']),
-                        dict(type='RecordPredictions')],
-        test_cfg=dict(type='TestLoop'),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
-        custom_imports=custom_imports,
-        custom_hooks=custom_hooks,
-        work_dir=str(work_dir),
-        randomness=dict(seed=0)))
-
-
-def run_test(cfg):
-    RecordPredictions.received = []
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
-    return runner, hook, metrics, list(RecordPredictions.received)
+#: every test here records what the evaluator receives (conftest.py)
+pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 def test_mask_rcnn_test_loop_scores_refined_masks_and_exports(tmp_path, tiny_sam_cfg):
@@ -184,7 +84,8 @@ def mask_iou(a, b):
     return 1.0 if union == 0 else (a & b).sum() / union
 
 
-def test_encode_batch_encodes_a_batch_at_once_and_gives_the_same_masks(tmp_path, tiny_sam_cfg):
+def test_encode_batch_encodes_a_batch_at_once_and_gives_the_same_masks(tmp_path, tiny_sam_cfg,
+                                                                       monkeypatch):
     lines = readme_snippet('mmdet-hook')
     hooks = with_tiny_sam(lines['custom_hooks'], tiny_sam_cfg, keep_coarse=True,
                           encode_batch=True)
@@ -198,11 +99,8 @@ def test_encode_batch_encodes_a_batch_at_once_and_gives_the_same_masks(tmp_path,
         calls.append(len(images))
         return encode_images(self, images, channel_order)
 
-    SAMRefiner.encode_images = counting
-    try:
-        _, hook, _, received = run_test(cfg)
-    finally:
-        SAMRefiner.encode_images = encode_images
+    monkeypatch.setattr(SAMRefiner, 'encode_images', counting)
+    _, hook, _, received = run_test(cfg)
     assert calls == [2] and hook.num_refined == 2  # both images in one encoder call
     for sample in received:
         pred = sample['pred_instances']

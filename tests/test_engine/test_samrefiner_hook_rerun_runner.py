@@ -5,13 +5,16 @@ import json
 import os.path as osp
 
 import numpy as np
+import pytest
 
 from mmsamrefiner.mask_io import decode_rle
 from mmsamrefiner.refiner.inputs import load_rgb_image
 
 from ..mm_data import HEIGHT, WIDTH
 from ..readme_snippets import readme_snippet
-from .test_samrefiner_hook import mask_rcnn_cfg, run_test, with_tiny_sam
+from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
+
+pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 def test_a_reinitialised_mask_rcnn_in_the_same_work_dir_gets_its_own_refined_masks(

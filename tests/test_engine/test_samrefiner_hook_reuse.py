@@ -23,7 +23,7 @@ from mmsamrefiner import SAMRefinerHook
 from mmsamrefiner.synthetic import make_coarse_masks, make_scene
 from mmsamrefiner.synthetic.scenes import SHAPE_KINDS
 
-from ..conftest import make_tiny_sam
+from ..tiny_models import make_tiny_sam
 
 HEIGHT, WIDTH = 96, 128
 SCORES = np.array([0.9, 0.5, 0.2], np.float32)

@@ -21,7 +21,7 @@ from mmsamrefiner.evaluation import IoURankingMetric
 from mmsamrefiner.refiner.prompts import masks_to_boxes
 from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 
-from tests.conftest import TINY_SAM_ARCH
+from tests.tiny_models import TINY_SAM_ARCH
 
 
 @pytest.fixture(scope='module')
@@ -233,7 +233,7 @@ def test_adapter_trains_the_adapter_of_each_family(family, dataset):
     module = 'segment_anything_hq' if family == 'hq' else 'sam2'
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} not installed: pip install -e '.[{family}]'")
-    from tests.conftest import TINY_SAM2_ARCH
+    from tests.tiny_models import TINY_SAM2_ARCH
     arch = TINY_SAM_ARCH if family == 'hq' else TINY_SAM2_ARCH
     torch.manual_seed(0)
     model = IoUAdapterModel(dict(type='SAMRefiner', iters=1,

@@ -18,7 +18,7 @@ import torch
 from mmsamrefiner import IoUAdapter, SAMRefiner, build_sam
 from mmsamrefiner.refiner.backends import backend_of
 from tests._families import needs_hq, needs_sam2
-from tests.conftest import TINY_SAM2_ARCH, TINY_SAM_ARCH
+from tests.tiny_models import TINY_SAM2_ARCH, TINY_SAM_ARCH
 
 
 FAMILIES = [

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from mmsamrefiner import SAMRefiner, build_sam
 from mmsamrefiner.refiner import Prompts
 from tests._families import needs_hq, needs_sam2
-from tests.conftest import TINY_SAM2_ARCH, TINY_SAM_ARCH
+from tests.tiny_models import TINY_SAM2_ARCH, TINY_SAM_ARCH
 
 
 HEIGHT, WIDTH = 90, 130

@@ -7,7 +7,7 @@ from mmsamrefiner import IoUAdapter, SAMRefiner
 from mmsamrefiner.refiner.iou_adapter import (AdaptedLinear, candidate_ious,
                                               margin_ranking_loss, ranking_targets)
 from mmsamrefiner.refiner.sam import build_sam_model
-from tests.conftest import TINY_SAM_ARCH, make_tiny_sam
+from tests.tiny_models import TINY_SAM_ARCH, make_tiny_sam
 
 
 def test_loss_is_the_hinge_sum_over_the_other_candidates():

@@ -10,7 +10,7 @@ import torch
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.refiner.resize import resized_shape
 from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
-from tests.conftest import disk
+from tests.tiny_models import disk
 
 
 def hand_made_masks(height, width):

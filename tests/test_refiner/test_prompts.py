@@ -8,7 +8,7 @@ from mmsamrefiner.refiner.distance import farthest_background_in_box
 from mmsamrefiner.refiner.prompts import PromptMiner, masks_to_boxes
 from mmsamrefiner.refiner.resize import resized_shape
 from mmsamrefiner.testing import distance_to_background
-from tests.conftest import disk
+from tests.tiny_models import disk
 
 H, W = 96, 120
 

@@ -9,7 +9,7 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.registry import MODELS
-from tests.conftest import TINY_SAM_ARCH
+from tests.tiny_models import TINY_SAM_ARCH
 
 
 @pytest.fixture

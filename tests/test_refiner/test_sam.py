@@ -13,7 +13,7 @@ from mmsamrefiner import SAMRefiner
 from mmsamrefiner.refiner.sam import (SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam,
                                       resolve_sam_arch)
 from mmsamrefiner.registry import MODELS
-from tests.conftest import TINY_SAM_ARCH, make_tiny_sam
+from tests.tiny_models import TINY_SAM_ARCH, make_tiny_sam
 
 
 def same_weights(a, b):

@@ -19,25 +19,7 @@ from mmsamrefiner.synthetic.defects import make_coarse_masks
 
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import refine as refine_tool  # noqa: E402
-
-
-@pytest.fixture
-def config(tmp_path, tiny_sam_checkpoint):
-    from .._tiny import tiny_refiner_config
-    return tiny_refiner_config(tmp_path, tiny_sam_checkpoint)
-
-
-def coco_collection(root, num_images=3):
-    gt = make_coco_dataset(root / 'gt', num_images=num_images)
-    coarse = make_coco_dataset(root / 'coarse', num_images=num_images, coarse=True)
-    return str(root / 'coarse' / 'images'), coarse, gt
-
-
-def run(argv, after_image=None):
-    return refine_tool.run(refine_tool.parse_args(argv), after_image=after_image)
+from .refine_helpers import ROOT, coco_collection, refine_tool, run
 
 
 def test_coco_round_trip_keeps_fields_and_evaluates(tmp_path, config, capsys):

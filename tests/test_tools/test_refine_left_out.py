@@ -13,8 +13,7 @@ from mmsamrefiner.evaluation import evaluate_instances
 from mmsamrefiner.testing import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH
-from .test_refine_reruns import load, save
-from .test_refine import coco_collection, config, refine_tool  # noqa: F401 - fixture
+from .refine_helpers import coco_collection, load, refine_tool, save
 
 
 def first_ann(coco, image_id):

@@ -20,27 +20,7 @@ from mmsamrefiner.testing import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import refine as refine_tool  # noqa: E402
-
-
-@pytest.fixture
-def config(tmp_path, tiny_sam_checkpoint):
-    from .._tiny import tiny_refiner_config
-    return tiny_refiner_config(tmp_path, tiny_sam_checkpoint)
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    """Fail the test if the refiner is built."""
-    def build(args):
-        raise AssertionError('the model was loaded')
-    monkeypatch.setattr(refine_tool, 'build_refiner', build)
-
-
-def run(argv, after_image=None):
-    return refine_tool.run(refine_tool.parse_args(argv), after_image=after_image)
+from .refine_helpers import ROOT, load, refine_tool, run, save
 
 
 def coco(tmp_path, num_images=3):
@@ -50,16 +30,6 @@ def coco(tmp_path, num_images=3):
 
 def coco_argv(config, img_dir, ann_file, out, *extra):
     return [config, '--img-dir', img_dir, '--coco', ann_file, '--out', str(out), *extra]
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def save(path, obj):
-    with open(path, 'w') as f:
-        json.dump(obj, f)
 
 
 def test_a_record_holds_digests_of_input_settings_and_outputs(tmp_path, config):
