@@ -31,9 +31,12 @@ class SAMRefinerDetLocalVisualizer(CoarseBesideRefinedMixin, DetLocalVisualizer)
 
     def coarse_sample(self, data_sample):
         """A copy of ``data_sample`` whose ``pred_instances.masks`` are the
-        coarse masks."""
+        coarse masks; ``data_sample`` is left as it is (``clone`` is shallow:
+        the copies share the fields' values, not the containers)."""
         coarse = data_sample.clone()
-        coarse.pred_instances.masks = coarse.pred_instances.coarse_masks
+        instances = data_sample.pred_instances.clone()
+        instances.masks = instances.coarse_masks
+        coarse.pred_instances = instances
         return coarse
 
     @master_only

@@ -29,7 +29,9 @@ class SAMRefinerSegLocalVisualizer(CoarseBesideRefinedMixin, SegLocalVisualizer)
         return 'coarse_sem_seg' in data_sample and 'pred_sem_seg' in data_sample
 
     def coarse_sample(self, data_sample):
-        """A copy of ``data_sample`` whose ``pred_sem_seg`` is the coarse map."""
+        """A copy of ``data_sample`` whose ``pred_sem_seg`` is the coarse map;
+        ``data_sample`` is left as it is (``clone`` is shallow: the copy has
+        its own fields, sharing their values)."""
         coarse = data_sample.clone()
         coarse.pred_sem_seg = coarse.coarse_sem_seg
         return coarse
