@@ -49,9 +49,8 @@ def test_loop(root, sam_cfg, visualizer, keep_coarse):
     runner, _, _, received = run_test(cfg)
     assert type(runner.visualizer).__name__ == visualizer['type'].rpartition('.')[2]
     out_dir = osp.join(runner.work_dir, runner.timestamp, 'vis')
-    pictures = {osp.basename(s['img_path']): read_rgb(osp.join(out_dir,
-                                                              osp.basename(s['img_path'])))
-                for s in received}
+    names = [osp.basename(sample['img_path']) for sample in received]
+    pictures = {name: read_rgb(osp.join(out_dir, name)) for name in names}
     return received, pictures
 
 

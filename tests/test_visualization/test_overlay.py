@@ -22,7 +22,7 @@ def test_a_title_changes_only_its_box_and_grows_with_the_image(size):
 
 
 def test_titles_are_about_a_twenty_fifth_of_the_shorter_side_high():
-    heights = {size: title_box(size, 'coarse')[3] for size in [(96, 128), (480, 640),
-                                                             (1000, 1500)]}
+    sizes = [(96, 128), (480, 640), (1000, 1500)]
+    heights = {size: title_box(size, 'coarse')[3] for size in sizes}
     assert heights[(96, 128)] < heights[(480, 640)] < heights[(1000, 1500)]
     assert 1000 / 25 <= heights[(1000, 1500)] <= 1000 / 8
