@@ -29,6 +29,7 @@ another package already registered in a root registry is left to it (with a
 warning); the scoped name still reaches ours.
 """
 import importlib
+import inspect
 import warnings
 
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -52,6 +53,7 @@ from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
+from mmengine.utils import ManagerMixin
 
 #: The types other scopes may build by bare name: registry name ->
 #: {registered name: the module that registers it}.  A stand-in for each is
@@ -80,6 +82,10 @@ ROOT_TYPES = {
         'MaskRefinementMetric': 'mmsamrefiner.evaluation.metrics.mask_refinement_metric',
         'IoURankingMetric': 'mmsamrefiner.evaluation.metrics.iou_ranking_metric',
     },
+    'visualizer': {
+        'SAMRefinerDetLocalVisualizer': 'mmsamrefiner.visualization.det_local_visualizer',
+        'SAMRefinerSegLocalVisualizer': 'mmsamrefiner.visualization.seg_local_visualizer',
+    },
 }
 
 
@@ -97,11 +103,20 @@ def _put_in_root(registry: Registry, name: str, obj) -> None:
 
 
 def _stand_in(registry: Registry, name: str, module: str):
-    """A root-registry entry for ``name`` that imports ``module`` when built."""
+    """A root-registry entry for ``name`` that imports ``module`` when built.
+
+    The real type is built as mmengine's ``build_from_cfg`` would build it:
+    a ``ManagerMixin`` (a visualizer) through ``get_instance``, so that the
+    instance is the one ``get_current_instance()`` returns, as the mmdet and
+    mmseg visualization hooks expect.
+    """
 
     def build(*args, **kwargs):
         importlib.import_module(module)  # registers the real type
-        return registry.module_dict[name](*args, **kwargs)
+        real = registry.module_dict[name]
+        if inspect.isclass(real) and issubclass(real, ManagerMixin):
+            return real.get_instance(*args, **kwargs)
+        return real(*args, **kwargs)
 
     build.__name__ = build.__qualname__ = name
     build.__module__ = module
@@ -157,6 +172,13 @@ DATASETS = PackageRegistry(
     parent=MMENGINE_DATASETS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.datasets'])
+#: Visualizers that draw the coarse prediction beside the refined one (the
+#: mmdet one and the mmseg one live in separate modules).
+VISUALIZERS = PackageRegistry(
+    'visualizer',
+    parent=MMENGINE_VISUALIZERS,
+    scope='mmsamrefiner',
+    locations=[])
 #: Mask-quality metrics (mIoU, boundary IoU) and the IoU-ranking metric.
 METRICS = PackageRegistry(
     'metric',
@@ -185,7 +207,6 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
 PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS,
                             scope='mmsamrefiner')
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='mmsamrefiner')
-VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='mmsamrefiner')
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope='mmsamrefiner')
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope='mmsamrefiner')
 

@@ -158,6 +158,11 @@ def test_ready_mm_configs_inherit_real_configs_and_switch_samrefiner_in(name):
             assert cfg.default_scope == 'mmdet'
             assert hook.to_dict() == HOOK
         assert 'test_evaluator' in cfg  # the real mmdet/mmseg config underneath
+        # the visualizer draws coarse | refined; only its type changed
+        kind = 'seg' if 'mmseg' in name else 'det'
+        assert cfg.visualizer.type == f'mmsamrefiner.SAMRefiner{kind.title()}LocalVisualizer'
+        assert unscoped(dict(cfg.visualizer, type=None)) == unscoped(
+            dict(upstream.visualizer, type=None))
     else:
         pipeline = cfg.train_dataloader.dataset.pipeline
         types = [t.type for t in pipeline]
@@ -166,9 +171,12 @@ def test_ready_mm_configs_inherit_real_configs_and_switch_samrefiner_in(name):
                              'mmsamrefiner.RefineCoarseMasks']
         assert pipeline[2].to_dict() == TRANSFORM
         assert cfg.train_pipeline == pipeline and 'refine_coarse_masks' not in cfg
-    for key in set(upstream.keys()) - {'custom_hooks', 'train_pipeline', 'train_dataloader'}:
+    for key in set(upstream.keys()) - {'custom_hooks', 'train_pipeline', 'train_dataloader',
+                                       'visualizer'}:
         # nothing else of the real config changed
         assert unscoped(cfg[key]) == unscoped(upstream[key]), key
+    if MM_CONFIGS[name][1] == 'transform':
+        assert unscoped(cfg.visualizer) == unscoped(upstream.visualizer)
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(osp.join(CONFIG_DIR, '*.py'))))

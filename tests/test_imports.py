@@ -252,3 +252,25 @@ def test_the_core_and_the_bottom_layer_import_only_what_is_below_them(folder, al
     found = {layer(target) for source, target in package_imports()
              if layer(source) == folder and layer(target) != folder}
     assert found <= allowed, sorted(found - allowed)
+
+
+@pytest.mark.parametrize('scope,kind,other', [('mmdet', 'Det', 'mmseg'),
+                                              ('mmseg', 'Seg', 'mmdet')])
+def test_a_config_builds_its_visualizer_by_name_as_the_current_visualizer(scope, kind, other):
+    # Visualizers are mmengine ManagerMixins: the visualization hooks find the
+    # one the Runner built through Visualizer.get_current_instance(), so the
+    # stand-in must build through get_instance as mmengine's registry does.
+    run(f'''
+        import mmsamrefiner  # what custom_imports does
+        from mmengine.registry import VISUALIZERS, DefaultScope
+        from mmengine.visualization import Visualizer
+
+        name = 'SAMRefiner{kind}LocalVisualizer'
+        with DefaultScope.overwrite_default_scope('{scope}'):
+            first = VISUALIZERS.build(dict(type=name, name='first'))  # through the stand-in
+            assert Visualizer.get_current_instance() is first
+            second = VISUALIZERS.build(dict(type='mmsamrefiner.' + name, name='second'))
+            assert Visualizer.get_current_instance() is second
+        assert type(first) is type(second) and type(first).__name__ == name
+        assert loaded('{other}') == [], loaded('{other}')
+    ''')

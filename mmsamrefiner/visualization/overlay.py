@@ -30,6 +30,44 @@ def draw_masks(image: np.ndarray, masks: np.ndarray, title: str = '',
     return canvas
 
 
+def put_title(image: np.ndarray, title: str) -> np.ndarray:
+    """A copy of an (H, W, 3) uint8 image (any channel order: the title is
+    white on black) with ``title`` in its top-left corner, its letters about
+    1/25 of the image's shorter side high (at least 8 pixels).
+
+    Only the box :func:`title_box` gives is changed.
+    """
+    scale, thickness = _title_font(image.shape[:2])
+    x0, y0, x1, y1 = title_box(image.shape[:2], title)
+    canvas = image.copy()
+    canvas[y0:y1, x0:x1] = 0
+    (_, text_height), _ = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    pad = max(2, text_height // 3)
+    text = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)  # drawn apart so it never leaves the box
+    cv2.putText(text, title, (pad, pad + text_height), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), thickness, cv2.LINE_AA)
+    canvas[y0:y1, x0:x1] = text
+    return canvas
+
+
+def title_box(size, title: str):
+    """The (x0, y0, x1, y1) pixel box, xyxy with exclusive ends, that
+    :func:`put_title` paints on an image of ``size`` (H, W)."""
+    scale, thickness = _title_font(size)
+    (text_width, text_height), baseline = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX,
+                                                          scale, thickness)
+    pad = max(2, text_height // 3)
+    height, width = size
+    return (0, 0, min(width, text_width + 2 * pad),
+            min(height, text_height + baseline + 2 * pad))
+
+
+def _title_font(size):
+    """OpenCV font scale and thickness for a title on an image of ``size``."""
+    scale = max(0.35, min(size) / 550)
+    return scale, max(1, round(scale * 1.5))
+
+
 def side_by_side(panels: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
     """Panels of equal height in a row, separated by white gaps."""
     height = panels[0].shape[0]
