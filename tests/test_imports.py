@@ -252,3 +252,22 @@ def test_the_core_and_the_bottom_layer_import_only_what_is_below_them(folder, al
     found = {layer(target) for source, target in package_imports()
              if layer(source) == folder and layer(target) != folder}
     assert found <= allowed, sorted(found - allowed)
+
+
+@pytest.mark.parametrize('scope,other,dataset', [('mmseg', 'mmdet', 'ImageFolderSegDataset'),
+                                                 ('mmdet', 'mmseg', 'ImageFolderDetDataset')])
+def test_an_image_folder_dataset_builds_by_bare_name_without_loading_the_other_stack(
+        tmp_path, scope, other, dataset):
+    import cv2
+    import numpy as np
+    cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((4, 4, 3), np.uint8))
+    prefix = 'img_path' if scope == 'mmseg' else 'img'
+    run(f'''
+        import mmsamrefiner
+        from {scope}.registry import DATASETS
+        dataset = DATASETS.build(dict(
+            type={dataset!r}, data_prefix={{{prefix!r}: {str(tmp_path)!r}}},
+            metainfo=dict(classes=('a', 'b')), test_mode=True))
+        assert type(dataset).__name__ == {dataset!r} and len(dataset) == 1
+        assert loaded({other!r}) == [], loaded({other!r})
+    ''')

@@ -27,7 +27,8 @@ def normalize_extensions(extensions: Sequence[str]) -> tuple:
 def list_image_files(folder: str, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
     """The image files directly in ``folder`` (not in its sub-folders) whose
     extension is one of ``extensions`` (any case), as names relative to
-    ``folder``, sorted by name: the order that gives each image its id.
+    ``folder``, sorted by name (Python's string order: digits, then upper
+    case, then lower case): the order that gives each image its id.
 
     Raises:
         FileNotFoundError: ``folder`` is not a directory.

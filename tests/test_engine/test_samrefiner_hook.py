@@ -259,7 +259,8 @@ def test_hook_refuses_unknown_modes():
 
 @pytest.mark.parametrize('bad', ['0.5', True, [0.5]])
 def test_hook_refuses_an_export_score_thr_that_is_not_a_score(bad):
-    with pytest.raises(ValueError, match='export_score_thr is a score .* got ' + re.escape(repr(bad))):
+    message = 'export_score_thr is a score .* got ' + re.escape(repr(bad))
+    with pytest.raises(ValueError, match=message):
         SAMRefinerHook(refiner=dict(type='SAMRefiner'), export_score_thr=bad)
 
 

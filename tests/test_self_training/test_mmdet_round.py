@@ -7,7 +7,6 @@ the shipped student config trains on both.  The configs are the shipped ones
 made tiny (ResNet-18 Mask R-CNN at random init, 128x96 images, one epoch, the
 tests' tiny SAM); paths come through ``--cfg-options``."""
 import json
-import os
 import os.path as osp
 import pickle
 import shutil
@@ -22,7 +21,8 @@ from .._tiny import tiny_refiner_config
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 from ..mm_tools import mm_config, run_tool, shipped_config, tiny_runtime
 
-PSEUDO_LABEL_CONFIG = 'self_training/mask-rcnn_r50_fpn_samrefiner-pseudo-label_coco-unlabeled2017.py'
+PSEUDO_LABEL_CONFIG = ('self_training/'
+                       'mask-rcnn_r50_fpn_samrefiner-pseudo-label_coco-unlabeled2017.py')
 STUDENT_CONFIG = 'self_training/mask-rcnn_r50_fpn_1x_coco+samrefiner-pseudo-labels.py'
 EXPORT_SCORE_THR = 0.2  # the tiny teacher scores 0.19-0.21: some in, some out
 TINY_PIPELINE = [
