@@ -77,6 +77,8 @@ ROOT_TYPES = {
     'dataset': {
         'CocoCoarseMaskDataset': 'mmsamrefiner.datasets.coarse_mask_dataset',
         'LabelMapCoarseMaskDataset': 'mmsamrefiner.datasets.coarse_mask_dataset',
+        'ImageFolderDetDataset': 'mmsamrefiner.datasets.image_folder_det',  # imports mmdet
+        'ImageFolderSegDataset': 'mmsamrefiner.datasets.image_folder_seg',  # imports mmseg
     },
     'metric': {
         'MaskRefinementMetric': 'mmsamrefiner.evaluation.metrics.mask_refinement_metric',
@@ -134,6 +136,17 @@ class PackageRegistry(Registry):
         for name, module in ROOT_TYPES.get(self.name, {}).items():
             _put_in_root(self, name, _stand_in(self, name, module))
 
+    def get(self, key: str):
+        """As mmengine's, and a scoped name of :data:`ROOT_TYPES`
+        (``'mmsamrefiner.ImageFolderDetDataset'``) imports its module first:
+        such modules (which import mmdet or mmseg) are not imported by the
+        registry's ``locations``."""
+        scope, name = self.split_scope_key(key)
+        module = ROOT_TYPES.get(self.name, {}).get(name)
+        if scope == self.scope and module is not None and name not in self.module_dict:
+            importlib.import_module(module)
+        return super().get(key)
+
     def _register_module(self, module, module_name=None, force: bool = False) -> None:
         super()._register_module(module, module_name, force)
         names = [module_name or module.__name__] if not isinstance(
@@ -166,7 +179,8 @@ HOOKS = PackageRegistry(
     parent=MMENGINE_HOOKS,
     scope='mmsamrefiner',
     locations=['mmsamrefiner.engine.hooks'])
-#: Coarse-mask datasets (SAMRefiner++ adapter training).
+#: Coarse-mask datasets (SAMRefiner++ adapter training) and image folders
+#: without annotations (pseudo-labelling).
 DATASETS = PackageRegistry(
     'dataset',
     parent=MMENGINE_DATASETS,

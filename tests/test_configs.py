@@ -63,6 +63,23 @@ SEMI_CONFIGS = {
     'mmdet::soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py',
 }
 
+MASK_RCNN = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+DEEPLAB = 'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py'
+MMDET_PSEUDO = 'self_training/mask-rcnn_r50_fpn_samrefiner-pseudo-label_coco-unlabeled2017.py'
+MMSEG_PSEUDO = 'self_training/deeplabv3plus_r50-d8_samrefiner-pseudo-label_voc-unlabeled-512x512.py'
+# self-training configs: (upstream config, dataset type of the images, pseudo-label or student)
+SELF_TRAINING_CONFIGS = {
+    MMDET_PSEUDO: (MASK_RCNN, 'ImageFolderDetDataset', 'pseudo-label'),
+    'self_training/mask-rcnn_r50_fpn_1x_coco+samrefiner-pseudo-labels.py':
+    (MASK_RCNN, 'CocoDataset', 'student'),
+    MMSEG_PSEUDO: (DEEPLAB, 'ImageFolderSegDataset', 'pseudo-label'),
+    'self_training/deeplabv3plus_r50-d8_4xb4-20k_voc12aug+samrefiner-pseudo-labels-512x512.py':
+    (DEEPLAB, 'ImageFolderSegDataset', 'student'),
+}
+# what the pseudo-labelling configs import: the package and the checkpoint allowlist
+CHECKPOINT_IMPORTS = dict(imports=['mmsamrefiner', 'mmsamrefiner.engine.runner_checkpoints'],
+                          allow_failed_imports=False)
+
 
 def expected_keys(name: str) -> set:
     """The top-level keys config ``name`` (relative to configs/) is for."""
@@ -83,6 +100,11 @@ def expected_keys(name: str) -> set:
     if name.startswith('samrefiner_pp/'):
         return RUNTIME_KEYS | SCHEDULE_KEYS | {'model', 'data_root', 'train_dataloader',
                                                'val_dataloader', 'val_evaluator'}
+    if name in SELF_TRAINING_CONFIGS:
+        upstream, _, kind = SELF_TRAINING_CONFIGS[name]
+        added = ({'custom_hooks', 'unlabeled_pipeline'} if kind == 'pseudo-label' else
+                 {'pseudo_labeled_dataset'})
+        return set(get_config(upstream).keys()) | {'custom_imports'} | added
     if name in MM_CONFIGS:
         upstream, kind = MM_CONFIGS[name]
         added = {'custom_hooks'} if kind == 'hook' else set()  # the pipeline is mmdet's key
@@ -97,7 +119,8 @@ def test_every_config_loads_and_holds_only_its_own_top_level_keys(name):
     cfg = Config.fromfile(osp.join(ROOT, name))
     assert set(cfg.keys()) == expected_keys(name)
     if 'custom_imports' in cfg:
-        assert cfg.custom_imports == CUSTOM_IMPORTS
+        pseudo_label = SELF_TRAINING_CONFIGS.get(name, (None, None, None))[2] == 'pseudo-label'
+        assert cfg.custom_imports == (CHECKPOINT_IMPORTS if pseudo_label else CUSTOM_IMPORTS)
 
 
 def unscoped(value):
@@ -239,3 +262,46 @@ def test_adapter_configs_drop_the_last_partial_batch_in_training_only(path):
                           persistent_workers=False)
         sizes[name] = [len(batch) for batch in Runner.build_dataloader(loader_cfg, seed=0)]
     assert sizes == dict(train_dataloader=[5, 5], val_dataloader=[5, 5, 2])
+
+
+@pytest.mark.parametrize('name', sorted(SELF_TRAINING_CONFIGS))
+def test_self_training_configs_change_only_their_data_and_hook(name):
+    upstream_name, dataset_type, kind = SELF_TRAINING_CONFIGS[name]
+    cfg, upstream = Config.fromfile(osp.join(ROOT, name)), get_config(upstream_name)
+    changed = {'custom_imports', 'custom_hooks', 'unlabeled_pipeline', 'pseudo_labeled_dataset'}
+    if kind == 'pseudo-label':
+        (hook, ) = cfg.custom_hooks
+        piece = dict(MMSEG_HOOK if 'mmseg' in upstream_name else HOOK, score_thr=0.0,
+                     keep_coarse=False, out_dir='pseudo_labels', modes=('test', ))
+        if 'mmseg' in upstream_name:
+            assert hook.to_dict() == piece
+        else:
+            assert hook.to_dict() == dict(piece, score_thr=0.5, export_score_thr=0.5)
+        dataset = cfg.test_dataloader.dataset
+        assert dataset.type == dataset_type and dataset.test_mode
+        assert len(dataset.metainfo.classes) == (80 if 'mmdet' in upstream_name else 21)
+        assert cfg.test_evaluator == []  # no ground truth: the export is the product
+        changed |= {'test_dataloader', 'test_evaluator'}
+    else:
+        labeled, pseudo = cfg.train_dataloader.dataset.datasets
+        assert cfg.train_dataloader.dataset.type == 'ConcatDataset'
+        assert unscoped(labeled) == unscoped(upstream.train_dataloader.dataset)
+        assert pseudo.type == dataset_type
+        assert unscoped(pseudo.pipeline) == unscoped(upstream.train_pipeline)
+        # by default the student reads what the pseudo-labelling config exports into
+        # tools/test.py's default work dir, work_dirs/<config name>/
+        source = MMDET_PSEUDO if 'mmdet' in upstream_name else MMSEG_PSEUDO
+        export = osp.join('work_dirs', osp.splitext(osp.basename(source))[0], 'pseudo_labels')
+        if 'mmdet' in upstream_name:
+            assert pseudo.ann_file == osp.join(export, 'instances.json')
+            assert pseudo.data_prefix.img == Config.fromfile(
+                osp.join(ROOT, source)).test_dataloader.dataset.data_root
+        else:
+            assert pseudo.data_prefix.seg_map_path == export
+            assert pseudo.data_prefix.img_path == Config.fromfile(
+                osp.join(ROOT, source)).test_dataloader.dataset.data_prefix.img_path
+            from mmseg.datasets import PascalVOCDataset
+            assert tuple(pseudo.metainfo.classes) == PascalVOCDataset.METAINFO['classes']
+        changed |= {'train_dataloader'}
+    for key in set(upstream.keys()) - changed:
+        assert unscoped(cfg[key]) == unscoped(upstream[key]), key

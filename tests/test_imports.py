@@ -274,3 +274,22 @@ def test_a_config_builds_its_visualizer_by_name_as_the_current_visualizer(scope,
         assert type(first) is type(second) and type(first).__name__ == name
         assert loaded('{other}') == [], loaded('{other}')
     ''')
+
+
+@pytest.mark.parametrize('scope,other,dataset', [('mmseg', 'mmdet', 'ImageFolderSegDataset'),
+                                                 ('mmdet', 'mmseg', 'ImageFolderDetDataset')])
+def test_an_image_folder_dataset_builds_by_bare_name_without_loading_the_other_stack(
+        tmp_path, scope, other, dataset):
+    import cv2
+    import numpy as np
+    cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((4, 4, 3), np.uint8))
+    prefix = 'img_path' if scope == 'mmseg' else 'img'
+    run(f'''
+        import mmsamrefiner
+        from {scope}.registry import DATASETS
+        dataset = DATASETS.build(dict(
+            type={dataset!r}, data_prefix={{{prefix!r}: {str(tmp_path)!r}}},
+            metainfo=dict(classes=('a', 'b')), test_mode=True))
+        assert type(dataset).__name__ == {dataset!r} and len(dataset) == 1
+        assert loaded({other!r}) == [], loaded({other!r})
+    ''')

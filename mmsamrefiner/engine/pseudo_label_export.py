@@ -35,6 +35,13 @@ overwrites the export, and is counted with its reason
 (:data:`~mmsamrefiner.engine.loop_report.STALE_REASONS`).  Without ``reuse``
 (the val loop) every image is refined and its export rewritten, so a metric
 is never computed from another epoch's masks.
+
+``export_score_thr`` (mmdet) leaves instances scored under it out of
+``instances.json`` when the parts are merged at the end of each loop.  The
+parts keep every instance, so it is not part of the key: another threshold
+rewrites ``instances.json`` at the loop's end without refining anything
+again, and an image read back gives the evaluator the same masks as when it
+was refined.
 """
 import os
 import os.path as osp
@@ -164,11 +171,15 @@ class PseudoLabelExport:
             apply to what is read back).
         counts: the loop's counts.
         reuse: read back exports whose key matches (the test loop).
+        export_score_thr: mmdet: instances scored under it are left out of
+            ``instances.json`` (None: all are written).
     """
 
     def __init__(self, out_dir: str, dataset, refiner_digest: str, options,
-                 counts: LoopCounts, reuse: bool) -> None:
+                 counts: LoopCounts, reuse: bool,
+                 export_score_thr: Optional[float] = None) -> None:
         self.out_dir = out_dir
+        self.export_score_thr = export_score_thr
         self.dataset = dataset
         self.refiner_digest = refiner_digest
         self.options = options
@@ -297,9 +308,13 @@ class PseudoLabelExport:
 
     def finish(self, logger) -> None:
         """At the loop's end: mmdet parts are merged into ``instances.json``
-        (by the main process, once every rank has written its parts)."""
+        (by the main process, once every rank has written its parts), leaving
+        out instances under ``export_score_thr``."""
         if isinstance(self.writer, PseudoLabelCocoWriter):
             barrier()
             if is_main_process():
-                out_file = self.writer.merge()
-                logger.info(f'SAMRefinerHook: wrote {out_file}')
+                out_file = self.writer.merge(score_thr=self.export_score_thr)
+                left_out = ('' if self.export_score_thr is None else
+                            f' ({self.writer.num_left_out} instances under export_score_thr='
+                            f'{self.export_score_thr} left out)')
+                logger.info(f'SAMRefinerHook: wrote {out_file}{left_out}')

@@ -332,6 +332,7 @@ class PseudoLabelCocoWriter:
         if len(self.cat_ids) != len(self.classes):
             raise ValueError(f'{len(self.cat_ids)} cat_ids for {len(self.classes)} classes')
         self._label_of = {c: i for i, c in enumerate(self.cat_ids)}
+        self.num_left_out = 0  # by the last merge's score_thr
 
     @staticmethod
     def relpath(key: str) -> str:
@@ -380,16 +381,26 @@ class PseudoLabelCocoWriter:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def merge(self, out_file: Optional[str] = None) -> str:
+    def merge(self, out_file: Optional[str] = None, score_thr: Optional[float] = None) -> str:
         """Gather the parts into one COCO instance file (default
-        ``<out_dir>/instances.json``); annotation ids follow image order."""
+        ``<out_dir>/instances.json``); annotation ids follow image order.
+
+        ``score_thr``: annotations scored under it are left out of the file
+        (not out of the parts, which keep every instance for resuming); every
+        image keeps its entry.  None: all are written.  How many were left
+        out is in :attr:`num_left_out` afterwards.
+        """
         out_file = out_file or osp.join(self.out_dir, 'instances.json')
         images, annotations = [], []
+        self.num_left_out = 0
         for path in sorted(glob.glob(osp.join(self.out_dir, 'parts', '*.json'))):
             with open(path) as f:
                 part = json.load(f)
             images.append(part['image'])
-            annotations.extend(part['annotations'])
+            kept = [a for a in part['annotations']
+                    if score_thr is None or a['score'] >= score_thr]
+            self.num_left_out += len(part['annotations']) - len(kept)
+            annotations.extend(kept)
         images.sort(key=lambda im: (str(type(im['id'])), im['id']))
         order = {im['id']: i for i, im in enumerate(images)}
         annotations.sort(key=lambda a: order[a['image_id']])

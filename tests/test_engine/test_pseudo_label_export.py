@@ -52,11 +52,12 @@ def seg_sample(image, seed=0):
     return sample
 
 
-def make_export(out_dir, reuse=True, **options):
+def make_export(out_dir, reuse=True, export_score_thr=None, **options):
     counts = LoopCounts()
     dataset = SimpleNamespace(metainfo=dict(classes=CLASSES))
     return PseudoLabelExport(str(out_dir), dataset, 'refiner-fingerprint',
-                             RefineOptions(**options), counts, reuse), counts
+                             RefineOptions(**options), counts, reuse,
+                             export_score_thr=export_score_thr), counts
 
 
 def refine_stand_in(sample):
@@ -140,6 +141,28 @@ def test_stale_exports_are_counted_with_why(tmp_path, image):
     assert why(det_sample(image)) == {'version'}  # written by an earlier release
     record.unlink()  # an interrupted write, or an export of an older release
     assert why(det_sample(image)) == {'unrecorded'}
+
+
+def test_export_score_thr_filters_instances_json_only_and_refines_nothing_again(
+        tmp_path, image):
+    export, _ = make_export(tmp_path, export_score_thr=0.5)
+    reused, key = export.read_back(det_sample(image))  # scores (0.9, 0.2)
+    export.write(det_sample(image), key)
+    logged = []
+    export.finish(SimpleNamespace(info=logged.append))
+    coco = json.load(open(tmp_path / 'instances.json'))
+    assert [a['score'] for a in coco['annotations']] == [pytest.approx(0.9)]
+    assert [im['id'] for im in coco['images']] == [1]
+    assert '1 instances under export_score_thr=0.5 left out' in logged[0]
+
+    # another threshold: the image is read back (all its instances), not refined
+    export, counts = make_export(tmp_path, export_score_thr=0.1)
+    sample = det_sample(image)
+    assert export.read_back(sample)[0] and counts.num_stale == 0
+    assert len(sample.pred_instances.masks) == 2
+    export.finish(SimpleNamespace(info=logged.append))
+    coco = json.load(open(tmp_path / 'instances.json'))
+    assert sorted(a['score'] for a in coco['annotations']) == pytest.approx([0.2, 0.9])
 
 
 def test_a_new_export_dir_has_nothing_stale(tmp_path, image):

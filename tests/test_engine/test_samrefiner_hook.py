@@ -4,6 +4,7 @@ FCN (random init, tiny images) with the config lines from the README."""
 import copy
 import json
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -152,6 +153,13 @@ def test_hook_restores_the_model_step_after_the_loop(tmp_path, tiny_sam_cfg):
 def test_hook_refuses_unknown_modes():
     with pytest.raises(ValueError, match='modes must be among'):
         SAMRefinerHook(refiner=dict(type='SAMRefiner'), modes=('train', ))
+
+
+@pytest.mark.parametrize('bad', ['0.5', True, [0.5]])
+def test_hook_refuses_an_export_score_thr_that_is_not_a_score(bad):
+    message = 'export_score_thr is a score .* got ' + re.escape(repr(bad))
+    with pytest.raises(ValueError, match=message):
+        SAMRefinerHook(refiner=dict(type='SAMRefiner'), export_score_thr=bad)
 
 
 def test_hook_and_transform_build_by_bare_name_from_mmdet_and_mmseg_scopes(tiny_sam_cfg):

@@ -52,6 +52,20 @@ def test_coco_writer_parts_merge_and_read_back(tmp_path):
     assert api.annToMask(api.loadAnns([1])[0]).sum() == 18
 
 
+def test_coco_writer_merge_leaves_out_instances_under_score_thr_but_no_image(tmp_path):
+    writer = PseudoLabelCocoWriter(str(tmp_path), classes=['a'])
+    masks = np.ones((3, 4, 4), bool)
+    writer.write('1', 1, 'x.jpg', masks, np.zeros(3, int), np.array([0.9, 0.5, 0.49]))
+    writer.write('2', 2, 'y.jpg', masks[:1], np.zeros(1, int), np.array([0.1]))
+    coco = json.load(open(writer.merge(score_thr=0.5)))
+    assert [a['score'] for a in coco['annotations']] == [0.9, 0.5]  # 0.5 itself is kept
+    assert [a['id'] for a in coco['annotations']] == [1, 2]
+    assert [im['id'] for im in coco['images']] == [1, 2] and writer.num_left_out == 2
+    assert len(writer.read('1')['masks']) == 3  # the part keeps every instance
+    coco = json.load(open(writer.merge()))
+    assert len(coco['annotations']) == 4 and writer.num_left_out == 0
+
+
 def test_coco_writer_needs_one_cat_id_per_class(tmp_path):
     with pytest.raises(ValueError, match='3 cat_ids for 2 classes'):
         PseudoLabelCocoWriter(str(tmp_path), ['a', 'b'], [1, 2, 3])

@@ -13,11 +13,14 @@ from mmsamrefiner.refiner.inputs import load_rgb_image
 
 from ..mm_data import HEIGHT, WIDTH
 from ..readme_snippets import readme_snippet
-from ..test_engine.test_samrefiner_hook import mask_rcnn_cfg, run_test, with_tiny_sam
+from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
 from ._pictures import panels, read_rgb, title_pixels
 
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs', 'mmdet',
                   'mask-rcnn_r50_fpn_1x_coco_samrefiner-test.py')
+
+#: the loops' evaluators record what they receive (conftest.py)
+pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 @pytest.fixture(scope='module')

@@ -76,6 +76,12 @@ class SAMRefinerHook(Hook):
             (``pred_instances.coarse_masks`` / ``coarse_sem_seg``).
         out_dir (str, optional): where to export refined pseudo-labels; a
             relative path is taken inside the runner's work dir.
+        export_score_thr (float, optional): mmdet: instances scored under it
+            are left out of the exported ``instances.json`` (the evaluator
+            still sees them).  None (default): every predicted instance is
+            exported, as before this option; pseudo-labelling configs set it
+            (``configs/self_training/``).  Applied when the loop's parts are
+            merged, so changing it refines nothing again.
         classes (Sequence[int], optional): mmseg class ids to refine (default:
             all present except ``background`` and ``ignore_index``).
         background (int): mmseg label of pixels no refined instance claims.
@@ -102,6 +108,7 @@ class SAMRefinerHook(Hook):
                  score_thr: float = 0.0,
                  keep_coarse: bool = False,
                  out_dir: Optional[str] = None,
+                 export_score_thr: Optional[float] = None,
                  classes: Optional[Sequence[int]] = None,
                  background: int = 0,
                  ignore_index: int = 255,
@@ -114,6 +121,10 @@ class SAMRefinerHook(Hook):
         if channel_order not in ('rgb', 'bgr'):
             raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
         encode_batch_size(encode_batch)  # refuse anything but a count or a bool now
+        if export_score_thr is not None and (isinstance(export_score_thr, bool) or
+                                             not isinstance(export_score_thr, (int, float))):
+            raise ValueError('export_score_thr is a score (instances under it are not exported) '
+                             f'or None (export all), got {export_score_thr!r}')
         self._refiner_cfg = refiner
         self._refiner = refiner if isinstance(refiner, torch.nn.Module) else None
         self.device = device
@@ -121,6 +132,7 @@ class SAMRefinerHook(Hook):
         self.score_thr = score_thr
         self.keep_coarse = keep_coarse
         self.out_dir = out_dir
+        self.export_score_thr = export_score_thr
         self.classes = classes
         self.background = background
         self.ignore_index = ignore_index
@@ -190,7 +202,8 @@ class SAMRefinerHook(Hook):
             dataset = getattr(runner, f'{mode}_loop').dataloader.dataset
             self._export = PseudoLabelExport(
                 self._export_dir(runner), dataset, self._fingerprint(), options,
-                self._counts, reuse=mode == 'test')  # val never reuses: see the docstring
+                self._counts, reuse=mode == 'test',  # val never reuses: see the docstring
+                export_score_thr=self.export_score_thr)
         self._predictions = PredictionRefiner(refiner, options, self._counts, self._export)
         wrap_step(runner.model, mode, self._predictions.refine_batch)
 
