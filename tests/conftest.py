@@ -1,12 +1,10 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Shared fixtures: a small seeded SAM (:mod:`tests.tiny_models`) saved through
-the real checkpoint path, hand-made scenes, and an evaluator metric that
-records what it receives."""
+the real checkpoint path, and hand-made scenes."""
 import numpy as np
 import pytest
 import torch
 
-from .recording_metric import RecordPredictions
 from .tiny_models import TINY_SAM_ARCH, disk, make_tiny_sam
 
 
@@ -41,14 +39,3 @@ def scene():
     image[b] = (40, 200, 60)
     return image, np.stack([a, b])
 
-
-@pytest.fixture
-def record_predictions():
-    """``RecordPredictions`` in mmengine's root METRICS registry for one test
-    (configs name it ``dict(type='RecordPredictions')``); its record starts
-    empty and the entry is removed afterwards."""
-    from mmengine.registry import METRICS
-    METRICS.register_module(name='RecordPredictions', module=RecordPredictions)
-    RecordPredictions.received = []
-    yield RecordPredictions
-    METRICS._module_dict.pop('RecordPredictions', None)

@@ -1,8 +1,9 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """Real mmengine Runner test loops on tiny models and generated data: a Mask
 R-CNN (ResNet-18, random init) on a COCO-format collection and an FCN on a
-label-map collection, with the hook lines the README gives.  Tests that use
-:func:`run_test` need the ``record_predictions`` fixture (conftest.py)."""
+label-map collection, with the hook lines the README gives.  The evaluators
+of :func:`mask_rcnn_cfg` and :func:`fcn_cfg` include ``RecordPredictions``,
+which :func:`run_test` registers for its run."""
 import copy
 
 from mmengine.config import Config
@@ -13,7 +14,7 @@ from mmsamrefiner import SAMRefinerHook
 from mmsamrefiner.synthetic.scenes import SHAPE_KINDS
 
 from .mm_data import make_coco_dataset, make_seg_dataset
-from .recording_metric import RecordPredictions
+from .recording_metric import recording_predictions
 
 
 def with_tiny_sam(custom_hooks, tiny_sam_cfg, **options):
@@ -100,8 +101,10 @@ def fcn_cfg(root, work_dir, custom_imports, custom_hooks):
 
 
 def run_test(cfg):
-    RecordPredictions.received.clear()
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    """Run ``cfg``'s test loop; ``(runner, the SAMRefinerHook, metrics, the
+    data samples the evaluator received)``."""
+    with recording_predictions() as received:
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
     hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
-    return runner, hook, metrics, list(RecordPredictions.received)
+    return runner, hook, metrics, list(received)

@@ -1,6 +1,7 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""An evaluator metric that keeps what it receives (registered for one test at
-a time by the ``record_predictions`` fixture)."""
+"""An evaluator metric that keeps what it receives, registered in mmengine's
+root METRICS registry only while :func:`recording_predictions` is open."""
+import contextlib
 import copy
 
 from mmengine.evaluator import BaseMetric
@@ -17,3 +18,16 @@ class RecordPredictions(BaseMetric):
 
     def compute_metrics(self, results):
         return dict(recorded=len(results))
+
+
+@contextlib.contextmanager
+def recording_predictions():
+    """``dict(type='RecordPredictions')`` builds for the duration; yields the
+    list the samples go to (empty at the start); the entry is removed after."""
+    from mmengine.registry import METRICS
+    METRICS.register_module(name='RecordPredictions', module=RecordPredictions)
+    RecordPredictions.received = []
+    try:
+        yield RecordPredictions.received
+    finally:
+        METRICS._module_dict.pop('RecordPredictions', None)

@@ -25,8 +25,6 @@ from ..readme_snippets import readme_snippet
 from ..mm_runs import fcn_cfg, mask_rcnn_cfg, run_test, with_tiny_sam
 
 
-#: every test here records what the evaluator receives (conftest.py)
-pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 def test_mask_rcnn_test_loop_scores_refined_masks_and_exports(tmp_path, tiny_sam_cfg):

@@ -14,7 +14,6 @@ from ..mm_data import HEIGHT, WIDTH
 from ..readme_snippets import readme_snippet
 from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
 
-pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 def test_a_reinitialised_mask_rcnn_in_the_same_work_dir_gets_its_own_refined_masks(

@@ -19,8 +19,6 @@ from ._pictures import panels, read_rgb, title_pixels
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs', 'mmdet',
                   'mask-rcnn_r50_fpn_1x_coco_samrefiner-test.py')
 
-#: the loops' evaluators record what they receive (conftest.py)
-pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 @pytest.fixture(scope='module')

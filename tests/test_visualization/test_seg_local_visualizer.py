@@ -18,8 +18,6 @@ from ._pictures import panels, read_rgb, title_pixels
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs', 'mmseg',
                   'deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512_samrefiner-test.py')
 
-#: the loops' evaluators record what they receive (conftest.py)
-pytestmark = pytest.mark.usefixtures('record_predictions')
 
 
 @pytest.fixture(scope='module')
