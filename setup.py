@@ -33,6 +33,7 @@ from typing import Iterable, List
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.develop import develop
 
 ROOT = osp.dirname(osp.abspath(__file__))
 PACKAGE = 'mmsamrefiner'
@@ -126,6 +127,15 @@ class BuildPyWithMimResources(build_py):
             copy_mim_resources(osp.join(self.build_lib, PACKAGE))
 
 
+class DevelopWithMimResources(develop):
+    """``develop`` (an editable install with setuptools < 80, which does not
+    run ``build_py``) that also links ``mmsamrefiner/.mim/``."""
+
+    def run(self) -> None:
+        link_mim_resources(osp.join(ROOT, PACKAGE))
+        super().run()
+
+
 def build_outputs_in_work_tree() -> List[str]:
     """Folders a build writes into the current folder (setuptools' defaults):
     the build folder and the egg-info."""
@@ -158,7 +168,8 @@ def main() -> None:
         packages=find_packages(include=(PACKAGE, f'{PACKAGE}.*')),
         package_data={PACKAGE: ['checkpoints/*.pth']},
         include_package_data=False,
-        cmdclass={'build_py': BuildPyWithMimResources},
+        cmdclass={'build_py': BuildPyWithMimResources,
+                  'develop': DevelopWithMimResources},
         classifiers=[
             'Development Status :: 3 - Alpha',
             'Operating System :: OS Independent',
