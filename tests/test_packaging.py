@@ -198,3 +198,61 @@ def test_the_installed_wheel_refines_with_the_toy_sam_and_finds_its_configs(buil
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONHOME')}
     out = run([python, '-c', INSTALLED_CHECK, target], cwd=str(elsewhere), env=env)
     assert out.strip().endswith('ok'), out
+
+
+# -- python -m mmsamrefiner.configs ---------------------------------------------
+
+def test_the_shipped_configs_are_named_relative_to_the_config_root():
+    from mmsamrefiner import configs
+    assert configs.list_configs('samrefiner/*toy*') == ['samrefiner/samrefiner_sam_toy.py']
+    names = configs.list_configs()
+    assert '_base_/models/samrefiner.py' in names and names == sorted(names)
+    path = configs.config_path('samrefiner/samrefiner_sam_toy.py')
+    assert path == configs.config_path('samrefiner/samrefiner_sam_toy')
+    assert path == osp.join(configs.config_root(), 'samrefiner', 'samrefiner_sam_toy.py')
+    assert osp.isfile(path)
+    assert configs.tool_path('refine') == osp.join(configs.shipped_dir('tools'), 'refine.py')
+
+
+def test_a_missing_config_names_close_ones_and_a_path_out_of_the_root_is_refused():
+    from mmsamrefiner import configs
+    with pytest.raises(FileNotFoundError, match=r"no shipped config 'toy'.*samrefiner_sam_toy"):
+        configs.config_path('toy')
+    with pytest.raises(FileNotFoundError, match=r"no shipped tool 'nope'.*'refine\.py'"):
+        configs.tool_path('nope')
+    with pytest.raises(ValueError, match=r'without "\.\."'):
+        configs.config_path('../setup.py')
+    with pytest.raises(ValueError, match=r"one of \('configs', 'tools'\), got 'docs'"):
+        configs.shipped_dir('docs')
+
+
+def test_the_installed_layout_comes_first_then_the_checkout(tmp_path, monkeypatch):
+    from mmsamrefiner import configs
+    checkout = tmp_path / 'checkout'
+    package = checkout / 'mmsamrefiner'
+    (package / '.mim' / 'configs').mkdir(parents=True)
+    (checkout / 'configs').mkdir()
+    monkeypatch.setattr(configs, 'PACKAGE_DIR', str(package))
+    # no setup.py beside the package: not a checkout, only .mim counts
+    assert configs.config_root() == str(package / '.mim' / 'configs')
+    with pytest.raises(FileNotFoundError, match='no shipped tools'):
+        configs.shipped_dir('tools')
+    (checkout / 'setup.py').write_text('')
+    (package / '.mim' / 'configs').rmdir()
+    assert configs.config_root() == str(checkout / 'configs')
+
+
+def test_copied_configs_serve_as_base_of_a_config_beside_them(tmp_path, capsys):
+    from mmengine.config import Config
+
+    from mmsamrefiner import configs
+    assert configs.main(['copy', str(tmp_path / 'shipped')]) == 0
+    assert capsys.readouterr().out == f'{tmp_path / "shipped"}\n'
+    assert configs.main(['copy', str(tmp_path / 'shipped')]) == 1  # never overwrites
+    assert 'exists; name a new folder' in capsys.readouterr().err
+    mine = tmp_path / 'mine.py'
+    mine.write_text("_base_ = ['./shipped/samrefiner/samrefiner_sam_toy.py']\n"
+                    'refiner = dict(iters=2)\n')
+    cfg = Config.fromfile(str(mine))
+    assert cfg.refiner.iters == 2
+    assert cfg.refiner.sam == dict(type='SAM', arch='toy', checkpoint='mmsamrefiner://toy_sam.pth')
