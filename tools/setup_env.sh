@@ -23,7 +23,7 @@ MMCV_VERSION=2.1.0
 WHEEL_ROOT="${MMSAMREFINER_WHEEL_CACHE:-$HOME/.cache/mmsamrefiner/wheels}"
 
 stamp_inputs() {
-  cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$ROOT/tools/setup_env.sh"
+  cat "$ROOT"/requirements.txt "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$ROOT/tools/setup_env.sh"
 }
 STAMP_HASH="$(stamp_inputs | sha256sum | cut -d' ' -f1)"
 STAMP="$VENV/.mmsamrefiner-stamp"

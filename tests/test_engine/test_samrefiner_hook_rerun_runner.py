@@ -16,6 +16,7 @@ from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
 
 
 
+@pytest.mark.slow
 def test_a_reinitialised_mask_rcnn_in_the_same_work_dir_gets_its_own_refined_masks(
         tmp_path, tiny_sam_cfg):
     lines = readme_snippet('mmdet-hook')

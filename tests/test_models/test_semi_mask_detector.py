@@ -72,6 +72,7 @@ def semi_cfg(tmp_path, tiny_sam_cfg, model_type='SemiMaskDetector'):
     return cfg
 
 
+@pytest.mark.slow
 def test_two_iterations_train_the_student_on_refined_projected_masks(tmp_path, tiny_sam_cfg,
                                                                      monkeypatch):
     seen = dict(teacher=[], student=[], losses=[])
@@ -119,6 +120,7 @@ def test_two_iterations_train_the_student_on_refined_projected_masks(tmp_path, t
     assert 'unsup_loss_mask' in log
 
 
+@pytest.mark.slow
 def test_soft_teacher_is_refused_when_training_starts(tmp_path, tiny_sam_cfg):
     cfg = semi_cfg(tmp_path, tiny_sam_cfg, 'SoftTeacher')
     cfg.model.semi_train_cfg.update(rpn_pseudo_thr=0.9, reg_pseudo_thr=0.02, jitter_times=2,

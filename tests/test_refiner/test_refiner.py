@@ -205,6 +205,7 @@ def test_refined_masks_differ_from_single_box_prompt(tiny_sam, scene):
     assert not np.array_equal(full.masks, box_only.masks)
 
 
+@pytest.mark.slow
 def test_a_thousand_masks_go_through_the_decoder_in_max_batch_chunks(tiny_sam, scene):
     image, _ = scene
     rng = np.random.default_rng(0)

@@ -54,10 +54,15 @@ def test_shipped_checkpoint_is_small_and_loads(toy_sam):
     assert toy_sam.prompt_encoder.mask_input_size == (128, 128)  # stride-8 embedding
 
 
+#: the shipped checkpoint's measured levels on these scenes, and the guard bands below them
+REFINED_MIOU, REFINED_GUARD = 0.874, 0.03  # coarse masks: 0.648
+BOX_MIOU, BOX_GUARD = 0.808, 0.033
+
+
+@pytest.mark.slow
 def test_refinement_improves_iou(toy_sam):
-    """Measured: coarse 0.648 -> refined 0.874; guard band 0.03."""
     coarse, refined = mean_iou(SAMRefiner(toy_sam))
-    assert refined > 0.844 and refined > coarse + 0.15, (coarse, refined)
+    assert refined > REFINED_MIOU - REFINED_GUARD and refined > coarse + 0.15, (coarse, refined)
 
 
 class SwappedXY:
@@ -73,6 +78,7 @@ class SwappedXY:
                        expanded=p.expanded)
 
 
+@pytest.mark.slow
 def test_a_prompt_in_the_wrong_frame_is_clearly_worse(toy_sam):
     right = SAMRefiner(toy_sam, iters=1, use_mask=False)
     wrong = SAMRefiner(toy_sam, iters=1, use_mask=False)
@@ -103,11 +109,11 @@ def box_prompt_masks(refiner, slip=False):
 def test_box_prompt_segments_held_out_objects(toy_sam):
     """With the true box as prompt, the toy SAM segments held-out objects.
 
-    Measured on these 12 objects: mIoU 0.808 (100 held-out scenes of this
-    size: 0.863; of other sizes: 0.861); guard band 0.033."""
+    Measured on these 12 objects: ``BOX_MIOU`` (100 held-out scenes of this
+    size: 0.863; of other sizes: 0.861)."""
     refined, truth = box_prompt_masks(
         SAMRefiner(toy_sam, iters=1, use_point=False, use_mask=False))
-    assert mask_iou(refined, truth).mean() > 0.775
+    assert mask_iou(refined, truth).mean() > BOX_MIOU - BOX_GUARD
 
 
 def test_a_half_cell_slip_of_the_upscale_is_caught(toy_sam):
@@ -120,6 +126,7 @@ def test_a_half_cell_slip_of_the_upscale_is_caught(toy_sam):
     assert right > 0.745 > slipped, (right, slipped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
 def test_half_precision_encoder_gives_the_same_masks(toy_sam, dtype):
     """Mixed precision for the encoder is an option only if the masks stay."""
@@ -132,6 +139,7 @@ def test_half_precision_encoder_gives_the_same_masks(toy_sam, dtype):
     assert np.concatenate(ious).mean() >= 0.99
 
 
+@pytest.mark.slow
 def test_inference_mode_gives_the_same_masks(toy_sam):
     refiner = SAMRefiner(toy_sam, iters=2)
     for scene, coarse in list(cases())[:2]:

@@ -21,6 +21,9 @@ from .._tiny import tiny_refiner_config
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 from ..mm_tools import mm_config, run_tool, shipped_config, tiny_runtime
 
+#: a real training / test run through the tools, seconds each on a 2-core CPU
+pytestmark = pytest.mark.slow
+
 PSEUDO_LABEL_CONFIG = ('self_training/'
                        'mask-rcnn_r50_fpn_samrefiner-pseudo-label_coco-unlabeled2017.py')
 STUDENT_CONFIG = 'self_training/mask-rcnn_r50_fpn_1x_coco+samrefiner-pseudo-labels.py'

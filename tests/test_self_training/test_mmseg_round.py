@@ -21,6 +21,9 @@ from .._tiny import tiny_refiner_config
 from ..mm_data import HEIGHT, WIDTH, make_seg_dataset
 from ..mm_tools import mm_config, run_tool, shipped_config, tiny_runtime
 
+#: a real training / test run through the tools, seconds each on a 2-core CPU
+pytestmark = pytest.mark.slow
+
 PSEUDO_LABEL_CONFIG = ('self_training/'
                        'deeplabv3plus_r50-d8_samrefiner-pseudo-label_voc-unlabeled-512x512.py')
 STUDENT_CONFIG = ('self_training/'

@@ -63,6 +63,7 @@ def adapter_weights(work_dir):
     return IoUAdapter.load(osp.join(work_dir, 'iou_adapter.pth')).state_dict()
 
 
+@pytest.mark.slow
 def test_adapt_trains_saves_and_resumes(tmp_path, data_root):
     work_dir = tmp_path / 'run'
     log = adapt(work_dir, data_root, 'train_dataloader.batch_size=4')
@@ -88,6 +89,7 @@ def test_adapt_trains_saves_and_resumes(tmp_path, data_root):
     assert not torch.equal(first['up.weight'], second['up.weight'])
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_adapter_of_one_with_the_same_total_batch(tmp_path, data_root):
     adapt(tmp_path / 'one', data_root, 'train_dataloader.batch_size=4', 'val_cfg=None',
           'val_dataloader=None', 'val_evaluator=None')

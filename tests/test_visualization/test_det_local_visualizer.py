@@ -16,6 +16,9 @@ from ..readme_snippets import readme_snippet
 from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
 from ._pictures import panels, read_rgb, title_pixels
 
+#: real mmdet test loops (four), seconds each on a 2-core CPU
+pytestmark = pytest.mark.slow
+
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs', 'mmdet',
                   'mask-rcnn_r50_fpn_1x_coco_samrefiner-test.py')
 
