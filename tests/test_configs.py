@@ -12,8 +12,7 @@ from mmengine.config import Config
 from mmengine.hub import get_config
 
 from mmsamrefiner.engine.hooks import SAMRefinerHook
-from mmsamrefiner.refiner.sam import (HQ_CHECKPOINT_URLS, SAM2_CHECKPOINT_URLS,
-                                      SAM_CHECKPOINT_URLS)
+from mmsamrefiner.refiner.sam import HQ_CHECKPOINT_URLS, SAM2_CHECKPOINT_URLS, SAM_CHECKPOINT_URLS
 
 CHECKPOINT_URLS = dict(sam=SAM_CHECKPOINT_URLS, hq=HQ_CHECKPOINT_URLS, sam2=SAM2_CHECKPOINT_URLS)
 

@@ -75,12 +75,12 @@ import torch
 
 from mmsamrefiner import SAMRefiner
 from mmsamrefiner.evaluation import mask_iou
-from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
 from mmsamrefiner.refiner.bool_ops import any_along
 from mmsamrefiner.refiner.prompts import Prompts
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
 from mmsamrefiner.refiner.stm import split_then_merge
 from mmsamrefiner.synthetic import make_scene
+from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
 
 
 def parse_args():

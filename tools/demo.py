@@ -31,6 +31,7 @@ from mmsamrefiner.synthetic import make_coarse_masks, make_scene
 from mmsamrefiner.synthetic.defects import DEFECTS
 from mmsamrefiner.visualization import draw_masks, side_by_side
 
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--image', help='image path (default: a generated scene)')

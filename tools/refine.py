@@ -44,8 +44,11 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_di
 
 from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
-from mmsamrefiner.apis.mask_collections import (BinaryMaskCollection,
-                                               CocoCollection, LabelMapCollection)
+from mmsamrefiner.apis.mask_collections import (
+    BinaryMaskCollection,
+    CocoCollection,
+    LabelMapCollection,
+)
 from mmsamrefiner.mask_io.coarse_masks import CollectionError
 from mmsamrefiner.mask_io.left_out import LeftOut
 from mmsamrefiner.mask_io.refined_masks import OutputBusyError, OutputLock

@@ -30,13 +30,20 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from mmsamrefiner.mask_io.coarse_masks import (BinaryMasks, CocoInstances,
-                                               CoarseItem, LabelMaps,
-                                               read_binary_mask, read_label_map)
+from mmsamrefiner.mask_io.coarse_masks import (
+    BinaryMasks,
+    CoarseItem,
+    CocoInstances,
+    LabelMaps,
+    read_binary_mask,
+    read_label_map,
+)
 from mmsamrefiner.mask_io.left_out import LeftOut
-from mmsamrefiner.mask_io.refined_masks import (RefinedBinaryMaskWriter,
-                                                RefinedCocoWriter,
-                                                RefinedLabelMapWriter)
+from mmsamrefiner.mask_io.refined_masks import (
+    RefinedBinaryMaskWriter,
+    RefinedCocoWriter,
+    RefinedLabelMapWriter,
+)
 
 
 class MaskCollection:

@@ -30,6 +30,7 @@ from mmsamrefiner.mask_io.coarse_masks import AnnotationError, CoarseItem
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
 from mmsamrefiner.utils.digest import digest_json
+
 from .mask_collections import MaskCollection, as_collection
 
 #: What reading and checking an image's input raises when the input is at

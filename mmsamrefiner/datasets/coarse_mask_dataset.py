@@ -29,8 +29,12 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 from mmsamrefiner.apis.mask_collections import CocoCollection, LabelMapCollection
-from mmsamrefiner.mask_io.coarse_masks import (CocoInstances, decode_segmentation,
-                                               find_image, read_label_map)
+from mmsamrefiner.mask_io.coarse_masks import (
+    CocoInstances,
+    decode_segmentation,
+    find_image,
+    read_label_map,
+)
 from mmsamrefiner.refiner.stm import split_then_merge
 from mmsamrefiner.registry import DATASETS
 from mmsamrefiner.utils.masks import match_masks

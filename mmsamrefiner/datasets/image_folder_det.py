@@ -7,6 +7,7 @@ from typing import List, Sequence
 from mmdet.datasets import BaseDetDataset
 
 from mmsamrefiner.registry import DATASETS
+
 from .image_folder import IMAGE_EXTENSIONS, list_image_files, normalize_extensions
 
 

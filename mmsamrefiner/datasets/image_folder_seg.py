@@ -9,6 +9,7 @@ from typing import List, Sequence
 from mmseg.datasets import BaseSegDataset
 
 from mmsamrefiner.registry import DATASETS
+
 from .image_folder import IMAGE_EXTENSIONS, list_image_files, normalize_extensions
 
 

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from .loop_report import LoopCounts
-from .sample_refiner import (refine_det_sample, refine_seg_sample, sample_image,
-                             sample_kind)
+from .sample_refiner import refine_det_sample, refine_seg_sample, sample_image, sample_kind
 
 #: The model's method each loop calls.
 STEP_OF_MODE = dict(val='val_step', test='test_step')

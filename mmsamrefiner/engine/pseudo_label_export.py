@@ -51,9 +51,13 @@ import numpy as np
 import torch
 from mmengine.dist import barrier, is_main_process
 
-from mmsamrefiner.mask_io.refined_masks import (PseudoLabelCocoWriter, PseudoLabelMapWriter,
-                                                record_key)
+from mmsamrefiner.mask_io.refined_masks import (
+    PseudoLabelCocoWriter,
+    PseudoLabelMapWriter,
+    record_key,
+)
 from mmsamrefiner.utils.digest import digest_json, file_stamp, hasher, update_array
+
 from .loop_report import LoopCounts
 from .sample_refiner import sample_kind
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from mmsamrefiner.mask_io.coarse_masks import decode_segmentation
 from mmsamrefiner.utils.masks import match_masks
+
 from .functional import boundary_iou, mask_iou
 
 

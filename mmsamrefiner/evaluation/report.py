@@ -13,10 +13,16 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from mmsamrefiner.mask_io.coarse_masks import (BinaryMasks, CocoInstances, LabelMaps,
-                                               decode_segmentation, read_binary_mask,
-                                               read_label_map)
+from mmsamrefiner.mask_io.coarse_masks import (
+    BinaryMasks,
+    CocoInstances,
+    LabelMaps,
+    decode_segmentation,
+    read_binary_mask,
+    read_label_map,
+)
 from mmsamrefiner.mask_io.left_out import LeftOut
+
 from .collection_metrics import evaluate_instances, label_map_stats, reduce_label_map_stats
 from .functional import boundary_iou, mask_iou
 

@@ -33,8 +33,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from mmsamrefiner.utils.digest import (canonical_json, digest_file, file_stamp,
-                                        hasher)
+from mmsamrefiner.utils.digest import canonical_json, digest_file, file_stamp, hasher
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 

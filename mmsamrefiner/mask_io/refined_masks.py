@@ -49,15 +49,16 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import socket
 import time
-import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 from mmsamrefiner.utils.digest import digest_bytes, digest_file
+
 from .png import encode_png
 from .rle import decode_rle, encode_rle
 

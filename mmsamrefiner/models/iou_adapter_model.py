@@ -31,8 +31,12 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmsamrefiner.refiner.embedding_cache import EmbeddingCache, encoder_key
-from mmsamrefiner.refiner.iou_adapter import (IoUAdapter, candidate_ious,
-                                              margin_ranking_loss, ranking_targets)
+from mmsamrefiner.refiner.iou_adapter import (
+    IoUAdapter,
+    candidate_ious,
+    margin_ranking_loss,
+    ranking_targets,
+)
 from mmsamrefiner.refiner.prompts import PromptMiner
 from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner, renamed_argument
 from mmsamrefiner.registry import MODELS, build_in_scope

@@ -24,9 +24,8 @@ the homographies mmdet records for the boxes
 Use it as mmdet's ``SemiBaseDetector``: ``type='SemiMaskDetector'`` with a
 Mask R-CNN-like ``detector``.
 """
-from typing import Callable, List, Optional, Tuple
-
 import copy
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from mmdet.models.detectors import SemiBaseDetector
@@ -36,6 +35,7 @@ from mmdet.structures.mask import BitmapMasks
 from torch import Tensor
 
 from mmsamrefiner.registry import MODELS
+
 from .mask_projection import project_masks
 
 #: ``(detector, teacher_inputs, results) -> None``: refines the teacher's

@@ -15,8 +15,7 @@ family.
 from .iou_adapter import IoUAdapter, margin_ranking_loss
 from .prompts import PromptMiner, Prompts, masks_to_boxes
 from .refiner import ImageEmbedding, RefineResult, SAMRefiner
-from .sam import (SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam, build_sam_model,
-                  read_state_dict)
+from .sam import SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam, build_sam_model, read_state_dict
 from .stm import merge_instances, split_then_merge
 
 __all__ = [

@@ -11,7 +11,6 @@ square input) and an embedding of ``img_size // stride`` cells a side.
 """
 from typing import Sequence
 
-import torch
 import torch.nn.functional as F
 from segment_anything.modeling.common import LayerNorm2d
 from torch import Tensor, nn

@@ -22,6 +22,7 @@ import torch
 
 from mmsamrefiner.utils.digest import hasher, update_tensors
 from mmsamrefiner.utils.mask_cache import MaskCache
+
 from .backends import ImageEmbedding, backend_of
 
 

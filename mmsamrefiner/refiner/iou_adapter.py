@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes
+
 from .backends import backend_of
 
 ADAPTER_FORMAT = 'mmsamrefiner.IoUAdapter/1'

@@ -24,8 +24,12 @@ from torch import Tensor
 
 from .bool_ops import any_along
 from .distance import distance_box_crops, farthest_background_in_box
-from .resize import (prompt_resize_matrices, prompt_resize_supports,
-                     resize_box_crops_to_windows, resized_shape)
+from .resize import (
+    prompt_resize_matrices,
+    prompt_resize_supports,
+    resize_box_crops_to_windows,
+    resized_shape,
+)
 
 
 @dataclass

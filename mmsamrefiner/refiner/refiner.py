@@ -25,15 +25,15 @@ from torch import Tensor, nn
 
 from mmsamrefiner.registry import MODELS
 from mmsamrefiner.utils.digest import hasher, update_tensors
+
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along
-from .inputs import (ImageLike, MaskLike, check_same_size, load_rgb_image,
-                     to_bool_masks)
+from .inputs import ImageLike, MaskLike, check_same_size, load_rgb_image, to_bool_masks
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
-from .upscale import upscale_bands, upscale_to_masks
 from .sam import as_sam
 from .stm import merge_instances, split_then_merge
+from .upscale import upscale_bands, upscale_to_masks
 
 
 @dataclass

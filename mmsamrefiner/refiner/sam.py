@@ -29,10 +29,16 @@ from functools import partial
 from typing import Dict, Optional, Union
 
 import torch
-from segment_anything.modeling import (ImageEncoderViT, MaskDecoder,
-                                       PromptEncoder, Sam, TwoWayTransformer)
+from segment_anything.modeling import (
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
 
 from mmsamrefiner.registry import MODELS, build_in_scope
+
 from .conv_encoder import ConvImageEncoder
 
 #: Settings shared by all official SAMs; an ``arch`` dict overrides any of them.

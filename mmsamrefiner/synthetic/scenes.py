@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 #: Object kinds; a scene's label ``k`` is ``SHAPE_KINDS[k - 1]``.
 SHAPE_KINDS = ('ellipse', 'polygon', 'ring', 'c_shape', 'thin_handle')
 

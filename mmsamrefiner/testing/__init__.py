@@ -10,10 +10,9 @@ the package uses this code.
 * :func:`write_label_map_collection`: generated scenes as an mmseg-style
   dataset (images + PNG label maps).
 """
-from .label_map_collection import write_label_map_collection
 from .distance import distance_to_background
-from .naive import (elastic_box_one_mask, mine_mask_by_mask, mine_one_mask,
-                    upscale_all_then_select)
+from .label_map_collection import write_label_map_collection
+from .naive import elastic_box_one_mask, mine_mask_by_mask, mine_one_mask, upscale_all_then_select
 
 __all__ = [
     'write_label_map_collection', 'distance_to_background', 'elastic_box_one_mask',

@@ -25,6 +25,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from mmsamrefiner.utils.digest import digest_arrays
+
 from .atomic import atomic_write_bytes
 
 #: Version of the entry layout, stored in each entry under ``_FORMAT``.

@@ -8,6 +8,7 @@ import cv2
 
 from mmsamrefiner.mask_io.left_out import LeftOut
 from mmsamrefiner.refiner.inputs import load_rgb_image
+
 from .overlay import draw_masks, side_by_side
 
 

@@ -9,6 +9,7 @@ from mmdet.visualization import DetLocalVisualizer
 from mmengine.dist import master_only
 
 from mmsamrefiner.registry import VISUALIZERS
+
 from .coarse_beside_refined import CoarseBesideRefinedMixin
 
 

@@ -9,6 +9,7 @@ from mmengine.dist import master_only
 from mmseg.visualization import SegLocalVisualizer
 
 from mmsamrefiner.registry import VISUALIZERS
+
 from .coarse_beside_refined import CoarseBesideRefinedMixin
 
 

@@ -22,8 +22,9 @@ def folder(tmp_path):
 
 
 def build(registry_scope, cfg):
-    import mmsamrefiner  # noqa: F401 - what custom_imports does
     from mmengine.registry import DATASETS, DefaultScope
+
+    import mmsamrefiner  # noqa: F401 - what custom_imports does
     with DefaultScope.overwrite_default_scope(registry_scope):
         return DATASETS.build(cfg)
 

@@ -1,16 +1,13 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """RefineCoarseMasks in real mmdet and mmseg dataset pipelines (README lines)."""
-import copy
 import os
 import pickle
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.registry import DATASETS, DefaultScope
 
-from ..mm_data import HEIGHT, WIDTH, make_coco_dataset, make_seg_dataset
-from ..readme_snippets import readme_snippet
+from ..mm_data import HEIGHT, WIDTH
 from .pipelines import coco_dataset, seg_dataset, transform_cfg
 
 
@@ -97,8 +94,9 @@ def test_failure_keeps_coarse_masks_and_is_counted(tmp_path, tiny_sam_cfg, caplo
 
 
 def test_mask_size_mismatch_is_reported(tmp_path, tiny_sam_cfg):
-    from mmsamrefiner import RefineCoarseMasks
     from mmdet.structures.mask import BitmapMasks
+
+    from mmsamrefiner import RefineCoarseMasks
     transform = RefineCoarseMasks(refiner=dict(type='SAMRefiner', sam=tiny_sam_cfg), strict=True)
     results = dict(img=np.zeros((40, 50, 3), np.uint8),
                    gt_masks=BitmapMasks(np.ones((1, 20, 25), np.uint8), 20, 25))

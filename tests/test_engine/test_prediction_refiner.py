@@ -12,9 +12,13 @@ from mmengine.structures import InstanceData
 
 from mmsamrefiner import SAMRefinerHook
 from mmsamrefiner.engine.loop_report import LoopCounts
-from mmsamrefiner.engine.prediction_refiner import (PredictionRefiner, RefineOptions,
-                                                    encode_batch_size, unwrap_step,
-                                                    wrap_step)
+from mmsamrefiner.engine.prediction_refiner import (
+    PredictionRefiner,
+    RefineOptions,
+    encode_batch_size,
+    unwrap_step,
+    wrap_step,
+)
 
 HEIGHT, WIDTH = 12, 16
 

@@ -19,8 +19,12 @@ from mmseg.structures import SegDataSample
 
 from mmsamrefiner.engine.loop_report import LoopCounts
 from mmsamrefiner.engine.prediction_refiner import RefineOptions
-from mmsamrefiner.engine.pseudo_label_export import (KEY_VERSION, PseudoLabelExport,
-                                                     image_identity, prediction_digest)
+from mmsamrefiner.engine.pseudo_label_export import (
+    KEY_VERSION,
+    PseudoLabelExport,
+    image_identity,
+    prediction_digest,
+)
 
 HEIGHT, WIDTH = 12, 16
 CLASSES = ('a', 'b')

@@ -1,30 +1,20 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """SAMRefinerHook in real Runner test loops: an mmdet Mask R-CNN and an mmseg
 FCN (random init, tiny images) with the config lines from the README."""
-import copy
 import json
 import os.path as osp
 import re
 
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.evaluator import BaseMetric
-from mmengine.hub import get_config
-from mmengine.registry import METRICS
-from mmengine.runner import Runner
 
 from mmsamrefiner import SAMRefinerHook
 from mmsamrefiner.mask_io import decode_rle
 from mmsamrefiner.refiner.inputs import load_rgb_image
-from mmsamrefiner.synthetic.scenes import SHAPE_KINDS
 
-from ..mm_data import HEIGHT, WIDTH, make_coco_dataset, make_seg_dataset
-from ..readme_snippets import readme_snippet
+from ..mm_data import HEIGHT, WIDTH
 from ..mm_runs import fcn_cfg, mask_rcnn_cfg, run_test, with_tiny_sam
-
-
+from ..readme_snippets import readme_snippet
 
 
 def test_mask_rcnn_test_loop_scores_refined_masks_and_exports(tmp_path, tiny_sam_cfg):
@@ -155,6 +145,7 @@ def test_hook_refuses_an_export_score_thr_that_is_not_a_score(bad):
 
 def test_hook_and_transform_build_by_bare_name_from_mmdet_and_mmseg_scopes(tiny_sam_cfg):
     from mmengine.registry import HOOKS, TRANSFORMS, DefaultScope
+
     import mmsamrefiner  # noqa: F401 - what custom_imports does
     for scope in ('mmdet', 'mmseg'):
         with DefaultScope.overwrite_default_scope(scope):

@@ -11,9 +11,8 @@ from mmsamrefiner.mask_io import decode_rle
 from mmsamrefiner.refiner.inputs import load_rgb_image
 
 from ..mm_data import HEIGHT, WIDTH
-from ..readme_snippets import readme_snippet
 from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
-
+from ..readme_snippets import readme_snippet
 
 
 @pytest.mark.slow

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmsamrefiner.evaluation import (MaskRefinementMetric, evaluate_instances,
-                                     evaluate_label_maps, evaluate_mask_pairs)
+from mmsamrefiner.evaluation import (
+    MaskRefinementMetric,
+    evaluate_instances,
+    evaluate_label_maps,
+    evaluate_mask_pairs,
+)
 from mmsamrefiner.mask_io import encode_rle
 from mmsamrefiner.utils.masks import match_masks
 
@@ -81,6 +85,7 @@ def test_mm_metric_gives_the_tool_numbers():
 
 def test_mm_metric_builds_by_name_from_mmseg_scope():
     from mmengine.registry import METRICS, DefaultScope
+
     import mmsamrefiner  # noqa: F401
     with DefaultScope.overwrite_default_scope('mmseg'):
         assert isinstance(METRICS.build(dict(type='MaskRefinementMetric')), MaskRefinementMetric)

@@ -10,12 +10,24 @@ import cv2
 import numpy as np
 import pytest
 
-from mmsamrefiner.mask_io.coarse_masks import (AnnotationError, CocoInstances,
-                                          CollectionError, decode_segmentation)
-from mmsamrefiner.mask_io.refined_masks import (INPUT_CHANGED, NEW, OUTPUT_CHANGED, RETRY,
-                                           SETTINGS_CHANGED, OutputBusyError, OutputLock,
-                                           RecordBook, RefinedBinaryMaskWriter,
-                                           RefinedCocoWriter)
+from mmsamrefiner.mask_io.coarse_masks import (
+    AnnotationError,
+    CocoInstances,
+    CollectionError,
+    decode_segmentation,
+)
+from mmsamrefiner.mask_io.refined_masks import (
+    INPUT_CHANGED,
+    NEW,
+    OUTPUT_CHANGED,
+    RETRY,
+    SETTINGS_CHANGED,
+    OutputBusyError,
+    OutputLock,
+    RecordBook,
+    RefinedBinaryMaskWriter,
+    RefinedCocoWriter,
+)
 from mmsamrefiner.refiner.inputs import check_complete_jpeg, load_rgb_image
 from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from mmsamrefiner.mask_io import (PseudoLabelCocoWriter, PseudoLabelMapWriter, decode_rle,
-                                  encode_rle)
+from mmsamrefiner.mask_io import PseudoLabelCocoWriter, PseudoLabelMapWriter, decode_rle, encode_rle
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 from mmsamrefiner.utils.digest import digest_file
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key

@@ -20,7 +20,6 @@ from mmsamrefiner.datasets import CocoCoarseMaskDataset
 from mmsamrefiner.evaluation import IoURankingMetric
 from mmsamrefiner.refiner.prompts import masks_to_boxes
 from mmsamrefiner.synthetic.coco_collection import write_coco_collection
-
 from tests.tiny_models import TINY_SAM_ARCH
 
 

@@ -20,7 +20,6 @@ from mmsamrefiner.refiner.backends import backend_of
 from tests._families import needs_hq, needs_sam2
 from tests.tiny_models import TINY_SAM2_ARCH, TINY_SAM_ARCH
 
-
 FAMILIES = [
     pytest.param('sam', TINY_SAM_ARCH, id='sam'),
     pytest.param('hq', TINY_SAM_ARCH, id='hq', marks=needs_hq),

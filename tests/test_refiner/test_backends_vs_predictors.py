@@ -18,7 +18,6 @@ resizes).  Tests of a family whose extra is not installed are skipped.
 """
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +25,6 @@ from mmsamrefiner import SAMRefiner, build_sam
 from mmsamrefiner.refiner import Prompts
 from tests._families import needs_hq, needs_sam2
 from tests.tiny_models import TINY_SAM2_ARCH, TINY_SAM_ARCH
-
 
 HEIGHT, WIDTH = 90, 130
 #: Prompts in the original image frame: (x, y) points, their labels, an xyxy box.

@@ -4,8 +4,12 @@ import pytest
 import torch
 
 from mmsamrefiner import IoUAdapter, SAMRefiner
-from mmsamrefiner.refiner.iou_adapter import (AdaptedLinear, candidate_ious,
-                                              margin_ranking_loss, ranking_targets)
+from mmsamrefiner.refiner.iou_adapter import (
+    AdaptedLinear,
+    candidate_ious,
+    margin_ranking_loss,
+    ranking_targets,
+)
 from mmsamrefiner.refiner.sam import build_sam_model
 from tests.tiny_models import TINY_SAM_ARCH, make_tiny_sam
 

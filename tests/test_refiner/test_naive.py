@@ -67,8 +67,8 @@ def test_batched_elastic_boxes_equal_the_side_by_side_python(geometry):
     """Random boxes (many at the image's edges, flat, tiny and over 100 px)
     on random per-pixel embeddings: the batched, integer-step elastic box and
     naive.py's float arithmetic, strip by strip, agree everywhere."""
-    from mmsamrefiner.testing.naive import elastic_box_one_mask
     from mmsamrefiner.refiner.prompts import context_similarity, elastic_boxes, masks_to_boxes
+    from mmsamrefiner.testing.naive import elastic_box_one_mask
     rng = np.random.default_rng(4)
     height, width = 130, 150
     masks = np.zeros((60, height, width), bool)

@@ -187,9 +187,8 @@ def test_box_restricted_resize_matches_the_interpolate_chain():
     F.interpolate on the whole image (zero off the windows)."""
     import torch.nn.functional as F
 
-    from mmsamrefiner.refiner.resize import (prompt_resize_matrices,
-                                             resize_box_crops_to_windows)
     from mmsamrefiner.refiner.prompts import box_crops, masks_to_boxes
+    from mmsamrefiner.refiner.resize import prompt_resize_matrices, resize_box_crops_to_windows
     rng = np.random.default_rng(0)
     H, W, S, L = 75, 110, 64, (16, 16)
     maps = torch.zeros(3, H, W)

@@ -1,6 +1,5 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """SAMRefiner.refine: shapes, frames, bad input, determinism, batching, rounds."""
-from types import SimpleNamespace
 
 import cv2
 import numpy as np

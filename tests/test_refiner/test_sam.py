@@ -10,8 +10,7 @@ from mmengine.registry import DefaultScope
 from segment_anything.modeling import Sam
 
 from mmsamrefiner import SAMRefiner
-from mmsamrefiner.refiner.sam import (SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam,
-                                      resolve_sam_arch)
+from mmsamrefiner.refiner.sam import SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam, resolve_sam_arch
 from mmsamrefiner.registry import MODELS
 from tests.tiny_models import TINY_SAM_ARCH, make_tiny_sam
 

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from mmsamrefiner import SAMRefiner
-from mmsamrefiner.refiner.stm import (group_fragments, merge_instances,
-                                      split_class_mask, split_then_merge)
+from mmsamrefiner.refiner.stm import (
+    group_fragments,
+    merge_instances,
+    split_class_mask,
+    split_then_merge,
+)
 
 
 def test_far_apart_blobs_are_separate_instances():

@@ -125,9 +125,10 @@ def test_the_export_holds_exactly_the_predictions_scored_at_least_the_threshold(
 
 
 def test_the_student_trains_on_labeled_plus_pseudo_labeled_images(mmdet_round):
-    import mmsamrefiner  # noqa: F401 - the config's custom_imports
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
+
+    import mmsamrefiner  # noqa: F401 - the config's custom_imports
     cfg = Config.fromfile(mmdet_round['student_cfg'])
     cfg.merge_from_dict(dict(option.split('=', 1) for option in mmdet_round['student_options']))
     init_default_scope('mmdet')

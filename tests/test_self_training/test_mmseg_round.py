@@ -121,9 +121,10 @@ def test_the_export_has_one_label_map_per_image_of_the_folder(mmseg_round):
 
 
 def test_the_student_trains_on_labeled_plus_pseudo_labeled_images(mmseg_round):
-    import mmsamrefiner  # noqa: F401 - the config's custom_imports
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
+
+    import mmsamrefiner  # noqa: F401 - the config's custom_imports
     cfg = Config.fromfile(mmseg_round['student_cfg'])
     cfg.merge_from_dict(dict(option.split('=', 1) for option in mmseg_round['student_options']))
     init_default_scope('mmseg')

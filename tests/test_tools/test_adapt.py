@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import torch
-
 from mmengine.config import Config
 
 from mmsamrefiner import IoUAdapter, SAMRefiner

@@ -17,9 +17,8 @@ from pycocotools.coco import COCO
 from mmsamrefiner.synthetic import make_scene
 from mmsamrefiner.synthetic.defects import make_coarse_masks
 
-from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
-
-from .refine_helpers import ROOT, coco_collection, refine_tool, run
+from ..mm_data import HEIGHT, WIDTH
+from .refine_helpers import ROOT, coco_collection, run
 
 
 def test_coco_round_trip_keeps_fields_and_evaluates(tmp_path, config, capsys):

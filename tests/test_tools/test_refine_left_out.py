@@ -5,7 +5,6 @@ counted, the others are scored and drawn, the exit status stays 1 when an
 image failed."""
 import os
 import os.path as osp
-import sys
 
 import pytest
 
@@ -110,6 +109,7 @@ def test_an_unreadable_label_map_is_left_out_of_eval_and_overlays(tmp_path, conf
 def test_a_mask_of_another_size_is_left_out_of_eval_and_overlays(tmp_path, config, capsys):
     import cv2
     import numpy as np
+
     from mmsamrefiner.synthetic import make_scene
     os.makedirs(tmp_path / 'images')
     for stem, seed in (('a', 1), ('b', 2)):

@@ -3,11 +3,9 @@
 its input, the settings and its outputs are unchanged; bad records fail only
 their image; bad files fail at once with one sentence; one run per output;
 exit status 1 when an image failed."""
-import json
 import os
 import os.path as osp
 import shutil
-import sys
 
 import cv2
 import numpy as np
@@ -19,8 +17,7 @@ from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.testing import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
-
-from .refine_helpers import ROOT, load, refine_tool, run, save
+from .refine_helpers import load, refine_tool, run, save
 
 
 def coco(tmp_path, num_images=3):

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from mmsamrefiner.utils.digest import (canonical_json, digest_arrays, digest_bytes,
-                                       digest_file, digest_json, file_stamp, hasher,
-                                       update_tensors)
+from mmsamrefiner.utils.digest import (
+    canonical_json,
+    digest_arrays,
+    digest_bytes,
+    digest_file,
+    digest_json,
+    file_stamp,
+    hasher,
+    update_tensors,
+)
 
 
 def test_one_hash_function_32_hex_digits_and_a_fixed_format():

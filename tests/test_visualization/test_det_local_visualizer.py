@@ -12,8 +12,8 @@ from mmengine.config import Config
 from mmsamrefiner.refiner.inputs import load_rgb_image
 
 from ..mm_data import HEIGHT, WIDTH
-from ..readme_snippets import readme_snippet
 from ..mm_runs import mask_rcnn_cfg, run_test, with_tiny_sam
+from ..readme_snippets import readme_snippet
 from ._pictures import panels, read_rgb, title_pixels
 
 #: real mmdet test loops (four), seconds each on a 2-core CPU

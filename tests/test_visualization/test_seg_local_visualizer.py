@@ -11,8 +11,8 @@ from mmengine.config import Config
 from mmseg.visualization import SegLocalVisualizer
 
 from ..mm_data import HEIGHT, WIDTH
-from ..readme_snippets import readme_snippet
 from ..mm_runs import fcn_cfg, run_test, with_tiny_sam
+from ..readme_snippets import readme_snippet
 from ._pictures import panels, read_rgb, title_pixels
 
 CONFIG = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs', 'mmseg',

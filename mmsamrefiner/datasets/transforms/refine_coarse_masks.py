@@ -12,8 +12,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import MessageHub, print_log
 from torch.utils.data import get_worker_info
 
-from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 from mmsamrefiner.registry import TRANSFORMS, build_in_scope
+from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 
 
 def masks_to_polygons(masks: np.ndarray) -> list:

@@ -13,9 +13,16 @@ import torch
 from mmengine.hooks import Hook
 
 from mmsamrefiner.registry import HOOKS, build_in_scope
+
 from ..loop_report import LoopCounts, log_report, summarize
-from ..prediction_refiner import (STEP_OF_MODE, PredictionRefiner, RefineOptions,
-                                  encode_batch_size, unwrap_step, wrap_step)
+from ..prediction_refiner import (
+    STEP_OF_MODE,
+    PredictionRefiner,
+    RefineOptions,
+    encode_batch_size,
+    unwrap_step,
+    wrap_step,
+)
 from ..pseudo_label_export import PseudoLabelExport, export_key
 from ..teacher import TeacherMaskRefiner, attach_mask_refiner
 

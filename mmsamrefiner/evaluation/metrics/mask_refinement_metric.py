@@ -7,8 +7,8 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmsamrefiner.registry import METRICS
-from ..collection_metrics import (instance_stats, label_map_stats,
-                           reduce_label_map_stats)
+
+from ..collection_metrics import instance_stats, label_map_stats, reduce_label_map_stats
 
 
 def _to_numpy_masks(masks) -> np.ndarray:

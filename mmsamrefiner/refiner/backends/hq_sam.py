@@ -13,6 +13,7 @@ import torch
 from .base import ImageEmbedding
 from .sam import SAMBackend
 
+
 class HQSAMBackend(SAMBackend):
     """HQ-SAM: SAM's frames; the image embedding plus ``hq_features``."""
     family = 'hq'
