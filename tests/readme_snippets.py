@@ -15,8 +15,8 @@ def snippet_names() -> list:
 def snippet_text(name: str, language: str = 'python') -> str:
     """The ```language block after ``<!-- snippet: name -->``."""
     text = open(README, encoding='utf-8').read()
-    match = re.search(r'<!-- snippet: ' + re.escape(name) + r' -->\s*```' + language + r'\n(.*?)```',
-                      text, re.S)
+    pattern = r'<!-- snippet: ' + re.escape(name) + r' -->\s*```' + language + r'\n(.*?)```'
+    match = re.search(pattern, text, re.S)
     if match is None:
         raise KeyError(f'README.md has no {language} snippet {name!r}')
     return match.group(1)

@@ -47,8 +47,8 @@ def run_snippet(name, cwd):
 def test_the_refine_example_runs_as_written_and_prints_the_readme_table(workspace):
     out = run_snippet('refine-example', workspace)
     readme = open(README, encoding='utf-8').read()
-    rows = re.findall(r'^\| (?:coarse|refined) \|.*$', readme.split('<!-- snippet: refine-example')[1],
-                      re.M)[:2]
+    after = readme.split('<!-- snippet: refine-example')[1]
+    rows = re.findall(r'^\| (?:coarse|refined) \|.*$', after, re.M)[:2]
     assert len(rows) == 2
     for row in rows:  # the figures the README quotes are this run's
         assert row in out, out

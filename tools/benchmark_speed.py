@@ -338,7 +338,8 @@ def benchmark_stm(fragments: int, runs: int) -> float:
     for gy in range(side):
         for gx in range(side):
             if placed < fragments:
-                label_map[gy * step + 2:gy * step + step - 2, gx * step + 2:gx * step + step - 2] = 1
+                y0, x0 = gy * step, gx * step
+                label_map[y0 + 2:y0 + step - 2, x0 + 2:x0 + step - 2] = 1
                 placed += 1
     times = []
     for _ in range(runs + 1):
@@ -350,8 +351,9 @@ def benchmark_stm(fragments: int, runs: int) -> float:
 
 def markdown(args, rows, stm_seconds, encode_rows) -> str:
     fixed = ', coarse masks re-mined every round (`--fixed-masks`)' if args.fixed_masks else ''
-    lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} rounds{fixed}, '
-             f'device `{args.device}`; median of {args.runs} runs after {args.warmup} warm-up (ms)', '']
+    lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} '
+             f'rounds{fixed}, device `{args.device}`; median of {args.runs} runs after '
+             f'{args.warmup} warm-up (ms)', '']
     compare = args.encoder_dtype != ['float32']
     head = (['encoder dtype'] if compare else []) + [
         'masks', 'encoder', 'mining', 'decoder', 'other', 'total', 'overhead / SAM']

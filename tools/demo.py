@@ -3,7 +3,8 @@
 """Refine coarse masks of one image and save a picture of before and after.
 
 With no arguments it runs on an embedded default: a generated scene whose
-coarse masks are the true ones dilated by 5 pixels (``--defect`` for others), refined by the toy SAM that
+coarse masks are the true ones dilated by 5 pixels (``--defect`` for others), refined by the toy
+SAM that
 ships in the package (SAM's prompt encoder and mask decoder behind a small
 convolutional image encoder, trained on generated scenes by
 ``tools/train_toy_sam.py``; a test and demo model, not a substitute for SAM on

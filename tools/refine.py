@@ -26,7 +26,8 @@ still holds and redoes the others (changed input, settings or output;
 ``--overwrite`` redoes all).  An image that fails (unreadable or truncated,
 malformed annotation, masks of another size) is reported with its reason and
 its coarse masks are written unchanged; any other error (out of memory, a
-killed worker, a bug) is transient: the next run retries that image.  ``--eval`` and ``--show-dir`` leave out the
+killed worker, a bug) is transient: the next run retries that image.  ``--eval`` and
+``--show-dir`` leave out the
 failed images (and those whose masks they cannot read or decode) and say how
 many and why.  The exit status is 1 when an image failed.  One
 run at a time may write an output (a lock in it; the ranks of a run share it).

@@ -9,7 +9,8 @@ An item is one coarse instance mask of one image::
 
 The coarse masks are read through the collection layer
 (:mod:`mmsamrefiner.apis.mask_collections`, opened for reading only), the one
-``tools/refine.py`` refines.  Images are not read here: the adapter model encodes each image once and
+``tools/refine.py`` refines.  Images are not read here: the adapter model encodes each image
+once and
 caches its embedding.  Ground truth is optional and used only for validation
 metrics (SAMRefiner++ trains without labels).
 

@@ -14,4 +14,5 @@
 from .hooks import SAMRefinerHook, SaveIoUAdapterHook
 from .sample_refiner import refine_det_sample, refine_seg_sample, sample_image
 
-__all__ = ['SAMRefinerHook', 'SaveIoUAdapterHook', 'refine_det_sample', 'refine_seg_sample', 'sample_image']
+__all__ = ['SAMRefinerHook', 'SaveIoUAdapterHook', 'refine_det_sample', 'refine_seg_sample',
+           'sample_image']

@@ -67,7 +67,8 @@ def coco_mask_ap(pred_coco: dict, gt_coco: dict) -> Dict[str, float]:
             continue
         image = images[ann['image_id']]
         rle = mask_utils.encode(np.asfortranarray(
-            decode_segmentation(ann['segmentation'], image['height'], image['width']).astype(np.uint8)))
+            decode_segmentation(ann['segmentation'], image['height'],
+                                image['width']).astype(np.uint8)))
         results.append(dict(image_id=ann['image_id'], category_id=ann['category_id'],
                             segmentation=rle, score=float(ann.get('score', 1.0))))
     if not results:

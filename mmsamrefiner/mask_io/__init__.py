@@ -1,5 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Readers and writers: coarse-mask collections, the refined-mask writers (one family, one resume scheme).
+"""Readers and writers: coarse-mask collections, the refined-mask writers (one
+family, one resume scheme).
 
 The atomic writers and the content-keyed array cache live in
 :mod:`mmsamrefiner.utils` (the refiner core uses them too); their names are

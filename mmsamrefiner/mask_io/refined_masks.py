@@ -12,8 +12,9 @@ Two kinds of input are refined and written here:
 
 Every writer has ``root`` (its output folder), ``records`` (its
 :class:`RecordBook`) and ``write(key, ...)`` returning ``{path relative to
-root: digest of the content}`` of what it wrote.  Every image ends with a record ``<out_dir>/.records/<key>.json`` written last,
-so a record means the image is finished.  A record binds the result to what
+root: digest of the content}`` of what it wrote.  Every image ends with a
+record ``<out_dir>/.records/<key>.json`` written last, so a record means the
+image is finished.  A record binds the result to what
 produced it and to what it wrote:
 
 * ``status``: ``'refined'`` or ``'failed'`` (with ``reason``, ``ann_id`` when an

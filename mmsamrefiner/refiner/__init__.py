@@ -19,7 +19,8 @@ from .sam import SAM_ARCHS, SAM_CHECKPOINT_URLS, build_sam, build_sam_model, rea
 from .stm import merge_instances, split_then_merge
 
 __all__ = [
-    'SAMRefiner', 'RefineResult', 'IoUAdapter', 'margin_ranking_loss', 'ImageEmbedding', 'Prompts', 'PromptMiner',
+    'SAMRefiner', 'RefineResult', 'IoUAdapter', 'margin_ranking_loss', 'ImageEmbedding', 'Prompts',
+    'PromptMiner',
     'masks_to_boxes', 'build_sam', 'build_sam_model', 'read_state_dict',
     'SAM_ARCHS', 'SAM_CHECKPOINT_URLS', 'split_then_merge', 'merge_instances'
 ]

@@ -3,7 +3,8 @@
 
 SAM's mask decoder scores its candidate masks with an MLP on the IoU token
 (``mask_decoder.iou_prediction_head``; HQ-SAM the same; SAM 2's
-``sam_mask_decoder.iou_prediction_head``, followed by a sigmoid).  The adapter adds a trainable low-rank
+``sam_mask_decoder.iou_prediction_head``, followed by a sigmoid).  The adapter adds a trainable
+low-rank
 term to the MLP's last linear layer ``W`` (``hidden -> num_mask_tokens``)::
 
     scores = W h + b + scale * up(down(h))       down: hidden -> rank, up: rank -> tokens

@@ -68,7 +68,8 @@ def test_instances_match_by_id_and_score_ap():
 def test_mm_metric_gives_the_tool_numbers():
     a, b = box_mask(0, 0, 10, 10), box_mask(10, 10, 20, 20)
     metric = MaskRefinementMetric()
-    metric.process(None, [dict(pred_instances=dict(masks=torch.from_numpy(np.stack([b, a[:, ::-1]]))),
+    predicted = torch.from_numpy(np.stack([b, a[:, ::-1]]))
+    metric.process(None, [dict(pred_instances=dict(masks=predicted),
                                gt_instances=dict(masks=torch.from_numpy(np.stack([a, b]))))])
     out = metric.compute_metrics(metric.results)
     expected = evaluate_mask_pairs([(b, b), (a[:, ::-1], a)])

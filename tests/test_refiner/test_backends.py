@@ -33,7 +33,9 @@ def build(family, arch, seed=0, **kwargs):
 
 
 def prompt_encoder_of(model):
-    return model.sam_prompt_encoder if hasattr(model, 'sam_prompt_encoder') else model.prompt_encoder
+    if hasattr(model, 'sam_prompt_encoder'):
+        return model.sam_prompt_encoder
+    return model.prompt_encoder
 
 
 @pytest.mark.parametrize('family,arch', FAMILIES)

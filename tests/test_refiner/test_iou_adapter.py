@@ -103,7 +103,8 @@ def test_adapter_of_another_architecture_is_refused(tmp_path):
     path = str(tmp_path / 'iou_adapter.pth')
     IoUAdapter.for_sam(make_tiny_sam()).save(path)
     deeper = build_sam_model(dict(TINY_SAM_ARCH, depth=3, global_attn_indexes=(2,)))
-    with pytest.raises(ValueError, match=r'another SAM architecture \(encoder_params: adapter 63136 vs SAM 76064\)'):
+    with pytest.raises(ValueError, match=r'another SAM architecture '
+                       r'\(encoder_params: adapter 63136 vs SAM 76064\)'):
         IoUAdapter.load(path).attach(deeper)
 
 

@@ -52,8 +52,9 @@ def adapt(work_dir, data_root, *extra, flags=(), nproc=1, timeout=300):
                    str(nproc), '--master_port', str(port),
                    osp.join(ROOT, 'tools', 'adapt.py')]
         launcher = ['--launcher', 'pytorch']
-    done = subprocess.run(command + [CONFIG, '--work-dir', str(work_dir), *flags] + launcher + options,
-                          env=env, timeout=timeout, capture_output=True, text=True, cwd=ROOT)
+    argv = command + [CONFIG, '--work-dir', str(work_dir), *flags] + launcher + options
+    done = subprocess.run(argv, env=env, timeout=timeout, capture_output=True, text=True,
+                          cwd=ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return done.stdout + done.stderr
 

@@ -51,8 +51,9 @@ class SAMRefinerHook(Hook):
     and the *content* of SAM's weights) and the hook's settings, and of the
     files' digests (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
 
-    Resume: in the **test loop**, an image whose record matches is read back instead of refined again (an interrupted run resumes; the
-    same checkpoint tested twice is refined once); any difference recomputes
+    Resume: in the **test loop**, an image whose record matches is read back
+    instead of refined again (an interrupted run resumes; the same checkpoint
+    tested twice is refined once); any difference recomputes
     the image and overwrites the stale export.  The **val loop never reuses**
     exports: each validation refines every image and rewrites the export, so
     a metric is never computed from another epoch's masks.
