@@ -44,6 +44,7 @@ def run_snippet(name, cwd):
     return done.stdout
 
 
+@pytest.mark.slow
 def test_the_refine_example_runs_as_written_and_prints_the_readme_table(workspace):
     out = run_snippet('refine-example', workspace)
     readme = open(README, encoding='utf-8').read()
