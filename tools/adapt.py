@@ -21,6 +21,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmsamrefiner.apis.distributed import init_cpu_processes
+from mmsamrefiner.engine.runner_checkpoints import allow_runner_checkpoints
 
 
 def parse_args(argv=None):
@@ -41,27 +42,6 @@ def parse_args(argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def allow_runner_checkpoints() -> None:
-    """Let ``--resume`` read mmengine's own checkpoints under torch >= 2.6.
-
-    torch 2.6 made ``torch.load`` weights-only by default; mmengine 0.10's
-    checkpoints also hold its message hub (log history buffers, numpy
-    scalars and arrays).  These types, and only these, are allowed.
-    """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is None:  # torch < 2.4: nothing to allow
-        return
-    import codecs
-    from collections import Counter
-
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-    multiarray = getattr(np, '_core', np.core).multiarray
-    add_safe_globals([HistoryBuffer, Counter, np.ndarray, np.dtype, multiarray.scalar,
-                      multiarray._reconstruct, codecs.encode, getattr]
-                     + [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32')])
 
 
 def build_config(args) -> Config:
