@@ -102,6 +102,9 @@ def parse_args(argv=None):
                         help='first scene seed; also the training seed')
     parser.add_argument('--device', default='cpu',
                         help="where refinement and training run ('cpu', 'cuda')")
+    parser.add_argument('--threads', type=int, default=1,
+                        help="torch's CPU threads (1: steady on shared cores, where torch's "
+                        'thread pool can stall; more is faster on idle ones)')
     parser.add_argument('--refiner-config',
                         default=osp.join(ROOT, 'configs/samrefiner/samrefiner_sam_toy.py'))
     parser.add_argument('--quick', action='store_true',
@@ -433,6 +436,9 @@ def run(args) -> dict:
     records)``."""
     if args.device == 'cpu':
         os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')  # the Runner picks CUDA if it sees one
+    import torch
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
     args.out_dir = osp.abspath(args.out_dir)
     os.makedirs(args.out_dir, exist_ok=True)
     models = sorted({KINDS[kind] for kind in args.kinds})
@@ -480,14 +486,16 @@ def run(args) -> dict:
                     args, model, labels, data_dir, folder))
     rows = make_rows(args, records)
     table = format_table(rows)
-    print('\n' + table, flush=True)
+    minutes = (time.perf_counter() - start) / 60
+    print(f'\n{len(steps.ran)} step(s) run, {len(steps.reused)} reused; {minutes:.1f} min\n'
+          + table, flush=True)
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     atomic_write_json(osp.join(args.out_dir, 'results.json'),
                       dict(settings=dict(sizes, iters=args.iters, kinds=args.kinds,
                                          amount=args.amount, device=args.device,
                                          refiner_config=args.refiner_config),
-                           rows=rows))
+                           rows=rows, minutes=minutes))
     return dict(rows=rows, ran=steps.ran, reused=steps.reused, records=records)
 
 

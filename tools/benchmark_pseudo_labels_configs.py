@@ -61,7 +61,8 @@ def mask_rcnn_config(train_ann: str, train_img_dir: str, test_ann: str, test_img
                      iters: int, seed: int = 0, batch_size: int = 4, lr: float = 1e-3,
                      log_interval: int = 50) -> dict:
     """Mask R-CNN: ResNet-18 of 16 base channels (trained BN), FPN of 64
-    channels, RPN and RoI heads of 64 channels, trained ``iters`` iterations on
+    channels, RPN and RoI heads of 64 channels (RoIAlign with 2x2 samples a
+    bin: mmcv's adaptive sampling is slow on CPUs), trained ``iters`` iterations on
     the COCO json ``train_ann`` and tested (mask AP, ``CocoMetric`` ``segm``) on
     ``test_ann``.  ``image_size``: (H, W) of the images, kept as they are
     (no resize beyond the identity; random horizontal flips in training)."""
@@ -106,7 +107,7 @@ def mask_rcnn_config(train_ann: str, train_img_dir: str, test_ann: str, test_img
             type='StandardRoIHead',
             bbox_roi_extractor=dict(type='SingleRoIExtractor',
                                     roi_layer=dict(type='RoIAlign', output_size=7,
-                                                   sampling_ratio=0),
+                                                   sampling_ratio=2),
                                     out_channels=channels, featmap_strides=[4, 8, 16, 32]),
             bbox_head=dict(
                 type='Shared2FCBBoxHead', in_channels=channels, fc_out_channels=256,
@@ -118,7 +119,7 @@ def mask_rcnn_config(train_ann: str, train_img_dir: str, test_ann: str, test_img
                 loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
             mask_roi_extractor=dict(type='SingleRoIExtractor',
                                     roi_layer=dict(type='RoIAlign', output_size=14,
-                                                   sampling_ratio=0),
+                                                   sampling_ratio=2),
                                     out_channels=channels, featmap_strides=[4, 8, 16, 32]),
             mask_head=dict(type='FCNMaskHead', num_convs=4, in_channels=channels,
                            conv_out_channels=channels, num_classes=len(classes),
@@ -130,7 +131,7 @@ def mask_rcnn_config(train_ann: str, train_img_dir: str, test_ann: str, test_img
                      sampler=dict(type='RandomSampler', num=128, pos_fraction=0.5,
                                   neg_pos_ub=-1, add_gt_as_proposals=False),
                      allowed_border=-1, pos_weight=-1, debug=False),
-            rpn_proposal=dict(nms_pre=1000, max_per_img=300,
+            rpn_proposal=dict(nms_pre=1000, max_per_img=200,
                               nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0),
             rcnn=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5,
                                     min_pos_iou=0.5, match_low_quality=True,
@@ -139,7 +140,7 @@ def mask_rcnn_config(train_ann: str, train_img_dir: str, test_ann: str, test_img
                                    neg_pos_ub=-1, add_gt_as_proposals=True),
                       mask_size=28, pos_weight=-1, debug=False)),
         test_cfg=dict(
-            rpn=dict(nms_pre=500, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7),
+            rpn=dict(nms_pre=500, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7),
                      min_bbox_size=0),
             rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=20,
                       mask_thr_binary=0.5)))
