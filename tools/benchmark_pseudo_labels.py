@@ -72,11 +72,11 @@ sys.path.insert(0, TOOLS)
 from benchmark_pseudo_labels_configs import fcn_config, mask_rcnn_config  # noqa: E402
 
 #: Pseudo-label kinds: which labels they are and which model they train.
-KINDS = {'box': 'mask-rcnn', 'cam': 'mask-rcnn', 'semantic': 'fcn'}
+KINDS = {'box': 'mask-rcnn', 'semantic': 'fcn', 'cam': 'mask-rcnn'}
 LABEL_SETS = ('coarse', 'refined', 'true')
 #: The run's sizes: ``default`` (the documented run) and ``quick`` (tests).
 PRESETS = dict(
-    default=dict(images=300, test_images=100, height=160, width=192, iters=1000,
+    default=dict(images=300, test_images=100, height=160, width=192, iters=600,
                  batch_size=4, log_interval=50),
     quick=dict(images=4, test_images=2, height=96, width=128, iters=2, batch_size=2,
                log_interval=1))
@@ -93,7 +93,7 @@ def parse_args(argv=None):
     parser.add_argument('--kinds', nargs='+', choices=list(KINDS), default=list(KINDS))
     parser.add_argument('--images', type=int, help='training scenes (default 300)')
     parser.add_argument('--test-images', type=int, help='held-out scenes (default 100)')
-    parser.add_argument('--iters', type=int, help='training iterations per model (default 1000)')
+    parser.add_argument('--iters', type=int, help='training iterations per model (default 600)')
     parser.add_argument('--height', type=int, help='scene height in pixels (default 160)')
     parser.add_argument('--width', type=int, help='scene width in pixels (default 192)')
     parser.add_argument('--amount', type=int, default=5,
@@ -398,7 +398,8 @@ def fmt(value: Optional[float], scale: float = 100.0, digits: int = 1) -> str:
 
 
 def make_rows(args, records: Dict[str, dict]) -> List[dict]:
-    """One row per kind and label set."""
+    """One row per kind and label set; a training not finished yet gives
+    None in its columns."""
     rows = []
     for kind in args.kinds:
         model = KINDS[kind]
@@ -406,15 +407,16 @@ def make_rows(args, records: Dict[str, dict]) -> List[dict]:
             if label_set == 'true':
                 data = records['data']['result']['label_miou']
                 quality = data['instances' if model == 'mask-rcnn' else 'label_maps']
-                trained = records[f'train-{model}-true']
+                trained = records.get(f'train-{model}-true')
             else:
                 quality = records[f'{label_set}-{kind}']['result']['label_miou']
-                trained = records[f'train-{model}-{kind}-{label_set}']
-            result = trained['result']
+                trained = records.get(f'train-{model}-{kind}-{label_set}')
+            result = trained['result'] if trained else {}
+            seconds = result.get('train_seconds')
             rows.append(dict(kind=kind, labels=label_set, model=model, label_miou=quality,
                              mask_ap=result.get('mask_ap'), mask_ap50=result.get('mask_ap50'),
                              test_miou=result.get('miou'),
-                             train_minutes=result['train_seconds'] / 60))
+                             train_minutes=None if seconds is None else seconds / 60))
     return rows
 
 
@@ -424,11 +426,26 @@ def format_table(rows: List[dict]) -> str:
     for row in rows:
         lines.append(f'| {row["kind"]} | {row["labels"]} | {fmt(row["label_miou"])} | '
                      f'{row["model"]} | {fmt(row["mask_ap"])} | {fmt(row["mask_ap50"])} | '
-                     f'{fmt(row["test_miou"])} | {row["train_minutes"]:.1f} |')
+                     f'{fmt(row["test_miou"])} | {fmt(row["train_minutes"], 1)} |')
     return '\n'.join(lines)
 
 
 # ---------------------------------------------------------------------------
+
+
+def write_results(args, records: Dict[str, dict], sizes: dict, start: float):
+    """``results.md`` and ``results.json`` of what is finished; returns the
+    rows and the minutes since ``start``."""
+    rows = make_rows(args, records)
+    minutes = (time.perf_counter() - start) / 60
+    with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
+        f.write(format_table(rows) + '\n')
+    atomic_write_json(osp.join(args.out_dir, 'results.json'),
+                      dict(settings=dict(sizes, iters=args.iters, kinds=args.kinds,
+                                         amount=args.amount, device=args.device,
+                                         refiner_config=args.refiner_config),
+                           rows=rows, minutes=minutes))
+    return rows, minutes
 
 
 def run(args) -> dict:
@@ -484,18 +501,10 @@ def run(args) -> dict:
                 [records['data'], records[f'{label_set}-{kind}']],
                 lambda folder, model=model, labels=labels_of[(kind, label_set)]: train_and_test(
                     args, model, labels, data_dir, folder))
-    rows = make_rows(args, records)
-    table = format_table(rows)
-    minutes = (time.perf_counter() - start) / 60
+            write_results(args, records, sizes, start)
+    rows, minutes = write_results(args, records, sizes, start)
     print(f'\n{len(steps.ran)} step(s) run, {len(steps.reused)} reused; {minutes:.1f} min\n'
-          + table, flush=True)
-    with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
-        f.write(table + '\n')
-    atomic_write_json(osp.join(args.out_dir, 'results.json'),
-                      dict(settings=dict(sizes, iters=args.iters, kinds=args.kinds,
-                                         amount=args.amount, device=args.device,
-                                         refiner_config=args.refiner_config),
-                           rows=rows, minutes=minutes))
+          + format_table(rows), flush=True)
     return dict(rows=rows, ran=steps.ran, reused=steps.reused, records=records)
 
 
