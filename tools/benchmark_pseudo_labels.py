@@ -449,12 +449,18 @@ def write_results(args, records: Dict[str, dict], sizes: dict, start: float):
 
 
 def run(args) -> dict:
-    """Every step (reusing finished ones); returns ``dict(rows, ran, reused,
-    records)``."""
-    if args.device == 'cpu':
-        os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')  # the Runner picks CUDA if it sees one
+    """Every step (reusing finished ones) with torch on ``args.threads``
+    threads (restored after); returns ``dict(rows, ran, reused, records)``."""
     import torch
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _run_steps(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_steps(args) -> dict:
     start = time.perf_counter()
     args.out_dir = osp.abspath(args.out_dir)
     os.makedirs(args.out_dir, exist_ok=True)
@@ -509,7 +515,10 @@ def run(args) -> dict:
 
 
 def main(argv=None):
-    run(parse_args(argv))
+    args = parse_args(argv)
+    if args.device == 'cpu':  # mmengine's Runner trains on CUDA whenever it sees a GPU
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
+    run(args)
 
 
 if __name__ == '__main__':

@@ -13,8 +13,6 @@ masks (``tools/benchmark_pseudo_labels.py``).
 Everything is seeded; masks are (H, W) or (N, H, W) bool in the image's pixel
 frame.
 """
-from typing import Optional
-
 import numpy as np
 
 from .defects import make_coarse_mask
@@ -72,7 +70,7 @@ def paint_label_map(masks: np.ndarray, labels: np.ndarray,
 
 
 def make_weak_label_map(masks: np.ndarray, labels: np.ndarray, seed: int = 0,
-                        amount: int = 5, kind: Optional[str] = 'cam') -> np.ndarray:
+                        amount: int = 5, kind: str = 'cam') -> np.ndarray:
     """(H, W) uint8 coarse class map: the ``kind`` pseudo-labels of ``masks``
     (:func:`make_weak_masks`) painted in order (:func:`paint_label_map`)."""
     return paint_label_map(make_weak_masks(masks, kind, seed, amount), labels)
