@@ -29,7 +29,8 @@ Method
 * Models (:mod:`benchmark_pseudo_labels_configs`, random init): a Mask R-CNN
   (ResNet-18 of 16 base channels, FPN of 64 channels) and an FCN (ResNetV1c-18
   of 16 base channels, output stride 8), each trained on the coarse, the
-  refined and the true labels with the same schedule (``--iters`` iterations,
+  refined and the true labels with the same schedule (``--iters``
+  iterations for the Mask R-CNN, ``--seg-iters`` for the FCN,
   batch 4, AdamW with warm-up and cosine decay) and the same seed, through
   mmengine's ``Runner`` with the config written to the training's folder, then
   tested on the held-out true labels: mask AP and AP50 (mmdet ``CocoMetric``,
@@ -76,9 +77,9 @@ KINDS = {'box': 'mask-rcnn', 'semantic': 'fcn', 'cam': 'mask-rcnn'}
 LABEL_SETS = ('coarse', 'refined', 'true')
 #: The run's sizes: ``default`` (the documented run) and ``quick`` (tests).
 PRESETS = dict(
-    default=dict(images=300, test_images=100, height=160, width=192, iters=600,
+    default=dict(images=300, test_images=100, height=160, width=192, iters=600, seg_iters=2000,
                  batch_size=4, log_interval=50),
-    quick=dict(images=4, test_images=2, height=96, width=128, iters=2, batch_size=2,
+    quick=dict(images=4, test_images=2, height=96, width=128, iters=2, seg_iters=2, batch_size=2,
                log_interval=1))
 STEP_RECORD = 'step.json'
 #: Bump when a step's code changes what it writes: every record goes stale.
@@ -93,7 +94,10 @@ def parse_args(argv=None):
     parser.add_argument('--kinds', nargs='+', choices=list(KINDS), default=list(KINDS))
     parser.add_argument('--images', type=int, help='training scenes (default 300)')
     parser.add_argument('--test-images', type=int, help='held-out scenes (default 100)')
-    parser.add_argument('--iters', type=int, help='training iterations per model (default 600)')
+    parser.add_argument('--iters', type=int,
+                        help='training iterations of the Mask R-CNN (default 600)')
+    parser.add_argument('--seg-iters', type=int,
+                        help='training iterations of the FCN (default 2000)')
     parser.add_argument('--height', type=int, help='scene height in pixels (default 160)')
     parser.add_argument('--width', type=int, help='scene width in pixels (default 192)')
     parser.add_argument('--amount', type=int, default=5,
@@ -348,6 +352,12 @@ def refine_labels(args, kind: str, data_dir: str, coarse_dir: str, folder: str) 
 _RUN_COUNTER = [0]
 
 
+def model_iters(args, model: str) -> int:
+    """Training iterations of ``model``: ``--iters`` (Mask R-CNN) or
+    ``--seg-iters`` (FCN)."""
+    return args.iters if model == 'mask-rcnn' else args.seg_iters
+
+
 def train_and_test(args, model: str, labels: str, data_dir: str, folder: str) -> dict:
     """Train ``model`` on ``labels`` (a COCO json or a folder of label maps of
     the training images) through mmengine's ``Runner``, test it on the held-out
@@ -355,7 +365,7 @@ def train_and_test(args, model: str, labels: str, data_dir: str, folder: str) ->
     from mmengine.config import Config
     from mmengine.runner import Runner
     train, test = osp.join(data_dir, 'train'), osp.join(data_dir, 'test')
-    common = dict(work_dir=folder, iters=args.iters, seed=args.seed,
+    common = dict(work_dir=folder, iters=model_iters(args, model), seed=args.seed,
                   batch_size=args.batch_size, log_interval=args.log_interval)
     if model == 'mask-rcnn':
         cfg_dict = mask_rcnn_config(labels, osp.join(train, 'images'),
@@ -441,7 +451,8 @@ def write_results(args, records: Dict[str, dict], sizes: dict, start: float):
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
         f.write(format_table(rows) + '\n')
     atomic_write_json(osp.join(args.out_dir, 'results.json'),
-                      dict(settings=dict(sizes, iters=args.iters, kinds=args.kinds,
+                      dict(settings=dict(sizes, iters=args.iters, seg_iters=args.seg_iters,
+                                         kinds=args.kinds, threads=args.threads,
                                          amount=args.amount, device=args.device,
                                          refiner_config=args.refiner_config),
                            rows=rows, minutes=minutes))
@@ -489,13 +500,14 @@ def _run_steps(args) -> dict:
         for label_set in ('coarse', 'refined'):
             name = 'instances.json' if KINDS[kind] == 'mask-rcnn' else 'label_maps'
             labels_of[(kind, label_set)] = osp.join(steps.folder(f'{label_set}-{kind}'), name)
-    schedule = dict(iters=args.iters, seed=args.seed, batch_size=args.batch_size)
+    schedule = dict(seed=args.seed, batch_size=args.batch_size)
     for model in models:
         true_labels = osp.join(data_dir, 'train',
                                'instances.json' if model == 'mask-rcnn' else 'label_maps')
         name = f'train-{model}-true'
         records[name] = steps.run(
-            name, dict(schedule, model=model, labels='true'), [records['data']],
+            name, dict(schedule, iters=model_iters(args, model), model=model, labels='true'),
+            [records['data']],
             lambda folder, model=model, labels=true_labels: train_and_test(
                 args, model, labels, data_dir, folder))
     for kind in args.kinds:
@@ -503,7 +515,8 @@ def _run_steps(args) -> dict:
         for label_set in ('coarse', 'refined'):
             name = f'train-{model}-{kind}-{label_set}'
             records[name] = steps.run(
-                name, dict(schedule, model=model, labels=f'{label_set}-{kind}'),
+                name, dict(schedule, iters=model_iters(args, model), model=model,
+                           labels=f'{label_set}-{kind}'),
                 [records['data'], records[f'{label_set}-{kind}']],
                 lambda folder, model=model, labels=labels_of[(kind, label_set)]: train_and_test(
                     args, model, labels, data_dir, folder))

@@ -80,9 +80,13 @@ def test_a_rerun_reuses_every_finished_step_and_a_changed_setting_redoes_its_dep
                                    'train-fcn-semantic-coarse', 'train-fcn-semantic-refined'}
     assert {'data', 'coarse-box', 'refined-box', 'train-mask-rcnn-true', 'train-fcn-true',
             'train-mask-rcnn-box-coarse', 'train-mask-rcnn-box-refined'} <= set(changed['reused'])
-    # the schedule: every training, nothing before it
+    # a model's schedule: its trainings, nothing else
     longer = run(out_dir, '--amount', '3', '--iters', '3')
-    assert sorted(longer['ran']) == sorted(n for n in first['ran'] if n.startswith('train-'))
+    assert sorted(longer['ran']) == ['train-mask-rcnn-box-coarse', 'train-mask-rcnn-box-refined',
+                                     'train-mask-rcnn-true']
+    longer = run(out_dir, '--amount', '3', '--iters', '3', '--seg-iters', '3')
+    assert sorted(longer['ran']) == ['train-fcn-semantic-coarse', 'train-fcn-semantic-refined',
+                                     'train-fcn-true']
 
 
 def test_an_interrupted_step_is_redone(tmp_path, monkeypatch):
