@@ -37,7 +37,7 @@ Method
   ``segm``), mIoU (mmseg ``IoUMetric``).  The true-label trainings are shared
   by the kinds of a model.
 
-Resumable: each step (``data``, ``coarse-<kind>``, ``refine-<kind>``,
+Resumable: each step (``data``, ``coarse-<kind>``, ``refined-<kind>``,
 ``train-<model>-<labels>``) has its own folder under ``--out-dir`` with a
 ``step.json`` recording its settings, the digests of what it was computed
 from, its result and the digest of its output.  A re-run reuses a step whose
