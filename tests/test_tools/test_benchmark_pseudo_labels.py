@@ -1,0 +1,103 @@
+# Copyright (c) mmsamrefiner contributors. All rights reserved.
+"""tools/benchmark_pseudo_labels.py --quick end to end: every row, label
+quality where it is known, re-runs that reuse finished steps and redo only
+what a changed setting touches."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import benchmark_pseudo_labels as bench  # noqa: E402
+
+KINDS = ['box', 'semantic']  # one kind per model keeps the test short
+
+
+def run(out_dir, *options):
+    return bench.run(bench.parse_args(['--quick', '--out-dir', str(out_dir), '--kinds', *KINDS,
+                                       *options]))
+
+
+@pytest.fixture(scope='module')
+def first_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp('bench')
+    return out_dir, run(out_dir)
+
+
+def test_the_table_has_a_row_per_kind_and_label_set(first_run):
+    out_dir, report = first_run
+    rows = {(row['kind'], row['labels']): row for row in report['rows']}
+    assert list(rows) == [(kind, labels) for kind in KINDS
+                          for labels in ('coarse', 'refined', 'true')]
+    for (kind, _), row in rows.items():
+        if kind == 'box':
+            assert row['model'] == 'mask-rcnn' and row['test_miou'] is None
+            assert 0 <= row['mask_ap'] <= 1 and 0 <= row['mask_ap50'] <= 1
+        else:
+            assert row['model'] == 'fcn' and row['mask_ap'] is None
+            assert 0 <= row['test_miou'] <= 1
+        assert row['train_minutes'] > 0
+    saved = json.load(open(osp.join(out_dir, 'results.json')))
+    assert saved['rows'] == report['rows']
+    table = open(osp.join(out_dir, 'results.md')).read()
+    assert table.count('\n') == 2 + len(rows)
+    assert '| box | coarse |' in table and '| semantic | true |' in table
+
+
+def test_label_quality_is_one_for_true_labels_and_below_for_boxes(first_run):
+    _, report = first_run
+    rows = {(row['kind'], row['labels']): row for row in report['rows']}
+    assert rows['box', 'true']['label_miou'] == 1.0
+    assert rows['semantic', 'true']['label_miou'] == 1.0
+    assert rows['box', 'coarse']['label_miou'] < 1.0
+    assert rows['semantic', 'coarse']['label_miou'] < 1.0
+    assert 0 < rows['box', 'refined']['label_miou'] <= 1.0
+
+
+def test_each_step_has_its_folder_record_and_the_config_it_trained(first_run):
+    out_dir, report = first_run
+    assert report['reused'] == []
+    for name in report['ran']:
+        record = json.load(open(osp.join(out_dir, name, 'step.json')))
+        assert record['name'] == name and record['key'] and 'result' in record
+    assert osp.exists(osp.join(out_dir, 'train-mask-rcnn-box-refined', 'config.py'))
+    assert osp.exists(osp.join(out_dir, 'refined-box', 'refined.json'))  # tools/refine.py's
+    assert len(report['ran']) == 1 + 2 * 2 + 2 + 2 * 2
+
+
+def test_a_rerun_reuses_every_finished_step_and_a_changed_setting_redoes_its_dependents(
+        first_run):
+    out_dir, first = first_run
+    again = run(out_dir)
+    assert again['ran'] == [] and sorted(again['reused']) == sorted(first['ran'])
+    assert again['rows'] == first['rows']
+    # --amount shapes the CAM-like labels of `semantic` only
+    changed = run(out_dir, '--amount', '3')
+    assert 'coarse-semantic' in changed['ran']
+    assert set(changed['ran']) <= {'coarse-semantic', 'refined-semantic',
+                                   'train-fcn-semantic-coarse', 'train-fcn-semantic-refined'}
+    assert {'data', 'coarse-box', 'refined-box', 'train-mask-rcnn-true', 'train-fcn-true',
+            'train-mask-rcnn-box-coarse', 'train-mask-rcnn-box-refined'} <= set(changed['reused'])
+    # a model's schedule: its trainings, nothing else
+    longer = run(out_dir, '--amount', '3', '--iters', '3')
+    assert sorted(longer['ran']) == ['train-mask-rcnn-box-coarse', 'train-mask-rcnn-box-refined',
+                                     'train-mask-rcnn-true']
+    longer = run(out_dir, '--amount', '3', '--iters', '3', '--seg-iters', '3')
+    assert sorted(longer['ran']) == ['train-fcn-semantic-coarse', 'train-fcn-semantic-refined',
+                                     'train-fcn-true']
+
+
+def test_an_interrupted_step_is_redone(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, 'train_and_test', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    report = run(tmp_path)
+    assert report['reused'] == ['data', 'coarse-box', 'refined-box', 'coarse-semantic',
+                                'refined-semantic']
+    assert all(name.startswith('train-') for name in report['ran'])
