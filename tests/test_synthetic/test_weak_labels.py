@@ -4,8 +4,12 @@ masks."""
 import numpy as np
 import pytest
 
-from mmsamrefiner.synthetic.weak_labels import (cam_mask, make_weak_label_map,
-                                                make_weak_masks, paint_label_map)
+from mmsamrefiner.synthetic.weak_labels import (
+    cam_mask,
+    make_weak_label_map,
+    make_weak_masks,
+    paint_label_map,
+)
 
 
 def l_shape():

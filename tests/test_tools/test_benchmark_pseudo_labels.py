@@ -12,6 +12,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 import benchmark_pseudo_labels as bench  # noqa: E402
 
+#: real (tiny) Mask R-CNN and FCN trainings through the tool
+pytestmark = pytest.mark.slow
+
 KINDS = ['box', 'semantic']  # one kind per model keeps the test short
 
 
