@@ -57,6 +57,7 @@ from mmsamrefiner.mask_io.refined_masks import (
     record_key,
 )
 from mmsamrefiner.utils.digest import digest_json, file_stamp, hasher, update_array
+from mmsamrefiner.utils.masks import as_bool_tensor
 
 from .loop_report import LoopCounts
 from .sample_refiner import sample_kind
@@ -80,11 +81,8 @@ def prediction_digest(data_sample) -> str:
     digest = hasher()
     if 'pred_instances' in data_sample:
         instances = data_sample.pred_instances
-        masks = instances.masks if 'masks' in instances else None
-        if masks is not None and not isinstance(masks, torch.Tensor):  # BitmapMasks
-            masks = torch.from_numpy(masks.to_ndarray())
-        if masks is not None:
-            masks = masks.bool().cpu().numpy()
+        if 'masks' in instances:
+            masks = as_bool_tensor(instances.masks).cpu().numpy()
             digest.update(f'masks{masks.shape}'.encode('ascii'))
             update_array(digest, np.packbits(masks.reshape(len(masks), -1), axis=1), 'bits')
         for name in ('scores', 'labels'):
@@ -262,9 +260,7 @@ class PseudoLabelExport:
         if exported is None or len(exported['masks']) != len(instances):
             return False
         if self.options.keep_coarse:
-            masks = instances.masks
-            instances.coarse_masks = (masks if isinstance(masks, torch.Tensor) else
-                                      torch.from_numpy(masks.to_ndarray())).bool().clone()
+            instances.coarse_masks = as_bool_tensor(instances.masks).clone()
         instances.masks = torch.from_numpy(exported['masks']).to(instances.scores.device)
         passed = int((instances.scores >= self.options.score_thr).sum())
         self.counts.num_instances_reused += passed

@@ -26,6 +26,7 @@ import torch
 
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import load_rgb_image
+from mmsamrefiner.utils.masks import as_bool_tensor
 
 
 def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
@@ -89,10 +90,7 @@ def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarr
     if 'masks' not in instances:
         raise KeyError('pred_instances has no masks: SAMRefinerHook needs an instance '
                        'segmentation model (e.g. Mask R-CNN), not a box-only detector')
-    masks = instances.masks
-    if not isinstance(masks, torch.Tensor):  # BitmapMasks
-        masks = torch.from_numpy(masks.to_ndarray())
-    masks = masks.bool()
+    masks = as_bool_tensor(instances.masks)
     if keep_coarse:
         instances.coarse_masks = masks.clone()
     selected = torch.nonzero(instances.scores >= score_thr).flatten()

@@ -12,7 +12,7 @@ def encode_png(image: np.ndarray, palette: Optional[np.ndarray] = None) -> bytes
     """PNG bytes of an (H, W) integer array or an (H, W, 3) BGR uint8 image.
 
     (H, W): palette mode when ``palette`` is given ((K, 3) uint8 RGB, values
-    0..255), else grey, 8 bit when every value is below 256, 16 bit otherwise
+    0..255), else grey, 8 bit when every value fits 8 bits (0..255), 16 bit otherwise
     (values 0..65535).
     """
     if image.ndim == 3 and image.shape[2] == 3 and palette is None:

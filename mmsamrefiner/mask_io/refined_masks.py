@@ -417,7 +417,7 @@ class PseudoLabelCocoWriter:
 class PseudoLabelMapWriter:
     """A model's refined label maps (mmseg), one PNG per image,
     ``<out_dir>/<key>.png`` with ``key`` the image's file stem (the layout of
-    mmseg's datasets): 8-bit grey when every value is below 256, else 16-bit."""
+    mmseg's datasets): 8-bit grey when every value fits 8 bits, else 16-bit."""
 
     def __init__(self, out_dir: str):
         self.out_dir = self.root = out_dir

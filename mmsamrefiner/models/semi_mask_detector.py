@@ -35,6 +35,7 @@ from mmdet.structures.mask import BitmapMasks
 from torch import Tensor
 
 from mmsamrefiner.registry import MODELS
+from mmsamrefiner.utils.masks import as_bool_tensor
 
 from .mask_projection import project_masks
 
@@ -70,7 +71,7 @@ class SemiMaskDetector(SemiBaseDetector):
             to_original = torch.linalg.inv(torch.as_tensor(
                 data_sample.homography_matrix, dtype=torch.float32)).to(instances.bboxes.device)
             instances.bboxes = bbox_project(instances.bboxes, to_original, data_sample.ori_shape)
-            instances.masks = project_masks(_as_tensor(instances.masks), to_original,
+            instances.masks = project_masks(as_bool_tensor(instances.masks), to_original,
                                             data_sample.ori_shape)
             data_sample.gt_instances = instances
         return batch_data_samples, {}
@@ -85,15 +86,9 @@ class SemiMaskDetector(SemiBaseDetector):
                                       dtype=torch.float32).to(instances.bboxes.device)
             height, width = data_sample.img_shape[:2]
             instances.bboxes = bbox_project(instances.bboxes, to_view, data_sample.img_shape)
-            masks = project_masks(_as_tensor(instances.masks), to_view, (height, width))
+            masks = project_masks(as_bool_tensor(instances.masks), to_view, (height, width))
             instances.masks = BitmapMasks(masks.cpu().numpy().astype('uint8'), height, width)
             data_sample.gt_instances = instances
         wh_thr = self.semi_train_cfg.get('min_pseudo_bbox_wh', (1e-2, 1e-2))
         return filter_gt_instances(batch_data_samples, wh_thr=wh_thr)
 
-
-def _as_tensor(masks) -> Tensor:
-    """(N, H, W) bool tensor from a tensor or ``BitmapMasks``."""
-    if isinstance(masks, Tensor):
-        return masks.bool()
-    return torch.from_numpy(masks.to_ndarray()).bool()

@@ -1,5 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Mask helpers shared by the datasets and the evaluation (numpy only)."""
+"""Mask helpers shared across the package (numpy; torch imported where a
+tensor is made)."""
 from typing import List, Tuple
 
 import numpy as np
@@ -23,3 +24,13 @@ def match_masks(pred: np.ndarray, gt: np.ndarray) -> List[Tuple[int, int]]:
         used_p.add(i)
         used_g.add(j)
     return pairs
+
+
+def as_bool_tensor(masks):
+    """(N, H, W) bool tensor of instance masks given as a tensor (any dtype,
+    kept on its device) or as mmdet's ``BitmapMasks`` / ``PolygonMasks``
+    (anything with ``to_ndarray()``; on the CPU)."""
+    import torch
+    if not isinstance(masks, torch.Tensor):
+        masks = torch.from_numpy(masks.to_ndarray())
+    return masks.bool()
