@@ -75,9 +75,8 @@ SELF_TRAINING_CONFIGS = {
     'self_training/deeplabv3plus_r50-d8_4xb4-20k_voc12aug+samrefiner-pseudo-labels-512x512.py':
     (DEEPLAB, 'ImageFolderSegDataset', 'student'),
 }
-# what the pseudo-labelling configs import: the package and the checkpoint allowlist
-CHECKPOINT_IMPORTS = dict(imports=['mmsamrefiner', 'mmsamrefiner.engine.runner_checkpoints'],
-                          allow_failed_imports=False)
+# what the pseudo-labelling configs import: the package (it lets mmengine read its own checkpoints)
+CHECKPOINT_IMPORTS = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
 
 
 def expected_keys(name: str) -> set:

@@ -21,7 +21,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmsamrefiner.apis.distributed import init_cpu_processes
-from mmsamrefiner.engine.runner_checkpoints import allow_runner_checkpoints
+from mmsamrefiner import runner_checkpoints
 
 
 def parse_args(argv=None):
@@ -70,7 +70,7 @@ def build_config(args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    allow_runner_checkpoints()
+    runner_checkpoints.install(force_import=True)
     cfg = build_config(args)
     if not torch.cuda.is_available():  # on GPUs the Runner joins the processes
         init_cpu_processes(args.launcher)

@@ -440,7 +440,7 @@ def train(args) -> Optional[torch.nn.Module]:
         if path is None:
             print(f'--resume: no step checkpoint in {args.work_dir}; starting at step 0')
         else:
-            state = torch.load(path, map_location=args.device, weights_only=False)
+            state = torch.load(path, map_location=args.device, weights_only=True)
             made = state['args']
             if made['seed'] != args.seed or made['batch'] != args.batch or \
                     not same_cycles_until(made, args, state['step']):

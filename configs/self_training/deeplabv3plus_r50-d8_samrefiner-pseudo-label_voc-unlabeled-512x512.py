@@ -10,9 +10,7 @@ _base_ = [
     'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py',
     '../_base_/hooks/samrefiner_hook.py',
 ]
-# torch >= 2.6 loads checkpoints weights-only: allow what mmengine's own hold
-custom_imports = dict(imports=['mmsamrefiner', 'mmsamrefiner.engine.runner_checkpoints'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
 
 unlabeled_pipeline = [
     dict(type='LoadImageFromFile'),

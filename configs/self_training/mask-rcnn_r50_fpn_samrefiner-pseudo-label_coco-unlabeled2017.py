@@ -11,9 +11,7 @@ _base_ = [
     'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
     '../_base_/hooks/samrefiner_hook.py',
 ]
-# torch >= 2.6 loads checkpoints weights-only: allow what mmengine's own hold
-custom_imports = dict(imports=['mmsamrefiner', 'mmsamrefiner.engine.runner_checkpoints'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
 
 unlabeled_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -189,15 +189,20 @@ class IoUAdapter(nn.Module):
         return adapter
 
     @classmethod
-    def load(cls, checkpoint: str) -> 'IoUAdapter':
-        """Read an adapter file (a path, or a URL through mmengine's loader)."""
-        from .sam import describe_unreadable_checkpoint, load_checkpoint_file
+    def load(cls, checkpoint: str, sha256: Optional[str] = None) -> 'IoUAdapter':
+        """Read an adapter file (a path or a URL, weights only:
+        :func:`~.checkpoints.load_checkpoint_file`); ``sha256``: the digest
+        the file must have."""
+        from .checkpoints import CheckpointError, load_checkpoint_file
+        from .sam import describe_unreadable_checkpoint
         if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'no IoU adapter file at {checkpoint!r}')
         hint = ('pass the adapter file tools/adapt.py writes (<work_dir>/iou_adapter.pth, '
                 'IoUAdapter.save)')
         try:
-            data = load_checkpoint_file(checkpoint)
+            data = load_checkpoint_file(checkpoint, sha256)
+        except CheckpointError:
+            raise
         except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
             if isinstance(error, OSError) and '://' in checkpoint:
                 raise

@@ -60,13 +60,15 @@ class RefineResult:
 
 
 def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
-    """An :class:`IoUAdapter`, or one loaded from ``dict(checkpoint=...)``."""
+    """An :class:`IoUAdapter`, or one loaded from ``dict(checkpoint=...)``
+    (and optionally ``sha256=``, the digest the file must have)."""
     if isinstance(iou_adapter, IoUAdapter):
         return iou_adapter
-    if isinstance(iou_adapter, dict) and set(iou_adapter) == {'checkpoint'}:
-        return IoUAdapter.load(iou_adapter['checkpoint'])
-    raise TypeError('iou_adapter must be an IoUAdapter or dict(checkpoint=PATH), '
-                    f'got {iou_adapter!r}')
+    if isinstance(iou_adapter, dict) and 'checkpoint' in iou_adapter and \
+            set(iou_adapter) <= {'checkpoint', 'sha256'}:
+        return IoUAdapter.load(iou_adapter['checkpoint'], iou_adapter.get('sha256'))
+    raise TypeError('iou_adapter must be an IoUAdapter or dict(checkpoint=PATH) '
+                    f'(and sha256=HEX), got {iou_adapter!r}')
 
 
 def renamed_argument(owner: str, old: str, old_value, new: str, new_value, new_default):

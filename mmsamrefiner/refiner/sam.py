@@ -14,10 +14,11 @@ A SAM is described by ``dict(type='SAM', family=..., arch=..., checkpoint=...)``
 * ``arch`` names an official architecture (``'vit_b'``, ``'vit_l'``,
   ``'vit_h'``) or is a dict of architecture settings (see
   :data:`SAM_ARCH_DEFAULTS`), e.g. a small SAM for tests;
-* ``checkpoint`` is ``None`` (random weights), a local path, or a URL loaded
-  through mmengine's :class:`~mmengine.runner.CheckpointLoader` (``http(s)://``
-  files are downloaded once into torch hub's cache); local files are read with
-  :func:`torch.load` (:func:`load_checkpoint_file`).
+* ``checkpoint`` is ``None`` (random weights), the name of an official
+  checkpoint (``'sam_vit_h'``, ``'sam_hq_vit_tiny'``, ``'sam2.1_hiera_l'``), a
+  URL, or a local path; downloads are verified against their published
+  digests (or ``sha256=``), and every file is read weights-only
+  (:mod:`.checkpoints`).
 
 A checkpoint that does not fit the family and architecture is refused with a
 message that names both (and the family/architecture the checkpoint seems to
@@ -39,6 +40,12 @@ from segment_anything.modeling import (
 
 from mmsamrefiner.registry import MODELS, build_in_scope
 
+from .checkpoints import (
+    OFFICIAL_CHECKPOINTS,
+    PACKAGE_CHECKPOINT_DIR,  # noqa: F401 - where the toy SAM lives
+    CheckpointError,
+    load_checkpoint_file,
+)
 from .conv_encoder import ConvImageEncoder
 
 #: Settings shared by all official SAMs; an ``arch`` dict overrides any of them.
@@ -78,39 +85,11 @@ CONV_ENCODER_KEYS = ('conv_widths', 'conv_depths', 'conv_stride')
 #: Settings of a ViT image encoder (``encoder='vit'``) without defaults.
 VIT_ENCODER_KEYS = ('embed_dim', 'depth', 'num_heads', 'global_attn_indexes')
 
-#: Where the official checkpoints are published (Segment Anything, Apache-2.0).
-SAM_CHECKPOINT_URLS: Dict[str, str] = {
-    'vit_b': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth',
-    'vit_l': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth',
-    'vit_h': 'https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth',
-    'toy': 'mmsamrefiner://toy_sam.pth',
-}
-
-#: ``mmsamrefiner://NAME`` names a checkpoint shipped in the package's
-#: ``checkpoints/`` folder (read like a local path).
-PACKAGE_CHECKPOINT_PREFIX = 'mmsamrefiner://'
-PACKAGE_CHECKPOINT_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                                  'checkpoints')
-
-
-def load_checkpoint_file(checkpoint: str):
-    """What a checkpoint file holds, loaded on the CPU.
-
-    A local path or ``mmsamrefiner://NAME`` is read with :func:`torch.load`,
-    as mmengine's local loader does; any other ``scheme://`` (``http(s)://``,
-    ...) goes through mmengine's :class:`~mmengine.runner.CheckpointLoader`,
-    imported here, on use: ``mmengine.runner`` brings mmengine's whole runner
-    stack, which building and running a refiner do not need.
-    """
-    if checkpoint.startswith(PACKAGE_CHECKPOINT_PREFIX):
-        checkpoint = osp.join(PACKAGE_CHECKPOINT_DIR, checkpoint[len(PACKAGE_CHECKPOINT_PREFIX):])
-    if '://' in checkpoint:
-        from mmengine.runner.checkpoint import CheckpointLoader
-        return CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    path = osp.expanduser(checkpoint)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} can not be found.')
-    return torch.load(path, map_location='cpu')
+#: arch -> where the official checkpoint is published (:data:`OFFICIAL_CHECKPOINTS`), and
+#: the toy SAM shipped in the package.
+SAM_CHECKPOINT_URLS: Dict[str, str] = dict(
+    {c.arch: c.url for c in OFFICIAL_CHECKPOINTS.values() if c.family == 'sam'},
+    toy='mmsamrefiner://toy_sam.pth')
 
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)  # RGB, as the official SAMs (and HQ-SAM)
@@ -237,30 +216,27 @@ def describe_unreadable_checkpoint(path: str, error: BaseException) -> str:
     return f'torch cannot read it ({type(error).__name__}: {first})'
 
 
-def read_state_dict(checkpoint: str) -> Dict[str, torch.Tensor]:
-    """Read a SAM state dict from a path or URL (:func:`load_checkpoint_file`).
+def read_state_dict(checkpoint: str, sha256: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """Read a SAM state dict from a name, URL or path
+    (:func:`~.checkpoints.load_checkpoint_file`, weights only).
 
     Official checkpoints are a bare state dict; mmengine-style files holding it
     under ``'state_dict'`` or ``'model'`` are accepted too.  A URL that cannot
-    be fetched (no network) fails naming it and what to do instead; a file that
-    is not a PyTorch checkpoint (text, empty, a runner checkpoint torch will
-    not load safely) fails with a ``ValueError`` saying so.
+    be fetched (no network) fails naming it and what to do instead; a download
+    that does not have its published digest (or ``sha256``) fails with
+    :class:`~.checkpoints.CheckpointError`; a file that is not a PyTorch
+    checkpoint (text, empty, a runner checkpoint, Python objects that
+    weights-only loading refuses) fails with a ``ValueError`` saying so.
     """
-    if '://' not in checkpoint and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'no SAM checkpoint file at {checkpoint!r}')
     try:
-        loaded = load_checkpoint_file(checkpoint)
-    except OSError as error:  # urllib's URLError and HTTPError are OSErrors
-        if not checkpoint.startswith(('http://', 'https://')):
-            raise
-        raise OSError(f'could not download the SAM checkpoint {checkpoint} ({error}); '
-                      'download it on a machine with a network and pass its local path '
-                      '(checkpoint=PATH, --checkpoint PATH)') from error
+        loaded = load_checkpoint_file(checkpoint, sha256)
+    except (OSError, CheckpointError):  # FileNotFoundError, no network, a digest mismatch
+        raise
     except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
         raise ValueError(f'the SAM checkpoint {checkpoint!r} cannot be loaded: '
                          f'{describe_unreadable_checkpoint(checkpoint, error)}; pass the '
-                         'weights of SAM, HQ-SAM or SAM 2 (e.g. sam_vit_h_4b8939.pth)') \
-            from error
+                         "weights of SAM, HQ-SAM or SAM 2 (e.g. checkpoint='sam_vit_h' or "
+                         'sam_vit_h_4b8939.pth)') from error
     for key in ('state_dict', 'model'):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
@@ -346,11 +322,8 @@ def import_hq():
     return segment_anything_hq
 
 
-#: HQ-SAM's official checkpoints (Hugging Face ``lkeab/hq-sam``).
-HQ_CHECKPOINT_URLS = {
-    arch: f'https://huggingface.co/lkeab/hq-sam/resolve/main/sam_hq_{arch}.pth'
-    for arch in ('vit_b', 'vit_l', 'vit_h', 'vit_tiny')
-}
+#: HQ-SAM's official checkpoints (Hugging Face ``lkeab/hq-sam``), by arch.
+HQ_CHECKPOINT_URLS = {c.arch: c.url for c in OFFICIAL_CHECKPOINTS.values() if c.family == 'hq'}
 
 #: TinyViT of the light HQ-SAM (``vit_tiny``; its encoder input is fixed at 1024).
 TINY_VIT = dict(img_size=1024, in_chans=3, num_classes=1000, embed_dims=[64, 128, 160, 320],
@@ -414,13 +387,8 @@ SAM2_CONFIGS = {
     'hiera_l': 'configs/sam2.1/sam2.1_hiera_l.yaml',
 }
 #: The official SAM 2.1 checkpoints (``{'model': state_dict}``).
-SAM2_CHECKPOINT_URLS = {
-    'hiera_t': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_tiny.pt',
-    'hiera_s': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_small.pt',
-    'hiera_b+':
-    'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_base_plus.pt',
-    'hiera_l': 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_large.pt',
-}
+SAM2_CHECKPOINT_URLS = {c.arch: c.url for c in OFFICIAL_CHECKPOINTS.values()
+                        if c.family == 'sam2'}
 
 
 def import_sam2():
@@ -471,7 +439,8 @@ def build_family_model(family: str, arch: Union[str, dict]) -> torch.nn.Module:
 @MODELS.register_module(name='SAM')
 def build_sam(arch: Union[str, dict] = 'vit_h',
               checkpoint: Optional[str] = None,
-              family: str = 'sam') -> torch.nn.Module:
+              family: str = 'sam',
+              sha256: Optional[str] = None) -> torch.nn.Module:
     """Build a SAM, optionally with weights: ``dict(type='SAM', ...)``.
 
     Args:
@@ -482,21 +451,33 @@ def build_sam(arch: Union[str, dict] = 'vit_h',
             names and dicts, or ``'vit_tiny'``; ``'sam2'``: ``'hiera_t'``,
             ``'hiera_s'``, ``'hiera_b+'``, ``'hiera_l'`` or
             ``dict(base=NAME, overrides=[...])``.
-        checkpoint: ``None`` for random weights, a local path, a URL
-            (e.g. :data:`SAM_CHECKPOINT_URLS`) or ``mmsamrefiner://NAME`` for a
-            checkpoint shipped in the package (:func:`load_checkpoint_file`;
-            URLs go through mmengine's checkpoint loader and are cached in
-            torch hub's folder).
+        checkpoint: ``None`` for random weights; the name of an official
+            checkpoint (:data:`~.checkpoints.OFFICIAL_CHECKPOINTS`:
+            ``'sam_vit_h'``, ``'sam_hq_vit_b'``, ``'sam2.1_hiera_t'``, ...),
+            downloaded once into torch hub's cache and verified against its
+            published digest; a URL (an official one is verified the same
+            way); ``mmsamrefiner://NAME`` for a checkpoint shipped in the
+            package; or a local path.  Read weights-only
+            (:func:`~.checkpoints.load_checkpoint_file`).
         family: ``'sam'``, ``'hq'`` or ``'sam2'``; the last two need the
             extras of the same names (the error says how to install them).
+        sha256: the SHA-256 (hex) the checkpoint file must have; for URLs
+            other than the official ones (and any file to pin).
 
     Returns:
         The model (``segment_anything``, ``segment_anything_hq`` or ``sam2``
         module) in eval mode, on the CPU.
     """
+    official = OFFICIAL_CHECKPOINTS.get(checkpoint) if isinstance(checkpoint, str) else None
+    if official is not None and isinstance(arch, str) and \
+            (official.family, official.arch) != (family, arch):
+        raise ValueError(f'checkpoint {checkpoint!r} is the official checkpoint of family '
+                         f'{official.family!r}, arch {official.arch!r}, not of family {family!r}, '
+                         f'arch {arch!r}: give dict(type=\'SAM\', family={official.family!r}, '
+                         f'arch={official.arch!r}, checkpoint={checkpoint!r})')
     sam = build_family_model(family, copy.deepcopy(arch))
     if checkpoint is not None:
-        load_sam_state_dict(sam, read_state_dict(checkpoint), arch, checkpoint, family)
+        load_sam_state_dict(sam, read_state_dict(checkpoint, sha256), arch, checkpoint, family)
     return sam
 
 

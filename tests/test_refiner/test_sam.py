@@ -1,9 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Building SAMs and loading checkpoints through the real loaders."""
-import functools
-import http.server
-import threading
-
+"""Building SAMs and loading checkpoints through the real loaders (URLs and
+digests: test_checkpoints.py)."""
 import pytest
 import torch
 from mmengine.registry import DefaultScope
@@ -33,37 +30,6 @@ def test_checkpoint_wrapped_in_state_dict_key(tmp_path):
     assert same_weights(build_sam(TINY_SAM_ARCH, str(path)), make_tiny_sam())
 
 
-def test_checkpoint_by_url_is_downloaded_once_and_cached(
-        tiny_sam_checkpoint, tmp_path, monkeypatch):
-    """The URL path of mmengine's CheckpointLoader, served from loopback."""
-    import os
-    import shutil
-    serve_dir = tmp_path / 'serve'
-    serve_dir.mkdir()
-    shutil.copy(tiny_sam_checkpoint, serve_dir / 'tiny_sam.pth')
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            requests.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(serve_dir)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f'http://127.0.0.1:{server.server_port}/tiny_sam.pth'
-        first = build_sam(TINY_SAM_ARCH, url)
-        second = build_sam(TINY_SAM_ARCH, url)
-    finally:
-        server.shutdown()
-    assert same_weights(first, make_tiny_sam()) and same_weights(second, first)
-    assert len(requests) == 1  # the second build read the cache
-    cached = [f for _, _, files in os.walk(tmp_path / 'torch_home') for f in files]
-    assert cached == ['tiny_sam.pth']
-
-
 def test_checkpoint_url_that_cannot_be_fetched_says_what_to_do(tmp_path, monkeypatch):
     import socket
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
@@ -71,7 +37,7 @@ def test_checkpoint_url_that_cannot_be_fetched_says_what_to_do(tmp_path, monkeyp
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
     url = f'http://127.0.0.1:{port}/sam_vit_b_01ec64.pth'
-    with pytest.raises(OSError, match='could not download the SAM checkpoint') as info:
+    with pytest.raises(OSError, match='could not download the checkpoint') as info:
         build_sam(TINY_SAM_ARCH, url)
     assert url in str(info.value) and '--checkpoint PATH' in str(info.value)
 

@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
+from mmsamrefiner import runner_checkpoints
 from mmsamrefiner.registry import HOOKS, build_in_scope
 
 from ..loop_report import LoopCounts, log_report, summarize
@@ -153,6 +154,7 @@ class SAMRefinerHook(Hook):
         self._predictions: Optional[PredictionRefiner] = None
         self._refiner_digest: Optional[str] = None
         self._teacher_refiner: Optional[TeacherMaskRefiner] = None
+        runner_checkpoints.install(force_import=True)  # before the Runner loads a checkpoint
 
     def options(self) -> RefineOptions:
         """The refinement settings, as a loop starting now uses them."""
