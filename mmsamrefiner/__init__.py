@@ -6,15 +6,18 @@ registry), which makes the package's types buildable by name from any scope
 (see its docstring): ``custom_imports=dict(imports=['mmsamrefiner'])`` in an
 mmdet or mmseg config is enough.  When mmengine's runner is loaded already
 (mmdet's and mmseg's tools), it also lets the runner read its own checkpoints
-under torch >= 2.6, weights-only (:mod:`mmsamrefiner.runner_checkpoints`).  The public names below are imported on
-first access (PEP 562), each from its own part of the package, so
+under torch >= 2.6, weights-only (:mod:`mmsamrefiner.runner_checkpoints`).
+The public names below are imported on first access (PEP 562), each from its
+own part of the package, so
 ``from mmsamrefiner import SAMRefiner`` loads the refiner core alone (no
 mmcv, mmdet, mmseg or pycocotools).
 """
 import importlib
 
-from . import registry  # noqa: F401 - puts the stand-ins in mmengine's root registries
-from . import runner_checkpoints
+from . import (
+    registry,  # noqa: F401 - puts the stand-ins in mmengine's root registries
+    runner_checkpoints,
+)
 from .version import __version__, version_info
 
 #: public name -> the module that exports it

@@ -167,8 +167,8 @@ def test_train_toy_sam_resume(tmp_path):
     work_dir.mkdir()
     write_gadget_checkpoint(work_dir / 'step_2.pth', 'getattr', marker)
     try:
-        refused(lambda: tool.main(['--cycles', '3', '--lr', '2e-3', '--min-aspect', '0.5', '--batch', '1',
-                                   '--workers', '0', '--threads', '1', '--work-dir',
+        refused(lambda: tool.main(['--cycles', '3', '--lr', '2e-3', '--min-aspect', '0.5',
+                                   '--batch', '1', '--workers', '0', '--threads', '1', '--work-dir',
                                    str(work_dir), '--out', str(tmp_path / 'toy.pth'),
                                    '--resume']), marker, pickle.UnpicklingError)
     finally:
@@ -183,7 +183,8 @@ def test_adapt_tool(where, tmp_path):
     marker = str(tmp_path / 'it-ran')
     kind = 'getattr' if where == 'sam' else 'history_buffer'
     path = write_gadget_checkpoint(tmp_path / 'hostile.pth', kind, marker)
-    config = osp.join(ROOT, 'configs', 'samrefiner_pp', 'samrefiner-pp_sam_toy_1xb5-1e_synthetic.py')
+    config = osp.join(ROOT, 'configs', 'samrefiner_pp',
+                      'samrefiner-pp_sam_toy_1xb5-1e_synthetic.py')
     extra = (['--cfg-options', f'model.refiner.sam.checkpoint={path}'] if where == 'sam'
              else ['--resume', path])
     done = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'adapt.py'), config,

@@ -20,8 +20,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmsamrefiner.apis.distributed import init_cpu_processes
 from mmsamrefiner import runner_checkpoints
+from mmsamrefiner.apis.distributed import init_cpu_processes
 
 
 def parse_args(argv=None):

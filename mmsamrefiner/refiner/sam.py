@@ -25,7 +25,6 @@ message that names both (and the family/architecture the checkpoint seems to
 be made for).
 """
 import copy
-import os.path as osp
 from functools import partial
 from typing import Dict, Optional, Union
 
