@@ -185,8 +185,17 @@ def test_adapt_tool(where, tmp_path):
     path = write_gadget_checkpoint(tmp_path / 'hostile.pth', kind, marker)
     config = osp.join(ROOT, 'configs', 'samrefiner_pp',
                       'samrefiner-pp_sam_toy_1xb5-1e_synthetic.py')
-    extra = (['--cfg-options', f'model.refiner.sam.checkpoint={path}'] if where == 'sam'
-             else ['--resume', path])
+    from mmsamrefiner.synthetic.coco_collection import write_coco_collection
+    data = tmp_path / 'data'
+    for name, coarse in (('gt', False), ('coarse', True)):
+        write_coco_collection(str(data / name), num_images=4, coarse=coarse, seed=700,
+                              height=120, width=160, num_objects=3)
+    options = [f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}']
+    if where == 'sam':
+        extra = ['--cfg-options', f'model.refiner.sam.checkpoint={path}', *options]
+    else:
+        extra = ['--resume', path, '--cfg-options', *options]
     done = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'adapt.py'), config,
                            '--work-dir', str(tmp_path / 'work'), *extra],
                           env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT),
