@@ -31,6 +31,8 @@ from typing import List
 
 #: numpy's reconstruction helpers under the names numpy 1 and numpy 2 pickle them
 _NUMPY_MODULES = ('numpy.core.multiarray', 'numpy._core.multiarray')
+#: the statistics methods every HistoryBuffer registers
+_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 def history_buffer_statistic(owner, name: str):
@@ -42,8 +44,10 @@ def history_buffer_statistic(owner, name: str):
     those methods and refuses everything else, so ``getattr`` itself (a way
     to any object, ``exec`` included) is never reachable from a checkpoint."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    if owner is HistoryBuffer and isinstance(name, str) and \
-            name in HistoryBuffer._statistics_methods:
+
+    # the defaults are registered by the first HistoryBuffer made, maybe none yet
+    statistics = set(_DEFAULT_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and isinstance(name, str) and name in statistics:
         return getattr(HistoryBuffer, name)
     import pickle
     raise pickle.UnpicklingError(

@@ -56,7 +56,8 @@ def test_importing_the_refiner_core_loads_no_mm_stack():
         import mmsamrefiner.refiner
         assert loaded(*FORBIDDEN) == [], loaded(*FORBIDDEN)
         mine = loaded('mmsamrefiner')
-        assert all(m in ('mmsamrefiner', 'mmsamrefiner.registry', 'mmsamrefiner.version')
+        assert all(m in ('mmsamrefiner', 'mmsamrefiner.registry', 'mmsamrefiner.version',
+                         'mmsamrefiner.runner_checkpoints')
                    or m.startswith(('mmsamrefiner.refiner', 'mmsamrefiner.utils'))
                    for m in mine), mine
     ''')
@@ -67,8 +68,10 @@ def test_the_package_loads_its_parts_on_demand_and_the_refiner_runs_without_the_
         import numpy as np
 
         import mmsamrefiner
-        # the package itself: its registry and version, not even torch
+        # the package itself: its registry, version and the runner-checkpoint
+        # loader (installed only once mmengine's runner is loaded), not even torch
         assert loaded('mmsamrefiner') == ['mmsamrefiner', 'mmsamrefiner.registry',
+                                          'mmsamrefiner.runner_checkpoints',
                                           'mmsamrefiner.version'], loaded('mmsamrefiner')
         assert loaded('torch') == [], 'torch'
         from mmsamrefiner import SAMRefiner

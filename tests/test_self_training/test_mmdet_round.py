@@ -20,6 +20,7 @@ from mmsamrefiner.synthetic.scenes import SHAPE_KINDS
 from .._tiny import tiny_refiner_config
 from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 from ..mm_tools import mm_config, run_tool, shipped_config, tiny_runtime
+from ..readme_snippets import snippet_text
 
 #: a real training / test run through the tools, seconds each on a 2-core CPU
 pytestmark = pytest.mark.slow
@@ -139,3 +140,31 @@ def test_the_student_trains_on_labeled_plus_pseudo_labeled_images(mmdet_round):
     assert len(dataset) == 2 + len(pseudo_labeled)
     assert f'Epoch(train) [1][{len(dataset)}/{len(dataset)}]' in mmdet_round['student_log']
     assert osp.isfile(mmdet_round['work'] / 'student' / 'epoch_1.pth')
+
+
+def test_tools_test_reads_the_teachers_checkpoint_with_the_readme_hook_lines(
+        mmdet_round, tiny_sam_checkpoint):
+    """mmdet's ``tools/test.py`` reads the checkpoint its ``tools/train.py``
+    wrote (mmengine's message hub inside: weights-only loading under torch >=
+    2.6 refuses it alone) with the README's hook lines as printed, the tiny
+    SAM put in their refiner."""
+    tmp = mmdet_round['tmp']
+    refiner = Config.fromfile(tiny_refiner_config(tmp, tiny_sam_checkpoint)).refiner.to_dict()
+    labeled = str(tmp / 'coco')
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(WIDTH, HEIGHT),
+                                                       keep_ratio=True),
+                dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+                dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                                      'img_shape', 'scale_factor'))]
+    (tmp / 'readme_hook.py').write_text(
+        "_base_ = './teacher.py'\n" + snippet_text('mmdet-hook')
+        + f"custom_hooks[0]['refiner'] = {refiner!r}\n"
+        + f'test_dataloader = dict(dataset=dict(data_root={labeled + "/"!r}, '
+        f"ann_file='instances.json', data_prefix=dict(img='images/'), "
+        f'metainfo=dict(classes={tuple(SHAPE_KINDS)!r}), pipeline={pipeline!r}))\n'
+        + f'test_evaluator = dict(ann_file={labeled + "/instances.json"!r})\n')
+    output = run_tool('mmdet', 'test.py', 'readme_hook.py',
+                      str(mmdet_round['work'] / 'teacher' / 'epoch_1.pth'),
+                      '--work-dir', str(tmp / 'work_dirs' / 'readme_hook'), cwd=tmp)
+    assert 'Load checkpoint from' in output and 'segm_mAP' in output
+    assert 'SAMRefinerHook' in output

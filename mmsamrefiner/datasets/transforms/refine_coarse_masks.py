@@ -12,8 +12,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import MessageHub, print_log
 from torch.utils.data import get_worker_info
 
-from mmsamrefiner import runner_checkpoints
 from mmsamrefiner.registry import TRANSFORMS, build_in_scope
+from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 
 
@@ -220,7 +220,7 @@ class RefineCoarseMasks(BaseTransform):
         self._refiner = refiner if isinstance(refiner, torch.nn.Module) else None
         self._settings = None  # the cache key's settings part, built on first use
         self._tally: Optional[_Tally] = None  # this process's counts, made on first use
-        runner_checkpoints.install(force_import=True)  # before the Runner resumes
+        install_runner_checkpoints(force_import=True)  # before the Runner resumes
 
     # -- the refiner, once per process ----------------------------------------
     @property

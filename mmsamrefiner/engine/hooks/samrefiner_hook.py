@@ -12,8 +12,8 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
-from mmsamrefiner import runner_checkpoints
 from mmsamrefiner.registry import HOOKS, build_in_scope
+from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
 
 from ..loop_report import LoopCounts, log_report, summarize
 from ..prediction_refiner import (
@@ -154,7 +154,7 @@ class SAMRefinerHook(Hook):
         self._predictions: Optional[PredictionRefiner] = None
         self._refiner_digest: Optional[str] = None
         self._teacher_refiner: Optional[TeacherMaskRefiner] = None
-        runner_checkpoints.install(force_import=True)  # before the Runner loads a checkpoint
+        install_runner_checkpoints(force_import=True)  # before the Runner loads a checkpoint
 
     def options(self) -> RefineOptions:
         """The refinement settings, as a loop starting now uses them."""
