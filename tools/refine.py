@@ -41,6 +41,13 @@ non-empty str) and an output that is, lies inside or contains an input
 whose ``file_name`` leads outside ``--img-dir`` (``../``, an absolute path)
 fails unless ``--allow-outside-img-dir``; one of more than ``--max-pixels``
 pixels fails before it is decoded.
+
+Exit status (also in ``--help``): 0 every image refined; 1 the run finished
+but some image(s) failed (listed); 2 refused before starting (bad arguments,
+an unusable input, output or config: one sentence, nothing written); 3 the run
+stopped on an error that is not an image's (a full disk or read-only output:
+one sentence; anything else: its traceback), the finished images are kept;
+130 interrupted.
 """
 import argparse
 import errno
