@@ -3,6 +3,7 @@
 colliding output names, outputs inside inputs and malformed image records are
 refused before anything is written, images outside --img-dir are read only
 when allowed."""
+import importlib
 import os
 import os.path as osp
 import shutil
@@ -11,13 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from mmsamrefiner.apis import refine_collection as refine_collection_module
 from mmsamrefiner.synthetic import make_scene
 from mmsamrefiner.testing import write_label_map_collection
 from mmsamrefiner.utils.file_keys import file_key
 
 from ..mm_data import HEIGHT, WIDTH
 from .refine_helpers import coco_collection, exit_status, files_under, load, save
+
+#: the module (``mmsamrefiner.apis.refine_collection`` is also the function's name)
+refine_collection_module = importlib.import_module('mmsamrefiner.apis.refine_collection')
 
 
 def renumber(coco, new_ids):
@@ -135,9 +138,11 @@ OVERLAPS = {
     'label-dir is out': (['--img-dir', '{seg_img}', '--label-dir', '{labels}', '--out',
                           '{labels}'], '--out {labels} is --label-dir {labels}'),
     'out inside mask-dir': (['--img-dir', '{img}', '--mask-dir', '{masks}', '--out',
-                             '{masks}/refined'], '--out {masks}/refined is inside --mask-dir'),
+                             '{masks}/refined'],
+                            '--out {masks}/refined is inside --mask-dir {masks}'),
     'out inside img-dir': (['--img-dir', '{img}', '--coco', '{coco}', '--out',
-                            '{img}/refined.json'], '--out {img}/refined.json is inside --img-dir'),
+                            '{img}/refined.json'],
+                           '--out {img}/refined.json is inside --img-dir {img}'),
     'out contains mask-dir': (['--img-dir', '{img}', '--mask-dir', '{masks}', '--out', '{data}'],
                               '--out {data} contains --mask-dir {masks}'),
     'out through a link into mask-dir': (

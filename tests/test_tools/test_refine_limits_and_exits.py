@@ -5,6 +5,7 @@ before it is decoded) and exit statuses: 0 all refined, 1 some image failed,
 full disk: one sentence; a bug: the traceback), after which a re-run gives
 the same bytes as a run that was never stopped."""
 import errno
+import importlib
 import os
 import os.path as osp
 
@@ -12,13 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsamrefiner.apis import refine_collection as refine_collection_module
 from mmsamrefiner.mask_io import coarse_masks, refined_masks
 from mmsamrefiner.mask_io.refined_masks import RefinedCocoWriter
 from mmsamrefiner.testing import write_label_map_collection
 
 from ..mm_data import HEIGHT, WIDTH
 from .refine_helpers import coco_collection, exit_status, load, save, write_big_png
+
+#: the module (``mmsamrefiner.apis.refine_collection`` is also the function's name)
+refine_collection_module = importlib.import_module('mmsamrefiner.apis.refine_collection')
 
 LIMIT_ADVICE = 'raise it (or 0 for no limit) if the machine has the memory'
 
