@@ -33,7 +33,7 @@ many and why.  One
 run at a time may write an output (a lock in it; the ranks of a run share it).
 
 Hostile or odd inputs: an image id or file stem never names a path (outputs
-are named by ``file_key``: ``42.json``, ``a_b-1f2e3d4c.json`` for ``"a/b"``);
+are named by ``file_key``: ``42.json``, ``a_b-8b5b595a.json`` for ``"a/b"``);
 two images whose output names coincide (ids ``1`` and ``"1"``), a malformed
 image record (an id that is not an int or a str, a ``file_name`` that is not a
 non-empty str) and an output that is, lies inside or contains an input
