@@ -29,15 +29,34 @@ its coarse masks are written unchanged; any other error (out of memory, a
 killed worker, a bug) is transient: the next run retries that image.  ``--eval`` and
 ``--show-dir`` leave out the
 failed images (and those whose masks they cannot read or decode) and say how
-many and why.  The exit status is 1 when an image failed.  One
+many and why.  One
 run at a time may write an output (a lock in it; the ranks of a run share it).
+
+Hostile or odd inputs: an image id or file stem never names a path (outputs
+are named by ``file_key``: ``42.json``, ``a_b-8b5b595a.json`` for ``"a/b"``);
+two images whose output names coincide (ids ``1`` and ``"1"``), a malformed
+image record (an id that is not an int or a str, a ``file_name`` that is not a
+non-empty str) and an output that is, lies inside or contains an input
+(symbolic links resolved) are refused before anything is written.  An image
+whose ``file_name`` leads outside ``--img-dir`` (``../``, an absolute path)
+fails unless ``--allow-outside-img-dir``; one of more than ``--max-pixels``
+pixels fails before it is decoded.
+
+Exit status (also in ``--help``): 0 every image refined; 1 the run finished
+but some image(s) failed (listed); 2 refused before starting (bad arguments,
+an unusable input, output or config: one sentence, nothing written); 3 the run
+stopped on an error that is not an image's (a full disk or read-only output:
+one sentence; anything else: its traceback), the finished images are kept;
+130 interrupted.
 """
 import argparse
+import errno
 import json
 import os
 import os.path as osp
 import sys
 import time
+import traceback
 
 import torch
 from mmengine.config import Config, DictAction
@@ -52,12 +71,44 @@ from mmsamrefiner.apis.mask_collections import (
 )
 from mmsamrefiner.mask_io.coarse_masks import CollectionError
 from mmsamrefiner.mask_io.left_out import LeftOut
-from mmsamrefiner.mask_io.refined_masks import OutputBusyError, OutputLock
+from mmsamrefiner.mask_io.refined_masks import (
+    OutputBusyError,
+    OutputLock,
+    OutputWriteError,
+    writing,
+)
 from mmsamrefiner.registry import build_in_scope
+
+EXIT_STATUSES = """exit status:
+  0    every image was refined
+  1    the run finished but some image(s) failed (listed in the summary; their
+       coarse masks are written unchanged)
+  2    refused before starting: bad arguments, an unusable input, output or
+       config (one sentence says what and why; nothing is written)
+  3    the run stopped on an error that is not an image's (disk full, a
+       read-only output, a bug); the finished images are kept: run the same
+       command again to resume
+  130  interrupted (Ctrl-C); the finished images are kept"""
+
+#: the advice after "cannot write FILE: <why>; the N images finished so far are kept:"
+WRITE_ADVICE = {
+    errno.ENOSPC: 'free space and run the same command again',
+    errno.EDQUOT: 'free space within your disk quota and run the same command again',
+    errno.EROFS: 'make the file system writable and run the same command again',
+    errno.EACCES: 'give yourself write permission there and run the same command again',
+    errno.EPERM: 'give yourself write permission there and run the same command again',
+}
+
+
+class Refused(SystemExit):
+    """The run is refused before it starts; ``str()`` is one sentence, the
+    exit status 2."""
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Refine a collection of coarse masks.')
+    parser = argparse.ArgumentParser(description='Refine a collection of coarse masks.',
+                                     epilog=EXIT_STATUSES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='a config with a `refiner` (configs/samrefiner/*.py)')
     parser.add_argument('--img-dir', required=True, help='folder of the images')
     source = parser.add_mutually_exclusive_group(required=True)
@@ -78,33 +129,99 @@ def parse_args(argv=None):
     parser.add_argument('--classes', type=int, nargs='+', help='label-map classes to refine')
     parser.add_argument('--overwrite', action='store_true',
                         help='redo every image, even those whose record still holds')
+    parser.add_argument('--max-pixels', type=int, default=100_000_000, metavar='N',
+                        help='an image (or coarse input) of more pixels fails on its own, '
+                        'before it is decoded (default 100000000; 0: no limit)')
+    parser.add_argument('--allow-outside-img-dir', action='store_true',
+                        help='read images whose file_name leads outside --img-dir (../, an '
+                        'absolute path); without it such an image fails')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. refiner.elastic_margin=0.1')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.encode_batch < 1:
+        parser.error(f'--encode-batch is images per encoder call, >= 1; got {args.encode_batch}')
+    if args.max_pixels < 0:
+        parser.error(f'--max-pixels is >= 0 (0: no limit); got {args.max_pixels}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
+def _inputs(args):
+    """``[(flag, path)]`` of what the run reads."""
+    source = (('--coco', args.coco) if args.coco else ('--label-dir', args.label_dir)
+              if args.label_dir else ('--mask-dir', args.mask_dir))
+    inputs = [('--img-dir', args.img_dir), source]
+    return inputs + [('--eval', args.eval)] if args.eval else inputs
+
+
+def _outputs(args):
+    """``[(flag, path)]`` of what the run writes (with --coco also the parts
+    folder and the scores file beside the json)."""
+    outputs = [('--out', args.out)]
+    if args.coco:
+        outputs.append(('the parts folder of --out', args.out + '.parts'))
+        if args.eval:
+            outputs.append(('the scores file of --out', args.out + '.eval.json'))
+    return outputs + [('--show-dir', args.show_dir)] if args.show_dir else outputs
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether the real path ``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _overlap(output: str, input_: str) -> str:
+    """How ``output`` meets ``input_`` (symbolic links resolved): ``'is'``,
+    ``'is inside'``, ``'contains'``, or ``''`` when they are apart."""
+    output, input_ = osp.realpath(output), osp.realpath(input_)
+    if output == input_:
+        return 'is'
+    if _inside(output, input_):
+        return 'is inside'
+    return 'contains' if _inside(input_, output) else ''
+
+
+def check_arguments(args) -> None:
+    """Refuse (before anything is read or written) a missing config or
+    ``--eval``, and an output that is, lies inside or contains an input."""
+    if not osp.isfile(args.config):
+        raise Refused(f'refine.py: the config {args.config} does not exist; give a config with '
+                      'a `refiner` (configs/samrefiner/*.py)')
+    if args.eval and not osp.exists(args.eval):
+        raise Refused(f'refine.py: --eval {args.eval} does not exist; give the ground truth in '
+                      'the input format')
+    for out_flag, output in _outputs(args):
+        for in_flag, input_ in _inputs(args):
+            how = _overlap(output, input_)
+            if how:
+                raise Refused(f'refine.py: {out_flag} {output} {how} {in_flag} {input_}, an '
+                              'input; outputs must not be written where inputs are read: give '
+                              f'{out_flag.split()[-1]} another path')
+
+
 def open_collection(args):
     """The collection of the chosen format (its coarse input and its refined
-    output); exits with one sentence if the input is not a collection of that
-    format."""
+    output), checked as a whole; refuses with one sentence an input that is
+    not a collection of that format, or whose images' output names
+    coincide."""
     try:
         if args.coco:
             if osp.isdir(args.out):
-                raise SystemExit(f'refine.py: --out {args.out} is a folder; with --coco it is '
-                                 'the refined json file to write')
-            collection = CocoCollection.open(args.coco, args.img_dir, args.out)
-            collection.check()
-            return collection
-        if args.label_dir:
-            return LabelMapCollection.open(args.label_dir, args.img_dir, args.out)
-        return BinaryMaskCollection.open(args.mask_dir, args.img_dir, args.out)
+                raise Refused(f'refine.py: --out {args.out} is a folder; with --coco it is '
+                              'the refined json file to write')
+            collection = CocoCollection.open(args.coco, args.img_dir, args.out,
+                                             allow_outside_img_dir=args.allow_outside_img_dir)
+        elif args.label_dir:
+            collection = LabelMapCollection.open(args.label_dir, args.img_dir, args.out)
+        else:
+            collection = BinaryMaskCollection.open(args.mask_dir, args.img_dir, args.out)
+        collection.check()
+        return collection
     except (CollectionError, FileNotFoundError) as error:
-        raise SystemExit(f'refine.py: {error}') from None
+        raise Refused(f'refine.py: {error}') from None
 
 
 def lock_output(args, collection, rank: int):
@@ -122,24 +239,29 @@ def lock_output(args, collection, rank: int):
     message = [error]
     broadcast_object_list(message, src=0)
     if message[0]:
-        raise SystemExit(f'refine.py: {message[0]}')
+        raise Refused(f'refine.py: {message[0]}')
     return lock
 
 
 def build_refiner(args):
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    try:
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+    except Exception as error:  # noqa: BLE001 - a config that cannot be read: one sentence
+        raise Refused(f'refine.py: cannot read the config {args.config} '
+                      f'({type(error).__name__}: {error})') from error
     if 'refiner' not in cfg:
-        raise SystemExit(f'{args.config} has no `refiner`; use one of configs/samrefiner/')
+        raise Refused(f'refine.py: {args.config} has no `refiner`; use one of '
+                      'configs/samrefiner/')
     device = args.device
     if device.startswith('cuda') and args.launcher != 'none':
         device = f'cuda:{int(os.environ["LOCAL_RANK"])}'
     try:
         refiner = build_in_scope(cfg.refiner.to_dict())
     except (ValueError, FileNotFoundError) as error:  # bad checkpoints: the package's messages
-        raise SystemExit(f'refine.py: cannot build the refiner of {args.config}: '
-                         f'{error}') from error
+        raise Refused(f'refine.py: cannot build the refiner of {args.config}: '
+                      f'{error}') from error
     return refiner.to(device).eval()
 
 
@@ -153,13 +275,25 @@ def setup_distributed(args) -> None:
 
 
 def run(args, after_image=None) -> dict:
-    """Refine (this rank's share), merge on rank 0; returns rank 0's report."""
+    """Refine (this rank's share), merge on rank 0; returns rank 0's report.
+
+    Raises:
+        Refused: before anything is written (see :func:`check_arguments`,
+            :func:`open_collection`, :func:`lock_output`, :func:`build_refiner`).
+        OutputWriteError: an output cannot be written; its ``finished``: the
+            images finished so far (kept for the next run).
+    """
+    check_arguments(args)
     setup_distributed(args)
     rank, world_size = get_dist_info()
     collection = open_collection(args)
     lock = lock_output(args, collection, rank)
     try:
         return _refine_and_report(args, collection, rank, world_size, after_image)
+    except OutputWriteError as error:
+        if getattr(error, 'finished', None) is None:  # while merging, scoring, drawing
+            error.finished = len(collection.records.all([i.key for i in collection.items()]))
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -174,7 +308,7 @@ def _refine_and_report(args, collection, rank, world_size, after_image) -> dict:
             semantic_options=dict(ignore_index=args.ignore_index, classes=args.classes,
                                   background=args.background),
             after_image=after_image, encode_batch=args.encode_batch,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite, max_pixels=args.max_pixels)
     barrier()
     report = dict(rank_summary=summary, seconds=time.perf_counter() - start)
     if rank != 0:
@@ -192,7 +326,7 @@ def _refine_and_report(args, collection, rank, world_size, after_image) -> dict:
         print(format_table(scores), flush=True)
         _print_left_out(left_out, 'eval')
         eval_file = collection.eval_file()
-        with open(eval_file, 'w') as f:
+        with writing(eval_file), open(eval_file, 'w') as f:
             json.dump(dict(scores, left_out=left_out.reasons()) if left_out else scores, f,
                       indent=1)
         print(f'wrote {eval_file}')
@@ -215,9 +349,18 @@ def _print_left_out(left_out, what: str) -> None:
         print(message, flush=True)
 
 
+def write_error_message(error: OutputWriteError) -> str:
+    """One sentence: which file, why, what is kept, what to do."""
+    count = getattr(error, 'finished', None)
+    kept = ('the images finished so far are kept' if count is None else
+            f'the {count} image{"" if count == 1 else "s"} finished so far '
+            f'{"is" if count == 1 else "are"} kept')
+    advice = WRITE_ADVICE.get(error.errno, 'fix that and run the same command again')
+    return f'refine.py: cannot write {error.filename}: {error.strerror}; {kept}: {advice}'
+
+
 def main(argv=None):
-    """Exit status: 0 when every image was refined, 1 when one failed (the
-    outputs and the summary are written all the same), 130 when interrupted."""
+    """Run the tool; the exit status is one of :data:`EXIT_STATUSES`."""
     args = parse_args(argv)
     try:
         report = run(args)
@@ -225,6 +368,18 @@ def main(argv=None):
         print('\ninterrupted: finished images are recorded; run the same command again to '
               'resume', file=sys.stderr)
         raise SystemExit(130)
+    except Refused as refused:
+        print(refused, file=sys.stderr)
+        raise SystemExit(2) from None
+    except OutputWriteError as error:
+        print(write_error_message(error), file=sys.stderr)
+        raise SystemExit(3) from None
+    except Exception:  # noqa: BLE001 - not an image's error: shown whole, then the status
+        traceback.print_exc()
+        print("refine.py: the run stopped on the error above, which is not an image's; the "
+              'images finished so far are kept: run the same command again once it is fixed '
+              '(exit status 3)', file=sys.stderr)
+        raise SystemExit(3) from None
     failed = [r for r in report.get('records', []) if r['status'] == 'failed']
     if failed:
         print(f'{len(failed)} image(s) failed (listed above); exit status 1', file=sys.stderr)

@@ -7,6 +7,10 @@ a collection never asks which format it has:
 * :meth:`~MaskCollection.items`, :meth:`~MaskCollection.input_digest`,
   :meth:`~MaskCollection.read`: an image's coarse input (the reader,
   :mod:`mmsamrefiner.mask_io.coarse_masks`);
+* :meth:`~MaskCollection.check`, :meth:`~MaskCollection.check_image`: the
+  collection as a whole (no two images share an output key) and, before any
+  pixel is decoded, an image (not outside the image folder, not over the
+  pixel limit);
 * :meth:`~MaskCollection.refine`, :meth:`~MaskCollection.passthrough`:
   refined output (or the coarse input unchanged when refinement fails);
 * :meth:`~MaskCollection.write`, :meth:`~MaskCollection.discard`,
@@ -25,6 +29,7 @@ PNGs).  Each keeps its reader's class name as :attr:`~MaskCollection.
 format_name`: it is part of the settings digest of every record, so outputs
 written before these classes existed are still reused.
 """
+import json
 import os.path as osp
 from typing import Dict, Iterable, List, Optional
 
@@ -34,7 +39,9 @@ from mmsamrefiner.mask_io.coarse_masks import (
     BinaryMasks,
     CoarseItem,
     CocoInstances,
+    CollectionError,
     LabelMaps,
+    check_file_pixels,
     read_binary_mask,
     read_label_map,
 )
@@ -44,6 +51,7 @@ from mmsamrefiner.mask_io.refined_masks import (
     RefinedCocoWriter,
     RefinedLabelMapWriter,
 )
+from mmsamrefiner.utils.file_keys import find_collision
 
 
 class MaskCollection:
@@ -86,16 +94,42 @@ class MaskCollection:
     def input_digest(self, item: CoarseItem) -> str:
         return self.source.input_digest(item)
 
+    @property
+    def input_path(self) -> str:
+        """The coarse input's json or folder (for messages)."""
+        raise NotImplementedError
+
     def check(self) -> None:
-        """Raise ``CollectionError`` if the collection as a whole cannot be refined."""
+        """Raise ``CollectionError`` if the collection as a whole cannot be
+        refined: two images whose keys (output names) coincide."""
+        collision = find_collision((item.key, item.name) for item in self.items())
+        if collision is not None:
+            key, first, second = collision
+            raise CollectionError(
+                f'images {json.dumps(first)} and {json.dumps(second)} of {self.input_path} '
+                f'would both write their outputs as {key!r}, so one would overwrite the '
+                'other; give them names that differ as text')
 
     def format_options(self, semantic_options: dict) -> Optional[dict]:
         """The options the refined output depends on, besides the refiner."""
         return None
 
-    def read(self, item: CoarseItem):
-        """The image's coarse input (what :meth:`refine` takes)."""
-        return self.source.load(item)
+    def read_limits(self, max_pixels: Optional[int]) -> dict:
+        """The limits an image may be refused under (:meth:`check_image`,
+        :meth:`read`): a record of an image refused under other limits is
+        not reused."""
+        return dict(max_pixels=max_pixels or 0)
+
+    def check_image(self, item: CoarseItem, max_pixels: Optional[int] = None) -> None:
+        """Raise :class:`~mmsamrefiner.mask_io.coarse_masks.InputRefused`,
+        before any pixel is decoded, if the image must not be read: its header
+        says it has more than ``max_pixels`` pixels (None or 0: no limit)."""
+        check_file_pixels('image', item.img_path, max_pixels)
+
+    def read(self, item: CoarseItem, max_pixels: Optional[int] = None):
+        """The image's coarse input (what :meth:`refine` takes); an input of
+        more than ``max_pixels`` pixels is refused before it is decoded."""
+        return self.source.load(item, max_pixels=max_pixels)
 
     def size(self, coarse):
         """The (H, W) the image must have for ``coarse`` (None: no check)."""
@@ -181,14 +215,31 @@ class CocoCollection(_InstanceCollection):
         self._refined: Optional[CocoInstances] = None
 
     @classmethod
-    def open(cls, ann_file: str, img_dir: str,
-             out_file: Optional[str] = None) -> 'CocoCollection':
-        """``out_file``: the refined json (None: read only)."""
-        source = CocoInstances(ann_file, img_dir)
+    def open(cls, ann_file: str, img_dir: str, out_file: Optional[str] = None,
+             allow_outside_img_dir: bool = False) -> 'CocoCollection':
+        """``out_file``: the refined json (None: read only);
+        ``allow_outside_img_dir``: whether a ``file_name`` may lead outside
+        ``img_dir`` (else :meth:`check_image` refuses that image)."""
+        source = CocoInstances(ann_file, img_dir, allow_outside_img_dir)
         return cls(source, None if out_file is None else RefinedCocoWriter(out_file, source.coco))
 
+    @property
+    def input_path(self) -> str:
+        return self.source.ann_file
+
     def check(self) -> None:
+        super().check()
         self.source.check_unique_ids()
+
+    def read_limits(self, max_pixels: Optional[int]) -> dict:
+        return dict(super().read_limits(max_pixels),
+                    allow_outside_img_dir=self.source.allow_outside_img_dir)
+
+    def check_image(self, item: CoarseItem, max_pixels: Optional[int] = None) -> None:
+        """Also refuses a ``file_name`` leading outside the image folder
+        (:meth:`CocoInstances.check_image_path`)."""
+        self.source.check_image_path(item)
+        super().check_image(item, max_pixels)
 
     def annotations(self, item: CoarseItem) -> List[dict]:
         """The image's annotations that can be refined (not crowd, with a
@@ -232,6 +283,10 @@ class BinaryMaskCollection(_InstanceCollection):
         return cls(BinaryMasks(mask_dir, img_dir),
                    None if out_dir is None else RefinedBinaryMaskWriter(out_dir))
 
+    @property
+    def input_path(self) -> str:
+        return self.source.mask_dir
+
     def write(self, key: str, coarse, output) -> Dict[str, str]:
         return self.writer.write(key, coarse[1], output['masks'])
 
@@ -272,6 +327,10 @@ class LabelMapCollection(MaskCollection):
         """``out_dir``: the refined label maps (None: read only)."""
         return cls(LabelMaps(label_dir, img_dir),
                    None if out_dir is None else RefinedLabelMapWriter(out_dir))
+
+    @property
+    def input_path(self) -> str:
+        return self.source.label_dir
 
     def format_options(self, semantic_options: dict) -> Optional[dict]:
         return semantic_options

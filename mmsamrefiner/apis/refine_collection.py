@@ -19,6 +19,19 @@ a bug, any error the refiner raises once the input passed its checks) is
 *transient*: its record is never reused, so the next run retries the image.
 An interruption (Ctrl-C, a crash) leaves only finished images recorded, so a
 re-run resumes.
+
+Before any of its pixels are decoded, an image may be refused
+(:class:`~mmsamrefiner.mask_io.coarse_masks.InputRefused`, a final failure):
+a COCO ``file_name`` leading outside the image folder (unless the collection
+allows it), or more pixels than ``max_pixels`` (the image file's header, the
+COCO record's ``height`` x ``width``, the label map's or masks' headers; an
+image whose header cannot be read is checked once decoded).  Its record keeps
+the limits it was refused under, and is redone once they change.
+
+An output file that cannot be written (disk full, read-only, no permission)
+stops the run with :class:`~mmsamrefiner.mask_io.refined_masks.OutputWriteError`
+(its ``finished``: the images of this rank with a record, which a re-run
+reuses).
 """
 import time
 from collections import Counter
@@ -26,7 +39,13 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from mmsamrefiner.mask_io.coarse_masks import AnnotationError, CoarseItem
+from mmsamrefiner.mask_io.coarse_masks import (
+    AnnotationError,
+    CoarseItem,
+    InputRefused,
+    check_pixels,
+)
+from mmsamrefiner.mask_io.refined_masks import OutputWriteError
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
 from mmsamrefiner.utils.digest import digest_json
@@ -39,6 +58,10 @@ from .mask_collections import MaskCollection, as_collection
 #: the wrong mode, masks of another size than the image) and ``OSError``s (a
 #: missing or unreadable file).
 INPUT_ERRORS = (ValueError, OSError)
+
+#: why a reusable record is redone all the same: it was refused under other
+#: limits (``max_pixels``, files outside the image folder allowed or not)
+LIMITS_CHANGED = 'limits changed'
 
 
 def is_input_error(error: BaseException, reading: bool) -> bool:
@@ -61,19 +84,31 @@ def settings_digest(refiner, collection, semantic_options: Optional[dict] = None
 REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)
 
 
-def _failure(error: BaseException, reading: bool) -> dict:
+def _failure(error: BaseException, reading: bool, limits: dict) -> dict:
     """A failed record: final for an input error met while ``reading`` the
-    input (:func:`is_input_error`), else transient."""
-    return dict(status='failed', reason=f'{type(error).__name__}: {error}',
-                transient=not is_input_error(error, reading),
-                ann_id=error.ann_id if isinstance(error, AnnotationError) else None)
+    input (:func:`is_input_error`), else transient; an image refused
+    (:class:`InputRefused`) keeps the ``limits`` it was refused under."""
+    record = dict(status='failed', reason=f'{type(error).__name__}: {error}',
+                  transient=not is_input_error(error, reading),
+                  ann_id=error.ann_id if isinstance(error, AnnotationError) else None)
+    if isinstance(error, InputRefused):
+        record['refused_under'] = limits
+    return record
 
 
-def _read_image(item: CoarseItem, embedding, size, what: str):
+def _load_image(item: CoarseItem, max_pixels: Optional[int]) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB image of ``item``; over ``max_pixels`` once
+    decoded (when its header could not tell) it is refused."""
+    image = load_rgb_image(item.img_path)
+    check_pixels(f'image {item.img_path}', *image.shape[:2], max_pixels)
+    return image
+
+
+def _read_image(item: CoarseItem, embedding, size, what: str, max_pixels: Optional[int]):
     """The image of ``item`` (None when its ``embedding`` was computed in a
     batch), checked to have the coarse input's (H, W) ``size`` (None: no
     check)."""
-    image = None if embedding is not None else load_rgb_image(item.img_path)
+    image = None if embedding is not None else _load_image(item, max_pixels)
     if size is not None:
         check_same_size(size, embedding.original_size if image is None else image.shape[:2],
                         what)
@@ -81,39 +116,46 @@ def _read_image(item: CoarseItem, embedding, size, what: str):
 
 
 def _refine_item(refiner: SAMRefiner, collection: MaskCollection, item: CoarseItem,
-                 semantic_options: dict, embedding=None) -> dict:
+                 semantic_options: dict, embedding=None, max_pixels: Optional[int] = None,
+                 limits: Optional[dict] = None) -> dict:
     """Refine one image (or use its precomputed ``embedding``) and write it;
     returns its record (without timing, input and settings).  The input is
-    read and checked first: only errors met there can be final."""
+    checked (:meth:`~MaskCollection.check_image`), read and checked first:
+    only errors met there can be final."""
     try:
-        coarse = collection.read(item)
+        collection.check_image(item, max_pixels)
+        coarse = collection.read(item, max_pixels)
     except Exception as error:  # noqa: BLE001 - reported, this image only
-        return dict(_failure(error, reading=True), num_masks=0, num_empty=0,
+        return dict(_failure(error, True, limits), num_masks=0, num_empty=0,
                     outputs=collection.discard(item.key))
     failure, output = None, collection.passthrough(coarse)
     try:
-        image = _read_image(item, embedding, collection.size(coarse), collection.what)
+        image = _read_image(item, embedding, collection.size(coarse), collection.what,
+                            max_pixels)
     except Exception as error:  # noqa: BLE001 - reported, coarse kept
-        failure = _failure(error, reading=True)
+        failure = _failure(error, True, limits)
     else:
         try:
             output = collection.refine(refiner, image, coarse, embedding, semantic_options)
         except Exception as error:  # noqa: BLE001 - reported, coarse kept
-            failure = _failure(error, reading=False)
+            failure = _failure(error, False, limits)
             output = collection.passthrough(coarse)
     outputs = collection.write(item.key, coarse, output)
     return dict(failure or REFINED, num_masks=collection.num_masks(coarse),
                 num_empty=collection.num_empty(output), outputs=outputs)
 
 
-def _encode_chunk(refiner: SAMRefiner, items):
+def _encode_chunk(refiner: SAMRefiner, collection: MaskCollection, items,
+                  max_pixels: Optional[int]):
     """Embeddings of the readable images of ``items`` in one encoder call, by
-    key, and each image's share of the call's time (seconds)."""
+    key, and each image's share of the call's time (seconds).  An image
+    refused by :meth:`~MaskCollection.check_image` is not read."""
     start = time.perf_counter()
     keys, images = [], []
     for item in items:
         try:
-            images.append(load_rgb_image(item.img_path))
+            collection.check_image(item, max_pixels)
+            images.append(_load_image(item, max_pixels))
             keys.append(item.key)
         except Exception:  # noqa: BLE001 - the item fails (and is reported) on its own
             pass
@@ -130,7 +172,8 @@ def refine_collection(refiner: SAMRefiner,
                       show_progress: bool = True,
                       after_image: Optional[Callable[[CoarseItem], None]] = None,
                       encode_batch: int = 1,
-                      overwrite: bool = False) -> dict:
+                      overwrite: bool = False,
+                      max_pixels: Optional[int] = None) -> dict:
     """Refine this rank's share of ``collection`` into its output.
 
     Args:
@@ -153,6 +196,9 @@ def refine_collection(refiner: SAMRefiner,
             image that cannot be read is left out of the batch and fails on
             its own.
         overwrite: redo every image, whatever its record says.
+        max_pixels: an image (or its coarse input) of more pixels fails on its
+            own before it is decoded (see the module docstring); None or 0:
+            no limit.
 
     Returns:
         ``dict(done=..., skipped=..., redo={why: count}, failed=[(key,
@@ -161,22 +207,30 @@ def refine_collection(refiner: SAMRefiner,
         see :meth:`RecordBook.check`).
 
     Raises:
-        CollectionError: annotations of a COCO source share ids.
+        CollectionError: annotations of a COCO source share ids, or two
+            images share a key (output name).
+        OutputWriteError: an output cannot be written (disk full, ...); its
+            ``finished`` is the number of this rank's images with a record.
     """
     collection = as_collection(collection, writer)
     if isinstance(encode_batch, bool) or not isinstance(encode_batch, int) or encode_batch < 1:
         raise ValueError('encode_batch is the number of images per image-encoder call, an int '
                          f'>= 1 (1: one by one), got {encode_batch!r}')
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(
+            max_pixels, int) or max_pixels < 0):
+        raise ValueError('max_pixels is the most pixels an image may have, an int >= 0 (0 or '
+                         f'None: no limit), got {max_pixels!r}')
     collection.check()
     semantic_options = semantic_options or {}
     settings = settings_digest(refiner, collection, semantic_options)
+    limits = collection.read_limits(max_pixels)
     items = collection.items()[rank::world_size]
     records = collection.records
     todo, inputs, redo = [], {}, Counter()
     for item in items:
         inputs[item.key] = collection.input_digest(item)
-        _, why = ((None, 'overwrite') if overwrite else
-                  records.check(item.key, inputs[item.key], settings))
+        why = 'overwrite' if overwrite else _why_redo(records, item.key, inputs[item.key],
+                                                      settings, limits)
         if why:
             todo.append(item)
             redo[why] += 1
@@ -194,13 +248,18 @@ def refine_collection(refiner: SAMRefiner,
     embeddings, encode_seconds = {}, 0.0
     for index, item in enumerate(todo):
         if encode_batch > 1 and index % encode_batch == 0:
-            embeddings, encode_seconds = _encode_chunk(refiner, todo[index:index + encode_batch])
+            embeddings, encode_seconds = _encode_chunk(
+                refiner, collection, todo[index:index + encode_batch], max_pixels)
         start = time.perf_counter()
-        record = _refine_item(refiner, collection, item, semantic_options,
-                              embeddings.pop(item.key, None))
-        record['seconds'] = time.perf_counter() - start + encode_seconds
-        records.write(item.key, img_path=item.img_path, input=inputs[item.key],
-                             settings=settings, **record)
+        try:
+            record = _refine_item(refiner, collection, item, semantic_options,
+                                  embeddings.pop(item.key, None), max_pixels, limits)
+            record['seconds'] = time.perf_counter() - start + encode_seconds
+            records.write(item.key, img_path=item.img_path, input=inputs[item.key],
+                          settings=settings, **record)
+        except OutputWriteError as error:
+            error.finished = summary['skipped'] + summary['done']
+            raise
         summary['done'] += 1
         summary['seconds'] += record['seconds']
         if record['status'] == 'failed':
@@ -210,6 +269,15 @@ def refine_collection(refiner: SAMRefiner,
         if after_image is not None:
             after_image(item)
     return summary
+
+
+def _why_redo(records, key: str, input_digest: str, settings: str, limits: dict) -> str:
+    """Why the image of ``key`` is redone (see :meth:`RecordBook.check`, and
+    :data:`LIMITS_CHANGED`), or ``''`` when its record is reused."""
+    record, why = records.check(key, input_digest, settings)
+    if not why and record.get('refused_under', limits) != limits:
+        return LIMITS_CHANGED
+    return why
 
 
 def summarize(records: Sequence[dict]) -> str:

@@ -170,7 +170,7 @@ class LabelMapCoarseMaskDataset(CoarseMaskDataset):
             masks, classes_of, gt_index = self._split(label_path)
             for index, cls in enumerate(classes_of):
                 self.instances.append(dict(
-                    img_path=find_image(self.collection.source.img_dir, item.key),
+                    img_path=find_image(self.collection.source.img_dir, item.name),
                     instance_id=f'{item.key}/{index}', label_path=label_path,
                     index=index, cls=int(cls), gt_index=gt_index.get(index),
                     has_gt=index in gt_index))

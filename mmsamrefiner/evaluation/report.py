@@ -22,6 +22,7 @@ from mmsamrefiner.mask_io.coarse_masks import (
     read_label_map,
 )
 from mmsamrefiner.mask_io.left_out import LeftOut
+from mmsamrefiner.utils.file_keys import file_key
 
 from .collection_metrics import evaluate_instances, label_map_stats, reduce_label_map_stats
 from .functional import boundary_iou, mask_iou
@@ -90,11 +91,11 @@ def evaluate_coco(source: CocoInstances, refined_file: str, gt_file: str,
                    ('refined', refined, False))
     kept = []
     for image in gt.coco['images']:
-        if image['id'] in left_out:
+        if file_key(image['id']) in left_out:
             continue
         problem = _instance_image_problem(image, collections)
         if problem:
-            left_out.add(image['id'], problem)
+            left_out.add(file_key(image['id']), problem)
         else:
             kept.append(image)
     # only the ground truth's images are scored: predictions of others are ignored
@@ -113,15 +114,15 @@ def _scored(coco: dict, image_ids) -> dict:
 
 def evaluate_label_maps(source: LabelMaps, refined_dir: str, gt_dir: str, left_out: LeftOut,
                         ignore_index: int = 255) -> Dict[str, Dict[str, float]]:
-    """Label maps: coarse (``source``) and refined (``refined_dir``) against
-    ``gt_dir`` (same stems)."""
+    """Label maps: coarse (``source``) and refined (``refined_dir``, named by
+    item key) against ``gt_dir`` (same stems)."""
     stats = dict(coarse=[], refined=[])
     for item in source.items():
         if item.key in left_out:
             continue
         which = 'ground truth'
         try:
-            gt, _ = read_label_map(osp.join(gt_dir, item.key + '.png'))
+            gt, _ = read_label_map(osp.join(gt_dir, item.name + '.png'))
             which = 'coarse'
             maps = dict(coarse=source.load(item)[0])
             which = 'refined'
@@ -141,11 +142,13 @@ def evaluate_label_maps(source: LabelMaps, refined_dir: str, gt_dir: str, left_o
 
 def evaluate_binary_masks(source: BinaryMasks, refined_dir: str, gt_dir: str,
                           left_out: LeftOut) -> Dict[str, Dict[str, float]]:
-    """Binary masks: coarse (``source``) and refined (``refined_dir``) against
-    ``gt_dir`` (same layout), mask by mask (same names)."""
+    """Binary masks: coarse (``source``) and refined (``refined_dir``, folders
+    named by item key) against ``gt_dir`` (same layout as the source), mask by
+    mask (same names)."""
     ious = dict(coarse=[], refined=[])
     bious = dict(coarse=[], refined=[])
     roots = dict(coarse=source.mask_dir, refined=refined_dir)
+    folder = dict(coarse=lambda item: item.name, refined=lambda item: item.key)
     for item in source.items():
         if item.key in left_out:
             continue
@@ -153,9 +156,9 @@ def evaluate_binary_masks(source: BinaryMasks, refined_dir: str, gt_dir: str,
         try:
             for name in item.meta['names']:
                 which = 'ground truth'
-                gt = read_binary_mask(osp.join(gt_dir, item.key, name))
+                gt = read_binary_mask(osp.join(gt_dir, item.name, name))
                 for which, root in roots.items():
-                    pred = read_binary_mask(osp.join(root, item.key, name))
+                    pred = read_binary_mask(osp.join(root, folder[which](item), name))
                     if pred.shape != gt.shape:
                         raise ValueError(f'{name} is {pred.shape[0]}x{pred.shape[1]}, the '
                                          f'ground truth {gt.shape[0]}x{gt.shape[1]}')

@@ -13,33 +13,49 @@ and loads one item's masks on demand:
 
 Masks are (N, H, W) bool, label maps (H, W) int64, both in the image's frame.
 
-Problems with the whole collection (a file that is not a COCO json, duplicate
-ids) raise :class:`CollectionError`; a bad record fails only its image when it
-is loaded (:class:`AnnotationError` names the annotation).  Each source also
+Problems with the whole collection (a file that is not a COCO json, an image
+id that is not an int or a str, a ``file_name`` that is not a non-empty str,
+duplicate ids) raise :class:`CollectionError`; a bad record fails only its
+image when it is loaded (:class:`AnnotationError` names the annotation).
+
+An item's ``key`` names its outputs and records, so it is never a path: the
+:func:`~mmsamrefiner.utils.file_keys.file_key` of the COCO image id or of the
+file stem (its ``name``).  Before any pixel is decoded, an image may be refused
+(:class:`InputRefused`, which fails that image only): a COCO ``file_name``
+outside the image folder (``../``, an absolute path; unless allowed), or more
+pixels than a limit (read from the file's header, the COCO record's ``height``
+and ``width``, the label map's header).  Each source also
 gives :meth:`input_digest` of an item: a digest of everything its refined
 masks are computed from (the image's coarse masks or annotations, and the
 image file's name, size and modification time: :mod:`mmsamrefiner.utils.digest`),
 which binds stored results to their inputs.
 """
+import contextlib
 import glob
 import json
 import os
 import os.path as osp
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from mmsamrefiner.utils.digest import canonical_json, digest_file, file_stamp, hasher
+from mmsamrefiner.utils.file_keys import file_key
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
 class CollectionError(ValueError):
     """The collection as a whole cannot be refined (not COCO, duplicate ids)."""
+
+
+class InputRefused(ValueError):
+    """An image's input is not read at all (its file lies outside the image
+    folder, it has more pixels than allowed); fails that image only."""
 
 
 class AnnotationError(ValueError):
@@ -64,13 +80,17 @@ class CoarseItem:
     """One image of a coarse-mask collection.
 
     Attributes:
-        key: a file-system-safe id, unique in the collection (names its output).
+        key: ``file_key(name)``: file-system safe, never a path, unique in the
+            collection (names its outputs and its record).
         img_path: the image.
-        meta: format-specific data (COCO: ``image`` record and ``ann_ids``).
+        meta: format-specific data (COCO: the ``image`` record).
+        name: what the key is made from: the COCO image id (int or str) or
+            the file stem (label maps, mask folders).
     """
     key: str
     img_path: str
     meta: dict = field(default_factory=dict)
+    name: object = None
 
 
 def find_image(img_dir: str, stem: str) -> str:
@@ -81,6 +101,60 @@ def find_image(img_dir: str, stem: str) -> str:
             if osp.exists(path):
                 return path
     raise FileNotFoundError(f'no image named {stem}.* ({", ".join(IMAGE_SUFFIXES)}) in {img_dir}')
+
+
+@contextlib.contextmanager
+def pil_pixel_limit_lifted():
+    """PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) lifted
+    inside, restored after: the caller applies its own limit."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def header_size(path: str) -> Optional[Tuple[int, int]]:
+    """The (H, W) of an image file read from its header (no pixel decoded);
+    None when PIL cannot identify or open the file (the decoder then reports
+    what is wrong, or its decoded size is checked)."""
+    try:
+        with pil_pixel_limit_lifted(), Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - unidentified, missing, damaged: left to the decoder
+        return None
+    return height, width
+
+
+def check_pixels(what: str, height: int, width: int, max_pixels: Optional[int]) -> None:
+    """Raise :class:`InputRefused` if ``what`` (``'image 3 (a.jpg)'``) of
+    ``height`` x ``width`` has more than ``max_pixels`` pixels (None or 0: no
+    limit)."""
+    if max_pixels and height * width > max_pixels:
+        raise InputRefused(f'{what} is {height}x{width} = {height * width} pixels, over '
+                           f'--max-pixels {max_pixels}; raise it (or 0 for no limit) if the '
+                           'machine has the memory')
+
+
+def check_file_pixels(what: str, path: str, max_pixels: Optional[int]) -> None:
+    """:func:`check_pixels` of a file by its header; a file whose header PIL
+    cannot read passes (check its decoded size)."""
+    size = header_size(path) if max_pixels else None
+    if size is not None:
+        check_pixels(f'{what} {path}', *size, max_pixels)
+
+
+def outside_folder(relative_path: str) -> bool:
+    """Whether a path meant to be relative to a folder leads out of it
+    (absolute, or ``..`` first once normalised).  Lexical: a symbolic link
+    inside the folder to a file elsewhere is inside."""
+    return osp.isabs(relative_path) or osp.normpath(relative_path).split(os.sep)[0] == '..'
+
+
+def _shown(value) -> str:
+    """``value`` as JSON, for messages (shortened)."""
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 60 else text[:57] + '...'
 
 
 def _check_polygons(segmentation) -> None:
@@ -137,9 +211,16 @@ def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def read_label_map(path: str):
-    """(H, W) int64 label map and its palette ((K, 3) uint8 RGB, or None for grey)."""
-    with Image.open(path) as image:
+def read_label_map(path: str, max_pixels: Optional[int] = None):
+    """(H, W) int64 label map and its palette ((K, 3) uint8 RGB, or None for grey).
+
+    ``max_pixels``: None: PIL's own decompression-bomb limit applies; else it
+    is lifted and a map of more pixels than ``max_pixels`` (0: no limit) is
+    refused (:class:`InputRefused`) before it is decoded.
+    """
+    lifted = contextlib.nullcontext() if max_pixels is None else pil_pixel_limit_lifted()
+    with lifted, Image.open(path) as image:
+        check_pixels(f'label map {path}', image.height, image.width, max_pixels)
         palette = image.getpalette() if image.mode == 'P' else None
         if image.mode not in ('P', 'L', 'I', 'I;16'):
             raise ValueError(f'{path} is a {image.mode} image; label maps must be palette '
@@ -191,12 +272,36 @@ def _read_coco_json(ann_file: str) -> dict:
         if not isinstance(image, dict) or 'id' not in image or 'file_name' not in image:
             raise CollectionError(f'entry {index} of "images" in {ann_file} has no "id" or '
                                   f'"file_name": {expected}')
+        _check_image_entry(image, index, ann_file)
     for index, ann in enumerate(coco.get('annotations', [])):
         if not isinstance(ann, dict) or 'image_id' not in ann:
             raise CollectionError(f'entry {index} of "annotations" in {ann_file} (id '
                                   f'{ann.get("id") if isinstance(ann, dict) else None}) has no '
                                   f'"image_id": {expected}')
+        if not _is_id(ann['image_id']):
+            raise CollectionError(f'entry {index} of "annotations" in {ann_file} (id '
+                                  f'{_shown(ann.get("id"))}) has "image_id" '
+                                  f'{_shown(ann["image_id"])}; it must be the id (an integer '
+                                  'or a string) of an entry of "images"')
     return coco
+
+
+def _is_id(value) -> bool:
+    """Image ids are ints or strs (they name output files); not bools."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _check_image_entry(image: dict, index: int, ann_file: str) -> None:
+    """:class:`CollectionError` if an entry of ``"images"`` has an id that is
+    not an int or a str, or a ``file_name`` that is not a non-empty str."""
+    if not _is_id(image['id']):
+        raise CollectionError(f'entry {index} of "images" in {ann_file} has "id" '
+                              f'{_shown(image["id"])}; image ids must be integers or strings')
+    file_name = image['file_name']
+    if not isinstance(file_name, str) or not file_name:
+        raise CollectionError(f'image {_shown(image["id"])} (entry {index} of "images") in '
+                              f'{ann_file} has "file_name" {_shown(file_name)}; it must be the '
+                              "image's path relative to the image folder, a non-empty string")
 
 
 class CocoInstances:
@@ -205,6 +310,9 @@ class CocoInstances:
     Args:
         ann_file: the json.
         img_dir: folder the images' ``file_name`` s are relative to.
+        allow_outside_img_dir: whether a ``file_name`` may lead outside
+            ``img_dir`` (``../``, an absolute path); if not,
+            :meth:`check_image_path` refuses it.
 
     Raises:
         CollectionError: the file is not a COCO instance json (invalid JSON, a
@@ -214,10 +322,11 @@ class CocoInstances:
             (see :meth:`check_unique_ids`).
     """
 
-    def __init__(self, ann_file: str, img_dir: str):
+    def __init__(self, ann_file: str, img_dir: str, allow_outside_img_dir: bool = False):
         self.ann_file = ann_file
         self.coco = _read_coco_json(ann_file)
         self.img_dir = img_dir
+        self.allow_outside_img_dir = allow_outside_img_dir
         self.anns_of: Dict[object, List[dict]] = {}
         for im in self.coco['images']:
             if im['id'] in self.anns_of:
@@ -252,8 +361,18 @@ class CocoInstances:
             'annotation needs its own: renumber them (e.g. ann["id"] = position + 1)')
 
     def items(self) -> List[CoarseItem]:
-        return [CoarseItem(key=str(im['id']), img_path=osp.join(self.img_dir, im['file_name']),
-                           meta=dict(image=im)) for im in self.coco['images']]
+        return [CoarseItem(key=file_key(im['id']), img_path=osp.join(self.img_dir, im['file_name']),
+                           meta=dict(image=im), name=im['id']) for im in self.coco['images']]
+
+    def check_image_path(self, item: CoarseItem) -> None:
+        """Raise :class:`InputRefused` if the image's ``file_name`` leads
+        outside ``img_dir`` (:func:`outside_folder`) and that is not allowed."""
+        image = item.meta['image']
+        if not self.allow_outside_img_dir and outside_folder(image['file_name']):
+            raise InputRefused(f'image {_shown(image["id"])} has "file_name" '
+                               f'{_shown(image["file_name"])}, which leads outside --img-dir '
+                               f'{self.img_dir}; pass --allow-outside-img-dir if the '
+                               'collection means it')
 
     def refinable(self, ann: dict) -> bool:
         """Crowd regions and annotations without a segmentation pass through."""
@@ -267,12 +386,14 @@ class CocoInstances:
         digest.update(file_stamp(item.img_path).encode())
         return digest.hexdigest()
 
-    def load(self, item: CoarseItem):
+    def load(self, item: CoarseItem, max_pixels: Optional[int] = None):
         """(N, H, W) bool masks of the image's refinable annotations and their ids.
 
         Raises:
             AnnotationError: an annotation without ``id`` or with a malformed
                 segmentation (the message names it and says what is wrong).
+            InputRefused: the record's ``height`` x ``width`` is over
+                ``max_pixels`` (None or 0: no limit); nothing is allocated.
             ValueError: the image record has no valid ``height``/``width``.
         """
         image = item.meta['image']
@@ -281,6 +402,8 @@ class CocoInstances:
                    for v in (height, width)):
             raise ValueError(f'image {image["id"]} ({image["file_name"]}) has no valid '
                              f'"height" and "width" in "images" (got {height}, {width})')
+        check_pixels(f'image {_shown(image["id"])} ({image["file_name"]}, "height" and "width" '
+                     'in "images")', height, width, max_pixels)
         anns = [a for a in self.anns_of[image['id']] if self.refinable(a)]
         masks = np.zeros((len(anns), height, width), bool)
         for index, ann in enumerate(anns):
@@ -314,7 +437,7 @@ class LabelMaps:
 
     def __init__(self, label_dir: str, img_dir: str):
         self.label_dir, self.img_dir = label_dir, img_dir
-        self.paths = sorted(glob.glob(osp.join(label_dir, '*.png')))
+        self.paths = sorted(glob.glob(osp.join(glob.escape(label_dir), '*.png')))
         if not self.paths:
             raise FileNotFoundError(f'no PNG label maps in {label_dir}')
 
@@ -322,8 +445,8 @@ class LabelMaps:
         items = []
         for path in self.paths:
             stem = osp.splitext(osp.basename(path))[0]
-            items.append(CoarseItem(key=stem, img_path=self._image(stem),
-                                    meta=dict(label_path=path)))
+            items.append(CoarseItem(key=file_key(stem), img_path=self._image(stem),
+                                    meta=dict(label_path=path), name=stem))
         return items
 
     def _image(self, stem: str) -> Optional[str]:
@@ -339,9 +462,10 @@ class LabelMaps:
         digest.update(file_stamp(item.img_path).encode())
         return digest.hexdigest()
 
-    def load(self, item: CoarseItem):
-        """The (H, W) int64 label map and its palette (or None)."""
-        return read_label_map(item.meta['label_path'])
+    def load(self, item: CoarseItem, max_pixels: Optional[int] = None):
+        """The (H, W) int64 label map and its palette (or None); see
+        :func:`read_label_map` for ``max_pixels``."""
+        return read_label_map(item.meta['label_path'], max_pixels)
 
 
 class BinaryMasks:
@@ -367,8 +491,10 @@ class BinaryMasks:
             except FileNotFoundError:
                 img_path = osp.join(self.img_dir, stem)
             names = sorted(osp.basename(p) for p in
-                           glob.glob(osp.join(self.mask_dir, stem, '*.png')))
-            items.append(CoarseItem(key=stem, img_path=img_path, meta=dict(names=names)))
+                           glob.glob(osp.join(glob.escape(self.mask_dir), glob.escape(stem),
+                                              '*.png')))
+            items.append(CoarseItem(key=file_key(stem), img_path=img_path,
+                                    meta=dict(names=names), name=stem))
         return items
 
     def input_digest(self, item: CoarseItem) -> str:
@@ -376,16 +502,22 @@ class BinaryMasks:
         digest = hasher()
         for name in item.meta['names']:
             digest.update(f'{name}:'.encode())
-            digest.update(_file_content_digest(osp.join(self.mask_dir, item.key, name)).encode())
+            digest.update(_file_content_digest(osp.join(self.mask_dir, item.name,
+                                                        name)).encode())
         digest.update(file_stamp(item.img_path).encode())
         return digest.hexdigest()
 
-    def load(self, item: CoarseItem):
-        """(N, H, W) bool masks and their file names."""
+    def load(self, item: CoarseItem, max_pixels: Optional[int] = None):
+        """(N, H, W) bool masks and their file names; a mask of more pixels
+        than ``max_pixels`` (by its header; None or 0: no limit) is refused
+        (:class:`InputRefused`) before any is decoded."""
         names = item.meta['names']
-        masks = [read_binary_mask(osp.join(self.mask_dir, item.key, n)) for n in names]
+        paths = [osp.join(self.mask_dir, item.name, n) for n in names]
+        for path in paths:
+            check_file_pixels('mask', path, max_pixels)
+        masks = [read_binary_mask(path) for path in paths]
         if len({m.shape for m in masks}) > 1:
-            raise ValueError(f'the masks of {item.key} differ in size: '
+            raise ValueError(f'the masks of {item.name} differ in size: '
                              f'{sorted({m.shape for m in masks})}')
         return (np.stack(masks) if masks else np.zeros((0, 0, 0), bool)), names
 

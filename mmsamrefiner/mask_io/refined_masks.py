@@ -42,8 +42,11 @@ failure; anything else is redone.  All files are written atomically.
 * :class:`RefinedLabelMapWriter`: ``<out_dir>/<stem>.png``, palette kept.
 * :class:`RefinedBinaryMaskWriter`: ``<out_dir>/<stem>/<name>.png`` (0/255).
 
-:class:`OutputLock` keeps two runs from writing the same output at once.
+:class:`OutputLock` keeps two runs from writing the same output at once.  A
+file that cannot be written (disk full, read-only, no permission) raises
+:class:`OutputWriteError` naming it.
 """
+import contextlib
 import copy
 import fcntl
 import glob
@@ -59,6 +62,7 @@ import numpy as np
 
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 from mmsamrefiner.utils.digest import digest_bytes, digest_file
+from mmsamrefiner.utils.file_keys import file_key
 
 from .png import encode_png
 from .rle import decode_rle, encode_rle
@@ -78,9 +82,37 @@ def _output_digest(path: str) -> Optional[str]:
         return None
 
 
+class OutputWriteError(OSError):
+    """An output file cannot be written or removed (disk full, read-only file
+    system, no permission, quota): ``filename`` is the file, ``errno`` and
+    ``strerror`` say why."""
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Inside, an ``OSError`` becomes an :class:`OutputWriteError` naming
+    ``path`` (the error of a full disk names no file)."""
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as error:
+        strerror = error.strerror or (os.strerror(error.errno) if error.errno else str(error))
+        raise OutputWriteError(error.errno, strerror, path) from error
+
+
 def _write(root: str, relpath: str, data: bytes) -> Dict[str, str]:
-    atomic_write_bytes(osp.join(root, relpath), data)
+    path = osp.join(root, relpath)
+    with writing(path):
+        atomic_write_bytes(path, data)
     return {relpath: digest_bytes(data)}
+
+
+def _remove(path: str) -> None:
+    """Remove an output file if it exists."""
+    with writing(path):
+        if osp.exists(path):
+            os.remove(path)
 
 
 def _json_bytes(obj) -> bytes:
@@ -132,7 +164,8 @@ class RecordBook:
         return record, ''
 
     def write(self, key: str, **record) -> None:
-        atomic_write_bytes(self.path(key), _json_bytes(dict(key=key, **record)))
+        with writing(self.path(key)):
+            atomic_write_bytes(self.path(key), _json_bytes(dict(key=key, **record)))
 
     def all(self, keys: Optional[Iterable[str]] = None) -> List[dict]:
         """The records of ``keys`` (those that exist), or all records."""
@@ -232,11 +265,11 @@ class RefinedCocoWriter:
 
     def merge(self, keys: Optional[Iterable[str]] = None) -> str:
         """The input json with every refined annotation's segmentation
-        replaced, from the parts of ``keys`` (the image ids as str; default:
-        every image of the json).  A part only applies to its own image's
-        annotations."""
+        replaced, from the parts of ``keys`` (the images' ``file_key(id)``;
+        default: every image of the json).  A part only applies to its own
+        image's annotations."""
         if keys is None:
-            keys = [str(im['id']) for im in self.coco.get('images', [])]
+            keys = [file_key(im['id']) for im in self.coco.get('images', [])]
         refined = {}
         for key in keys:
             try:
@@ -248,11 +281,12 @@ class RefinedCocoWriter:
         for ann in coco.get('annotations', []):
             if 'id' not in ann:
                 continue
-            update = refined.get(str(ann['image_id']), {}).get(str(ann['id']))
+            update = refined.get(file_key(ann['image_id']), {}).get(str(ann['id']))
             if update is not None:
                 ann['segmentation'] = update['segmentation']
                 ann['refined_score'] = update['refined_score']
-        atomic_write_bytes(self.out_file, _json_bytes(coco))
+        with writing(self.out_file):
+            atomic_write_bytes(self.out_file, _json_bytes(coco))
         return self.out_file
 
 
@@ -271,9 +305,7 @@ class RefinedLabelMapWriter:
 
     def discard(self, key: str) -> Dict[str, str]:
         """Remove the image's output (its coarse input cannot be read)."""
-        path = osp.join(self.out_dir, key + '.png')
-        if osp.exists(path):
-            os.remove(path)
+        _remove(osp.join(self.out_dir, key + '.png'))
         return {}
 
 
@@ -294,7 +326,7 @@ class RefinedBinaryMaskWriter:
                                   encode_png(mask.astype(np.uint8) * 255)))
         for path in glob.glob(osp.join(self.out_dir, glob.escape(key), '*.png')):
             if osp.join(key, osp.basename(path)) not in outputs:
-                os.remove(path)
+                _remove(path)
         return outputs
 
     def discard(self, key: str) -> Dict[str, str]:

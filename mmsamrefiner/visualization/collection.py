@@ -7,7 +7,9 @@ from typing import Optional
 import cv2
 
 from mmsamrefiner.mask_io.left_out import LeftOut
+from mmsamrefiner.mask_io.refined_masks import writing
 from mmsamrefiner.refiner.inputs import load_rgb_image
+from mmsamrefiner.utils.atomic import atomic_write_bytes
 
 from .overlay import draw_masks, side_by_side
 
@@ -22,6 +24,8 @@ def show_collection(collection, show_dir: str, left_out: Optional[LeftOut] = Non
     Images in ``left_out`` (e.g. ``LeftOut(records)``: those whose refinement
     failed) are not drawn, nor are images whose picture or masks cannot be
     read or decoded: those are added to ``left_out``, which is returned.
+    An overlay that cannot be written raises
+    :class:`~mmsamrefiner.mask_io.refined_masks.OutputWriteError`.
     """
     if left_out is None:
         left_out = LeftOut()
@@ -49,7 +53,9 @@ def show_collection(collection, show_dir: str, left_out: Optional[LeftOut] = Non
             continue
         panel = side_by_side([draw_masks(image, masks['coarse'], 'coarse'),
                               draw_masks(image, masks['refined'], 'refined')])
-        cv2.imwrite(overlay, panel[..., ::-1])
+        _, encoded = cv2.imencode('.jpg', panel[..., ::-1])
+        with writing(overlay):
+            atomic_write_bytes(overlay, encoded.tobytes())
     return left_out
 
 

@@ -221,9 +221,10 @@ def test_a_file_that_is_not_coco_fails_at_once(tmp_path, config, no_model, capsy
     ann_file = tmp_path / 'coarse.json'
     ann_file.write_text(content)
     with pytest.raises(SystemExit) as exit_info:
-        refine_tool.main(coco_argv(config, str(tmp_path), str(ann_file),
+        refine_tool.main(coco_argv(config, str(tmp_path / 'images'), str(ann_file),
                                    tmp_path / 'out.json'))
-    text = str(exit_info.value.code)
+    assert exit_info.value.code == 2  # refused before starting
+    text = capsys.readouterr().err.strip()
     assert message in text and str(ann_file) in text and '\n' not in text
     assert not osp.exists(tmp_path / 'out.json.parts')
 
