@@ -55,40 +55,60 @@ from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZER
 from mmengine.registry import Registry
 from mmengine.utils import ManagerMixin
 
-#: The types other scopes may build by bare name: registry name ->
-#: {registered name: the module that registers it}.  A stand-in for each is
-#: put in mmengine's root registry when this module is imported; registering
-#: the real type (in the module named here) replaces it.
-ROOT_TYPES = {
-    'model': {
-        'SAMRefiner': 'mmsamrefiner.refiner.refiner',
-        'SAM': 'mmsamrefiner.refiner.sam',
-        'IoUAdapterModel': 'mmsamrefiner.models.iou_adapter_model',
-        'IoUAdaptionModel': 'mmsamrefiner.models.iou_adapter_model',  # deprecated name
-        'SemiMaskDetector': 'mmsamrefiner.models.semi_mask_detector',
-    },
-    'transform': {
-        'RefineCoarseMasks': 'mmsamrefiner.datasets.transforms.refine_coarse_masks',
-    },
-    'hook': {
-        'SAMRefinerHook': 'mmsamrefiner.engine.hooks.samrefiner_hook',
-        'SaveIoUAdapterHook': 'mmsamrefiner.engine.hooks.iou_adapter_hook',
-    },
-    'dataset': {
-        'CocoCoarseMaskDataset': 'mmsamrefiner.datasets.coarse_mask_dataset',
-        'LabelMapCoarseMaskDataset': 'mmsamrefiner.datasets.coarse_mask_dataset',
-        'ImageFolderDetDataset': 'mmsamrefiner.datasets.image_folder_det',  # imports mmdet
-        'ImageFolderSegDataset': 'mmsamrefiner.datasets.image_folder_seg',  # imports mmseg
-    },
-    'metric': {
-        'MaskRefinementMetric': 'mmsamrefiner.evaluation.metrics.mask_refinement_metric',
-        'IoURankingMetric': 'mmsamrefiner.evaluation.metrics.iou_ranking_metric',
-    },
-    'visualizer': {
-        'SAMRefinerDetLocalVisualizer': 'mmsamrefiner.visualization.det_local_visualizer',
-        'SAMRefinerSegLocalVisualizer': 'mmsamrefiner.visualization.seg_local_visualizer',
-    },
+#: Every public name of the package, in one place: ``name: (module,
+#: attribute, registry)``.  ``from mmsamrefiner import NAME`` imports
+#: ``module`` on first access and gives its ``attribute``
+#: (:mod:`mmsamrefiner`); a name with a ``registry`` is also a type that
+#: configs of any scope build by bare name (:data:`ROOT_TYPES`).  The
+#: sub-packages export the names that live in them (a test checks all three).
+PUBLIC_NAMES = {
+    # the algorithm (no mmcv, mmdet, mmseg)
+    'SAMRefiner': ('mmsamrefiner.refiner.refiner', 'SAMRefiner', 'model'),
+    'RefineResult': ('mmsamrefiner.refiner.refiner', 'RefineResult', None),
+    'ImageEmbedding': ('mmsamrefiner.refiner.refiner', 'ImageEmbedding', None),
+    'Prompts': ('mmsamrefiner.refiner.prompts', 'Prompts', None),
+    'PromptMiner': ('mmsamrefiner.refiner.prompts', 'PromptMiner', None),
+    'SAM': ('mmsamrefiner.refiner.sam', 'build_sam', 'model'),
+    'build_sam': ('mmsamrefiner.refiner.sam', 'build_sam', None),
+    'IoUAdapter': ('mmsamrefiner.refiner.iou_adapter', 'IoUAdapter', None),
+    'split_then_merge': ('mmsamrefiner.refiner.stm', 'split_then_merge', None),
+    'merge_instances': ('mmsamrefiner.refiner.stm', 'merge_instances', None),
+    # the MM components
+    'SAMRefinerHook': ('mmsamrefiner.engine.hooks.samrefiner_hook', 'SAMRefinerHook', 'hook'),
+    'SaveIoUAdapterHook': ('mmsamrefiner.engine.hooks.iou_adapter_hook', 'SaveIoUAdapterHook',
+                           'hook'),
+    'RefineCoarseMasks': ('mmsamrefiner.datasets.transforms.refine_coarse_masks',
+                          'RefineCoarseMasks', 'transform'),
+    'IoUAdapterModel': ('mmsamrefiner.models.iou_adapter_model', 'IoUAdapterModel', 'model'),
+    'SemiMaskDetector': ('mmsamrefiner.models.semi_mask_detector', 'SemiMaskDetector',
+                         'model'),  # imports mmdet
+    'CocoCoarseMaskDataset': ('mmsamrefiner.datasets.coarse_mask_dataset',
+                              'CocoCoarseMaskDataset', 'dataset'),
+    'LabelMapCoarseMaskDataset': ('mmsamrefiner.datasets.coarse_mask_dataset',
+                                  'LabelMapCoarseMaskDataset', 'dataset'),
+    'ImageFolderDetDataset': ('mmsamrefiner.datasets.image_folder_det', 'ImageFolderDetDataset',
+                              'dataset'),  # imports mmdet
+    'ImageFolderSegDataset': ('mmsamrefiner.datasets.image_folder_seg', 'ImageFolderSegDataset',
+                              'dataset'),  # imports mmseg
+    'MaskRefinementMetric': ('mmsamrefiner.evaluation.metrics.mask_refinement_metric',
+                             'MaskRefinementMetric', 'metric'),
+    'IoURankingMetric': ('mmsamrefiner.evaluation.metrics.iou_ranking_metric',
+                         'IoURankingMetric', 'metric'),
+    'SAMRefinerDetLocalVisualizer': ('mmsamrefiner.visualization.det_local_visualizer',
+                                     'SAMRefinerDetLocalVisualizer', 'visualizer'),
+    'SAMRefinerSegLocalVisualizer': ('mmsamrefiner.visualization.seg_local_visualizer',
+                                     'SAMRefinerSegLocalVisualizer', 'visualizer'),
 }
+
+#: The types other scopes may build by bare name: registry name ->
+#: {registered name: the module that registers it}, from :data:`PUBLIC_NAMES`.
+#: A stand-in for each is put in mmengine's root registry when this module is
+#: imported; registering the real type (in the module named here) replaces it.
+ROOT_TYPES = {}
+for _name, (_module, _, _registry) in PUBLIC_NAMES.items():
+    if _registry is not None:
+        ROOT_TYPES.setdefault(_registry, {})[_name] = _module
+del _name, _module, _registry
 
 
 def _put_in_root(registry: Registry, name: str, obj) -> None:

@@ -162,6 +162,29 @@ def test_every_root_type_is_registered_by_the_module_the_table_names():
             assert child.parent.module_dict[name] is real, (registry_name, name)
 
 
+def test_one_table_names_every_public_name(tmp_path):
+    """``registry.PUBLIC_NAMES`` is the one list: the package gives each
+    name's object, the sub-packages that export a public name give the same
+    object, and docs/api.md's tables of names list exactly them."""
+    import re
+
+    import mmsamrefiner
+    from mmsamrefiner.registry import PUBLIC_NAMES, ROOT_TYPES
+    for name, (module, attribute, registry_name) in PUBLIC_NAMES.items():
+        assert getattr(mmsamrefiner, name) is getattr(importlib.import_module(module), attribute)
+        assert (registry_name is None) == all(name not in t for t in ROOT_TYPES.values())
+    for package in ('refiner', 'engine', 'datasets', 'evaluation', 'models'):
+        sub = importlib.import_module(f'mmsamrefiner.{package}')
+        for name in set(sub.__all__) & set(PUBLIC_NAMES):
+            assert getattr(sub, name) is getattr(mmsamrefiner, name), (package, name)
+    api = open(osp.join(ROOT, 'docs', 'api.md'), encoding='utf-8').read()
+    tables = api[:api.index('## Collections and files')]
+    documented = set()
+    for first_cell in re.findall(r'^\| (.+?) \|', tables, re.M):
+        documented.update(re.findall(r'`([A-Za-z_]+)[(`]', first_cell))
+    assert documented == set(PUBLIC_NAMES)
+
+
 def test_public_names_come_from_the_package():
     import mmsamrefiner
     for name in mmsamrefiner.__all__:
