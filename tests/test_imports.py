@@ -121,15 +121,39 @@ def build_from_config(scope: str, tmp_path) -> str:
     '''
 
 
-def test_an_mmseg_config_builds_the_packages_types_without_loading_mmdet(tmp_path):
-    run(build_from_config('mmseg', tmp_path) + '''
-        assert loaded('mmdet') == [], loaded('mmdet')
-    ''')
+@pytest.mark.parametrize('scope,other,kind,dataset', [
+    ('mmseg', 'mmdet', 'Seg', 'ImageFolderSegDataset'),
+    ('mmdet', 'mmseg', 'Det', 'ImageFolderDetDataset')])
+def test_a_config_of_one_stack_builds_the_packages_types_without_loading_the_other(
+        tmp_path, scope, other, kind, dataset):
+    """In one interpreter per stack: the hook, the transform, the metric, the
+    visualizer (as the current one) and the image-folder dataset build by bare
+    name through ``scope``'s registries, and ``other`` is never imported."""
+    import cv2
+    import numpy as np
+    (tmp_path / 'images').mkdir()
+    cv2.imwrite(str(tmp_path / 'images' / 'a.png'), np.zeros((4, 4, 3), np.uint8))
+    prefix = 'img_path' if scope == 'mmseg' else 'img'
+    run(build_from_config(scope, tmp_path) + f'''
+        # Visualizers are mmengine ManagerMixins: the visualization hooks find the
+        # one the Runner built through Visualizer.get_current_instance(), so the
+        # stand-in must build through get_instance as mmengine's registry does.
+        from mmengine.registry import VISUALIZERS, DefaultScope
+        from mmengine.visualization import Visualizer
+        name = 'SAMRefiner{kind}LocalVisualizer'
+        with DefaultScope.overwrite_default_scope('{scope}'):
+            first = VISUALIZERS.build(dict(type=name, name='first'))  # through the stand-in
+            assert Visualizer.get_current_instance() is first
+            second = VISUALIZERS.build(dict(type='mmsamrefiner.' + name, name='second'))
+            assert Visualizer.get_current_instance() is second
+        assert type(first) is type(second) and type(first).__name__ == name
 
-
-def test_an_mmdet_config_builds_the_packages_types_without_loading_mmseg(tmp_path):
-    run(build_from_config('mmdet', tmp_path) + '''
-        assert loaded('mmseg') == [], loaded('mmseg')
+        from {scope}.registry import DATASETS
+        folder = DATASETS.build(dict(
+            type={dataset!r}, data_prefix={{{prefix!r}: {str(tmp_path / 'images')!r}}},
+            metainfo=dict(classes=('a', 'b')), test_mode=True))
+        assert type(folder).__name__ == {dataset!r} and len(folder) == 1
+        assert loaded({other!r}) == [], loaded({other!r})
     ''')
 
 
@@ -280,42 +304,3 @@ def test_the_core_and_the_bottom_layer_import_only_what_is_below_them(folder, al
     assert found <= allowed, sorted(found - allowed)
 
 
-@pytest.mark.parametrize('scope,kind,other', [('mmdet', 'Det', 'mmseg'),
-                                              ('mmseg', 'Seg', 'mmdet')])
-def test_a_config_builds_its_visualizer_by_name_as_the_current_visualizer(scope, kind, other):
-    # Visualizers are mmengine ManagerMixins: the visualization hooks find the
-    # one the Runner built through Visualizer.get_current_instance(), so the
-    # stand-in must build through get_instance as mmengine's registry does.
-    run(f'''
-        import mmsamrefiner  # what custom_imports does
-        from mmengine.registry import VISUALIZERS, DefaultScope
-        from mmengine.visualization import Visualizer
-
-        name = 'SAMRefiner{kind}LocalVisualizer'
-        with DefaultScope.overwrite_default_scope('{scope}'):
-            first = VISUALIZERS.build(dict(type=name, name='first'))  # through the stand-in
-            assert Visualizer.get_current_instance() is first
-            second = VISUALIZERS.build(dict(type='mmsamrefiner.' + name, name='second'))
-            assert Visualizer.get_current_instance() is second
-        assert type(first) is type(second) and type(first).__name__ == name
-        assert loaded('{other}') == [], loaded('{other}')
-    ''')
-
-
-@pytest.mark.parametrize('scope,other,dataset', [('mmseg', 'mmdet', 'ImageFolderSegDataset'),
-                                                 ('mmdet', 'mmseg', 'ImageFolderDetDataset')])
-def test_an_image_folder_dataset_builds_by_bare_name_without_loading_the_other_stack(
-        tmp_path, scope, other, dataset):
-    import cv2
-    import numpy as np
-    cv2.imwrite(str(tmp_path / 'a.png'), np.zeros((4, 4, 3), np.uint8))
-    prefix = 'img_path' if scope == 'mmseg' else 'img'
-    run(f'''
-        import mmsamrefiner
-        from {scope}.registry import DATASETS
-        dataset = DATASETS.build(dict(
-            type={dataset!r}, data_prefix={{{prefix!r}: {str(tmp_path)!r}}},
-            metainfo=dict(classes=('a', 'b')), test_mode=True))
-        assert type(dataset).__name__ == {dataset!r} and len(dataset) == 1
-        assert loaded({other!r}) == [], loaded({other!r})
-    ''')

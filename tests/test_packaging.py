@@ -83,18 +83,21 @@ def metadata(build):
     return email.message_from_string(text)
 
 
+@pytest.mark.slow  # builds a wheel (and a venv)
 def test_building_the_wheel_leaves_the_work_tree_as_it_was(build):
     _, (status_before, mim_before), (status_after, mim_after) = build
     assert status_after == status_before
     assert mim_after == mim_before
 
 
+@pytest.mark.slow  # builds a wheel (and a venv)
 def test_the_wheel_holds_only_the_package_and_its_metadata(wheel_names):
     top_level = {name.split('/')[0] for name in wheel_names}
     assert top_level == {'mmsamrefiner', f'mmsamrefiner-{package_version()}.dist-info'}
     assert not [n for n in wheel_names if '__pycache__' in n or n.endswith('.pyc')]
 
 
+@pytest.mark.slow  # builds a wheel (and a venv)
 def test_the_wheel_ships_the_licenses_the_toy_sam_the_configs_and_the_tools(wheel_names):
     dist_info = f'mmsamrefiner-{package_version()}.dist-info'
     assert {f'{dist_info}/licenses/LICENSE', f'{dist_info}/licenses/NOTICE'} <= set(wheel_names)
@@ -112,6 +115,7 @@ def test_the_wheel_ships_the_licenses_the_toy_sam_the_configs_and_the_tools(whee
     assert 'configs/samrefiner/samrefiner_sam_toy.py' in shipped
 
 
+@pytest.mark.slow  # builds a wheel (and a venv)
 def test_the_wheel_requires_no_mmcv_mmdet_nor_mmseg_and_offers_them_as_extras(metadata):
     assert metadata['Requires-Python'] == '>=3.10'
     assert metadata['License-Expression'] == 'Apache-2.0'
@@ -181,6 +185,7 @@ print('ok')
 '''
 
 
+@pytest.mark.slow  # builds a wheel (and a venv)
 def test_the_installed_wheel_refines_with_the_toy_sam_and_finds_its_configs(build, tmp_path):
     environment = tmp_path / 'env'
     venv.EnvBuilder(with_pip=False).create(environment)

@@ -33,8 +33,14 @@ def test_nothing_in_the_package_imports_the_testing_helpers():
             assert not module.startswith('mmsamrefiner.testing'), (path, module)
 
 
-def test_the_testing_helpers_say_what_they_are_for():
+def test_every_testing_helper_serves_the_tests_or_the_benchmarks():
+    """Each helper ``mmsamrefiner.testing`` exports is used by a test or a tool
+    (benchmarks, demo): none is dead weight of the package."""
     import mmsamrefiner.testing as testing
-    assert 'tests and the benchmarks' in testing.__doc__
+    root = osp.dirname(PACKAGE)
+    users = [p for pattern in ('tests/**/*.py', 'tools/*.py')
+             for p in glob.glob(osp.join(root, pattern), recursive=True)]
+    text = '\n'.join(open(p, encoding='utf-8').read() for p in users)
     for name in testing.__all__:
-        assert callable(getattr(testing, name))
+        assert callable(getattr(testing, name)), name
+        assert text.count(name) > 0, f'mmsamrefiner.testing.{name} is used by no test or tool'

@@ -12,9 +12,9 @@ the package uses this code.
 """
 from .distance import distance_to_background
 from .label_map_collection import write_label_map_collection
-from .naive import elastic_box_one_mask, mine_mask_by_mask, mine_one_mask, upscale_all_then_select
+from .naive import elastic_box_one_mask, mine_mask_by_mask, upscale_all_then_select
 
 __all__ = [
     'write_label_map_collection', 'distance_to_background', 'elastic_box_one_mask',
-    'mine_mask_by_mask', 'mine_one_mask', 'upscale_all_then_select'
+    'mine_mask_by_mask', 'upscale_all_then_select'
 ]

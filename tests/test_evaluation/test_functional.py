@@ -28,11 +28,13 @@ def test_boundary_band_width_follows_the_diagonal():
 
 
 def test_boundary_iou_by_hand():
-    # two 60x60 squares offset by 1 column; bands are 3 px wide
+    # two 60x60 squares offset by 1 column; bands are 3 px wide (d = 3):
+    # A = rows 20:80 x cols 20:80, inner Ai = 23:77 x 23:77 (band 3600 - 2916 = 684)
+    # B = rows 20:80 x cols 21:81, inner Bi = 23:77 x 24:78 (band 684)
+    # bands' intersection = |A&B| - |A&Bi| - |Ai&B| + |Ai&Bi|
+    #                     = 60*59 - 54*54 - 54*54 + 54*53 = 570
     a = square(100, 20, 80, 20, 80)
     b = square(100, 20, 80, 21, 81)
-    band_a, band_b = mask_boundary(np.stack([a, b]))
-    expected = (band_a & band_b).sum() / (band_a | band_b).sum()
-    np.testing.assert_allclose(boundary_iou(a[None], b[None]), [expected])
-    assert boundary_iou(a[None], b[None])[0] < mask_iou(a[None], b[None])[0]
+    np.testing.assert_allclose(boundary_iou(a[None], b[None]), [570 / (684 + 684 - 570)])
+    np.testing.assert_allclose(mask_iou(a[None], b[None]), [3540 / (3600 + 3600 - 3540)])
     np.testing.assert_allclose(boundary_iou(a[None], a[None]), [1.0])
