@@ -34,29 +34,36 @@ def test_the_table_has_a_row_per_kind_and_label_set(first_run):
     rows = {(row['kind'], row['labels']): row for row in report['rows']}
     assert list(rows) == [(kind, labels) for kind in KINDS
                           for labels in ('coarse', 'refined', 'true')]
-    for (kind, _), row in rows.items():
+    table = open(osp.join(out_dir, 'results.md')).read().splitlines()
+    assert len(table) == 2 + len(rows)
+    for line, ((kind, labels), row) in zip(table[2:], rows.items()):
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        assert cells[:2] == [kind, labels]
+        # each model is scored by its own metric, and the table prints what was measured
         if kind == 'box':
             assert row['model'] == 'mask-rcnn' and row['test_miou'] is None
-            assert 0 <= row['mask_ap'] <= 1 and 0 <= row['mask_ap50'] <= 1
+            measured = {4: row['mask_ap'], 5: row['mask_ap50']}
         else:
             assert row['model'] == 'fcn' and row['mask_ap'] is None
-            assert 0 <= row['test_miou'] <= 1
+            measured = {6: row['test_miou']}
+        for column, value in measured.items():
+            assert isinstance(value, float) and cells[column] == f'{100 * value:.1f}'
         assert row['train_minutes'] > 0
     saved = json.load(open(osp.join(out_dir, 'results.json')))
     assert saved['rows'] == report['rows']
-    table = open(osp.join(out_dir, 'results.md')).read()
-    assert table.count('\n') == 2 + len(rows)
     assert '| box | coarse |' in table and '| semantic | true |' in table
 
 
-def test_label_quality_is_one_for_true_labels_and_below_for_boxes(first_run):
+def test_refined_labels_are_closer_to_the_truth_than_coarse_ones(first_run):
+    """The labels each model trains on are scored against the true ones:
+    refinement (tools/refine.py with the toy SAM) must raise that score
+    clearly (quick run: box 0.46 -> 0.89, semantic 0.47 -> 0.75)."""
     _, report = first_run
     rows = {(row['kind'], row['labels']): row for row in report['rows']}
-    assert rows['box', 'true']['label_miou'] == 1.0
-    assert rows['semantic', 'true']['label_miou'] == 1.0
-    assert rows['box', 'coarse']['label_miou'] < 1.0
-    assert rows['semantic', 'coarse']['label_miou'] < 1.0
-    assert 0 < rows['box', 'refined']['label_miou'] <= 1.0
+    for kind in KINDS:
+        coarse, refined = rows[kind, 'coarse']['label_miou'], rows[kind, 'refined']['label_miou']
+        assert refined > coarse + 0.15, (kind, coarse, refined)
+        assert rows[kind, 'true']['label_miou'] == 1.0
 
 
 def test_each_step_has_its_folder_record_and_the_config_it_trained(first_run):
