@@ -118,12 +118,13 @@ def test_box_prompt_segments_held_out_objects(toy_sam):
 
 def test_a_half_cell_slip_of_the_upscale_is_caught(toy_sam):
     """Boundary IoU of box-prompted masks: measured 0.772; the same logits
-    moved half a low-res cell (one input pixel) give 0.719.  The bar, 0.745,
-    sits between them."""
+    moved half a low-res cell (one input pixel) give 0.719.  The frames are
+    right when the masks as upscaled beat the slipped ones by a clear gap
+    (half the measured 0.053)."""
     refiner = SAMRefiner(toy_sam, iters=1, use_point=False, use_mask=False)
     right = boundary_iou(*box_prompt_masks(refiner)).mean()
     slipped = boundary_iou(*box_prompt_masks(refiner, slip=True)).mean()
-    assert right > 0.745 > slipped, (right, slipped)
+    assert right - slipped > 0.025, (right, slipped)
 
 
 @pytest.mark.slow
