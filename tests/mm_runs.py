@@ -108,3 +108,25 @@ def run_test(cfg):
         metrics = runner.test()
     hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
     return runner, hook, metrics, list(received)
+
+
+def run_scripted_test(model, work_dir, dataset: dict, evaluators: list, custom_hooks: list,
+                      scope: str):
+    """A real Runner test loop (``scope``: ``'mmdet'`` or ``'mmseg'``) of a
+    model whose predictions the test chose (:mod:`tests.scripted_models`) on
+    ``dataset`` (batches of 2), with ``evaluators`` and ``RecordPredictions``;
+    returns what :func:`run_test` returns."""
+    with recording_predictions() as received:
+        runner = Runner(
+            model=model, work_dir=str(work_dir), default_scope=scope,
+            test_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False,
+                                 sampler=dict(type='DefaultSampler', shuffle=False),
+                                 dataset=dataset),
+            test_cfg=dict(type='TestLoop'),
+            test_evaluator=list(evaluators) + [dict(type='RecordPredictions')],
+            custom_hooks=copy.deepcopy(custom_hooks),
+            default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+            randomness=dict(seed=0))
+        metrics = runner.test()
+    hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
+    return runner, hook, metrics, list(received)
