@@ -5,6 +5,7 @@ label-map collection, with the hook lines the README gives.  The evaluators
 of :func:`mask_rcnn_cfg` and :func:`fcn_cfg` include ``RecordPredictions``,
 which :func:`run_test` registers for its run."""
 import copy
+from typing import Optional
 
 from mmengine.config import Config
 from mmengine.hub import get_config
@@ -111,11 +112,18 @@ def run_test(cfg):
 
 
 def run_scripted_test(model, work_dir, dataset: dict, evaluators: list, custom_hooks: list,
-                      scope: str):
+                      scope: str, visualization: Optional[dict] = None):
     """A real Runner test loop (``scope``: ``'mmdet'`` or ``'mmseg'``) of a
     model whose predictions the test chose (:mod:`tests.scripted_models`) on
     ``dataset`` (batches of 2), with ``evaluators`` and ``RecordPredictions``;
-    returns what :func:`run_test` returns."""
+    ``visualization``: ``dict(visualizer=..., hook=...)`` (the visualizer's
+    config and the visualization hook's, drawing into the run's folder).
+    Returns what :func:`run_test` returns."""
+    default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+    visualizer = None
+    if visualization is not None:
+        visualizer = visualization['visualizer']
+        default_hooks['visualization'] = visualization['hook']
     with recording_predictions() as received:
         runner = Runner(
             model=model, work_dir=str(work_dir), default_scope=scope,
@@ -124,9 +132,8 @@ def run_scripted_test(model, work_dir, dataset: dict, evaluators: list, custom_h
                                  dataset=dataset),
             test_cfg=dict(type='TestLoop'),
             test_evaluator=list(evaluators) + [dict(type='RecordPredictions')],
-            custom_hooks=copy.deepcopy(custom_hooks),
-            default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
-            randomness=dict(seed=0))
+            custom_hooks=copy.deepcopy(custom_hooks), default_hooks=default_hooks,
+            visualizer=visualizer, randomness=dict(seed=0))
         metrics = runner.test()
     hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
     return runner, hook, metrics, list(received)

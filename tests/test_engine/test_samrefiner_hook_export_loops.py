@@ -4,6 +4,7 @@ and mmseg's datasets, pipelines and metrics) of models whose predictions the
 test chooses (:mod:`tests.scripted_models`): images without predictions
 among others, an mmseg image folder with sub-folders, ids and paths that
 would collide or leave ``out_dir``; the export is read back by a second run."""
+import glob
 import json
 import os
 import os.path as osp
@@ -22,6 +23,7 @@ from ..mm_data import HEIGHT, WIDTH, make_coco_dataset
 from ..mm_runs import run_scripted_test, with_tiny_sam
 from ..readme_snippets import readme_snippet
 from ..scripted_models import ScriptedDetector, ScriptedSegmentor
+from ..test_visualization._pictures import panels, read_rgb, title_pixels
 
 SCORES = np.array([0.9, 0.6, 0.4], np.float32)
 IGNORE = 255
@@ -33,6 +35,17 @@ def export_hooks(snippet: str, tiny_sam_cfg, **options) -> list:
 
 def files_under(root) -> set:
     return {osp.relpath(osp.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+
+
+def assert_coarse_and_refined_panels_equal(path, num_panels: int) -> None:
+    """The picture at ``path`` is ``num_panels`` panels ending in coarse |
+    refined, and those two are equal outside their titles (nothing to draw,
+    or the same drawn twice)."""
+    picture = read_rgb(path)
+    assert picture.shape == (HEIGHT, num_panels * WIDTH, 3)
+    coarse, refined = panels(picture, WIDTH)[-2:]
+    untitled = ~title_pixels((HEIGHT, WIDTH))
+    np.testing.assert_array_equal(coarse[untitled], refined[untitled])
 
 
 # -- mmdet -------------------------------------------------------------------
@@ -69,9 +82,12 @@ def test_mmdet_loop_exports_and_resumes_images_without_instances(tmp_path, tiny_
     predictions = det_predictions([1, 2, 3], empty={2})
     hooks = export_hooks('mmdet-hook', tiny_sam_cfg, keep_coarse=True, out_dir='pseudo_labels')
     metric = dict(type='CocoMetric', ann_file=ann_file, metric='segm')
+    visualization = dict(  # ours, drawing the image (no ground truth) | coarse | refined
+        visualizer=dict(type='mmsamrefiner.SAMRefinerDetLocalVisualizer', name=str(tmp_path)),
+        hook=dict(type='DetVisualizationHook', draw=True, score_thr=0.0, test_out_dir='vis'))
     runner, hook, metrics, received = run_scripted_test(
         ScriptedDetector(predictions), tmp_path / 'work', coco_dataset(tmp_path / 'coco'),
-        [metric], hooks, 'mmdet')
+        [metric], hooks, 'mmdet', visualization)
 
     assert 'coco/segm_mAP' in metrics and metrics['recorded'] == 3
     assert (hook.num_refined, hook.num_resumed, hook.num_instances_refined) == (3, 0, 6)
@@ -84,6 +100,9 @@ def test_mmdet_loop_exports_and_resumes_images_without_instances(tmp_path, tiny_
     assert {a['image_id'] for a in coco['annotations']} == {1, 3}
     for img_id, pred in by_id.items():
         np.testing.assert_array_equal(exported_masks(coco, img_id), pred['masks'].numpy())
+    pictures = osp.join(runner.work_dir, runner.timestamp, 'vis')
+    assert sorted(os.listdir(pictures)) == ['0000.png', '0001.png', '0002.png']
+    assert_coarse_and_refined_panels_equal(osp.join(pictures, '0001.png'), 3)  # image 2
 
     _, hook, _, again = run_scripted_test(
         ScriptedDetector(predictions), tmp_path / 'work', coco_dataset(tmp_path / 'coco'),
@@ -198,9 +217,14 @@ def test_mmseg_loop_exports_a_nested_folder_and_empty_maps_and_resumes(tmp_path,
             coarse if fill is None else np.full((HEIGHT, WIDTH), fill, np.int64))
     out_dir = tmp_path / 'labels'
     hooks = export_hooks('mmseg-hook', tiny_sam_cfg, keep_coarse=True, out_dir=str(out_dir))
+    visualization = dict(  # ours, drawing ground truth | coarse | refined
+        visualizer=dict(type='mmsamrefiner.SAMRefinerSegLocalVisualizer', name=str(tmp_path),
+                        vis_backends=[dict(type='LocalVisBackend')],
+                        save_dir=str(tmp_path / 'vis')),
+        hook=dict(type='SegVisualizationHook', draw=True, interval=1))
     _, hook, metrics, received = run_scripted_test(
         ScriptedSegmentor(predictions), tmp_path / 'work', seg_dataset(root),
-        [dict(type='IoUMetric', iou_metrics=['mIoU'])], hooks, 'mmseg')
+        [dict(type='IoUMetric', iou_metrics=['mIoU'])], hooks, 'mmseg', visualization)
 
     assert 'mIoU' in metrics and metrics['recorded'] == 4
     assert (hook.num_refined, hook.num_resumed) == (4, 0)
@@ -214,6 +238,13 @@ def test_mmseg_loop_exports_a_nested_folder_and_empty_maps_and_resumes(tmp_path,
         np.testing.assert_array_equal(exported, refined[relative])
     assert (refined['b/x.png'] == 0).all() and (refined['c/y.png'] == IGNORE).all()
     assert (refined['a/x.png'] != predictions[str(root / 'img_dir' / 'a/x.png')]).any()
+    for name in ('y.png', 'z.png'):  # all ignore_index; refined
+        (picture, ) = glob.glob(str(tmp_path / 'vis' / '**' / f'test_{name}_*.png'),
+                                recursive=True)
+        if name == 'y.png':
+            assert_coarse_and_refined_panels_equal(picture, 3)
+        else:
+            assert read_rgb(picture).shape == (HEIGHT, 3 * WIDTH, 3)
 
     # the export is a dataset's label maps: mmseg lists the image folder
     # recursively and finds each image's map at the same relative path
