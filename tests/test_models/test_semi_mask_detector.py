@@ -9,7 +9,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
 from mmsamrefiner.engine import teacher as teacher_module
@@ -226,7 +226,8 @@ def test_a_teacher_that_predicts_nothing_gives_the_student_no_pseudo_instances(t
     with DefaultScope.overwrite_default_scope('mmdet'):
         torch.manual_seed(0)
         model = SemiMaskDetector(detector=detector, data_preprocessor=preprocessor,
-                                 semi_train_cfg=dict(cls_pseudo_thr=0.0), semi_test_cfg=dict())
+                                 semi_train_cfg=ConfigDict(cls_pseudo_thr=0.0),
+                                 semi_test_cfg=ConfigDict())
     hook = SAMRefinerHook(refiner=dict(type='SAMRefiner', sam=tiny_sam_cfg, iters=1),
                           refine_pseudo_labels=True)
     attached = teacher_module.attach_mask_refiner(model, hook)
