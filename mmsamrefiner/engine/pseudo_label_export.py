@@ -372,10 +372,15 @@ class PseudoLabelExport:
         writer = PseudoLabelCocoWriter if kind == 'det' else PseudoLabelMapWriter
         where = osp.join(self.out_dir, writer.relpath(key))
         if kind == 'seg':
-            return (f'images {first[1]} and {second[1]} would both be exported as {where}: '
-                    'they have one file name and are not in the dataset\'s image folder '
-                    f"(data_prefix['img_path']: {self.img_dir}), whose sub-folders would keep "
-                    'them apart; rename one or put them under that folder')
+            inside = [relative_parts(path, self.img_dir) is not None
+                      for path in (first[1], second[1])]
+            why = ('their paths under the image folder differ only in the extension; rename one'
+                   if all(inside) else
+                   "not both are in the dataset's image folder (data_prefix['img_path']: "
+                   f'{self.img_dir}), whose sub-folders would keep them apart, and an image '
+                   'outside it is named by its file stem; rename one or put them under that '
+                   'folder')
+            return f'images {first[1]} and {second[1]} would both be exported as {where}: {why}'
         return (f'images img_id={first[0]!r} ({first[1]}) and img_id={second[0]!r} '
                 f'({second[1]}) would both be exported as {where}: their ids give one file '
                 'name; give each image of the dataset an id of its own')

@@ -359,3 +359,15 @@ def test_ids_that_look_like_paths_write_nothing_outside_out_dir(tmp_path, image)
     assert len(parts) == len(ids)  # 'a/b' and 'a_b' stay apart
     coco = json.load(open(out_dir / 'instances.json'))
     assert sorted(map(str, (im['id'] for im in coco['images']))) == sorted(map(str, ids))
+
+
+def test_two_images_of_one_stem_in_one_sub_folder_are_refused_naming_both(tmp_path):
+    img_dir = str(tmp_path / 'img')
+    first, second = (write_image(osp.join(img_dir, 'a', name)) for name in ('x.jpg', 'x.png'))
+    export = PseudoLabelExport(str(tmp_path / 'out'), seg_dataset(img_dir), 'r',
+                               RefineOptions(), LoopCounts(), True)
+    export.read_back(seg_sample(first))
+    message = (f'images {first} and {second} would both be exported as {tmp_path}/out/a/x.png: '
+               'their paths under the image folder differ only in the extension; rename one')
+    with pytest.raises(ValueError, match=re.escape(message)):
+        export.read_back(seg_sample(second))
