@@ -5,6 +5,7 @@ label-map collection, with the hook lines the README gives.  The evaluators
 of :func:`mask_rcnn_cfg` and :func:`fcn_cfg` include ``RecordPredictions``,
 which :func:`run_test` registers for its run."""
 import copy
+import uuid
 from typing import Optional
 
 from mmengine.config import Config
@@ -127,6 +128,8 @@ def run_scripted_test(model, work_dir, dataset: dict, evaluators: list, custom_h
     with recording_predictions() as received:
         runner = Runner(
             model=model, work_dir=str(work_dir), default_scope=scope,
+            # its own name: runners of one second would share a default scope
+            experiment_name=f'scripted-{scope}-{uuid.uuid4().hex[:8]}',
             test_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False,
                                  sampler=dict(type='DefaultSampler', shuffle=False),
                                  dataset=dataset),
