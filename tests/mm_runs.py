@@ -5,6 +5,8 @@ label-map collection, with the hook lines the README gives.  The evaluators
 of :func:`mask_rcnn_cfg` and :func:`fcn_cfg` include ``RecordPredictions``,
 which :func:`run_test` registers for its run."""
 import copy
+import uuid
+from typing import Optional
 
 from mmengine.config import Config
 from mmengine.hub import get_config
@@ -105,6 +107,36 @@ def run_test(cfg):
     data samples the evaluator received)``."""
     with recording_predictions() as received:
         runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
+    hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
+    return runner, hook, metrics, list(received)
+
+
+def run_scripted_test(model, work_dir, dataset: dict, evaluators: list, custom_hooks: list,
+                      scope: str, visualization: Optional[dict] = None):
+    """A real Runner test loop (``scope``: ``'mmdet'`` or ``'mmseg'``) of a
+    model whose predictions the test chose (:mod:`tests.scripted_models`) on
+    ``dataset`` (batches of 2), with ``evaluators`` and ``RecordPredictions``;
+    ``visualization``: ``dict(visualizer=..., hook=...)`` (the visualizer's
+    config and the visualization hook's, drawing into the run's folder).
+    Returns what :func:`run_test` returns."""
+    default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+    visualizer = None
+    if visualization is not None:
+        visualizer = visualization['visualizer']
+        default_hooks['visualization'] = visualization['hook']
+    with recording_predictions() as received:
+        runner = Runner(
+            model=model, work_dir=str(work_dir), default_scope=scope,
+            # its own name: runners of one second would share a default scope
+            experiment_name=f'scripted-{scope}-{uuid.uuid4().hex[:8]}',
+            test_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False,
+                                 sampler=dict(type='DefaultSampler', shuffle=False),
+                                 dataset=dataset),
+            test_cfg=dict(type='TestLoop'),
+            test_evaluator=list(evaluators) + [dict(type='RecordPredictions')],
+            custom_hooks=copy.deepcopy(custom_hooks), default_hooks=default_hooks,
+            visualizer=visualizer, randomness=dict(seed=0))
         metrics = runner.test()
     hook = next(h for h in runner.hooks if isinstance(h, SAMRefinerHook))
     return runner, hook, metrics, list(received)

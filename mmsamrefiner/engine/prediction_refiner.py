@@ -132,6 +132,10 @@ class PredictionRefiner:
             for data_sample, batch_input, key in pending:
                 self._refine(data_sample, batch_input, None, key)
             return
+        for data_sample, batch_input, key in pending:  # nothing for SAM: no encoding
+            if not self._needs_image(data_sample):
+                self._refine(data_sample, batch_input, None, key)
+        pending = [p for p in pending if self._needs_image(p[0])]
         size = size or max(len(pending), 1)
         for start in range(0, len(pending), size):
             chunk = pending[start:start + size]
@@ -165,12 +169,22 @@ class PredictionRefiner:
             rgbs.append(image if order == 'rgb' else np.ascontiguousarray(image[..., ::-1]))
         return self.refiner.encode_images(rgbs)
 
+    def _needs_image(self, data_sample) -> bool:
+        """False for an mmdet prediction without an instance scored at least
+        ``score_thr`` (none at all included): SAM has nothing to refine, its
+        image is neither read nor encoded.  mmseg: True (split-then-merge
+        encodes the image only if the map holds something to refine)."""
+        if sample_kind(data_sample) == 'seg':
+            return True
+        scores = data_sample.pred_instances.get('scores')
+        return scores is None or bool((scores >= self.options.score_thr).any())
+
     def _refine(self, data_sample, batch_input, image_embedding, key) -> None:
         """Refine one prediction in place and hand it to the export."""
         options = self.options
         if self.export is not None:
             self.export.check(data_sample)
-        if image_embedding is not None:
+        if image_embedding is not None or not self._needs_image(data_sample):
             image, order = None, 'rgb'
         else:
             image, order = sample_image(data_sample, batch_input, options.channel_order)

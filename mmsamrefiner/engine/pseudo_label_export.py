@@ -8,8 +8,21 @@ refined masks are written atomically by the writers of
 merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one PNG
 label map per image), and then the image's record
 (:class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`, the resume scheme
-``tools/refine.py`` uses too).  What the masks were computed from, its key
-(:func:`export_key`), has four fields:
+``tools/refine.py`` uses too).  An image with no prediction (mmdet: zero
+instances; mmseg: a map of background or ``ignore_index`` only) is exported
+too: its COCO image entry without annotations, its PNG.
+
+Names (:func:`sample_key`) are never paths: mmdet names a part after the
+image's ``img_id`` through :func:`~mmsamrefiner.utils.file_keys.file_key`
+(``parts/<key>.json``); mmseg keeps the layout of the dataset's image folder
+(``data_prefix['img_path']``): ``<folder>/a/x.jpg`` gives ``<out_dir>/a/x.png``,
+each component through ``file_key`` (an image outside the folder: its file
+stem).  Two images of one loop that reach one name (mmdet ids ``1`` and
+``"1"``, mmseg images of one stem outside the folder) are refused before the
+second is written (:meth:`PseudoLabelExport.claim`).
+
+What the masks were computed from, its key (:func:`export_key`), has four
+fields:
 
 * ``prediction``: :func:`prediction_digest`, the model's unrefined prediction
   (mmdet: masks, scores and labels; mmseg: the label map);
@@ -45,18 +58,15 @@ was refined.
 """
 import os
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dist import barrier, is_main_process
 
-from mmsamrefiner.mask_io.refined_masks import (
-    PseudoLabelCocoWriter,
-    PseudoLabelMapWriter,
-    record_key,
-)
+from mmsamrefiner.mask_io.refined_masks import PseudoLabelCocoWriter, PseudoLabelMapWriter
 from mmsamrefiner.utils.digest import digest_json, file_stamp, hasher, update_array
+from mmsamrefiner.utils.file_keys import file_key, find_collision
 from mmsamrefiner.utils.masks import as_bool_tensor
 
 from .loop_report import LoopCounts
@@ -74,9 +84,9 @@ KEY_VERSION = 3
 def prediction_digest(data_sample) -> str:
     """Digest of the (unrefined) prediction of an mmdet or mmseg data sample.
 
-    mmdet: ``pred_instances`` masks (as bool, bit-packed), scores (float32)
-    and labels (int64); mmseg: the ``pred_sem_seg`` label map (int64).
-    Shapes are included.
+    mmdet: ``pred_instances`` masks ((N, H, W), as bool, bit-packed), scores
+    (float32) and labels (int64), N = 0 included; mmseg: the ``pred_sem_seg``
+    label map (int64).  Shapes are included.
     """
     digest = hasher()
     if 'pred_instances' in data_sample:
@@ -84,7 +94,9 @@ def prediction_digest(data_sample) -> str:
         if 'masks' in instances:
             masks = as_bool_tensor(instances.masks).cpu().numpy()
             digest.update(f'masks{masks.shape}'.encode('ascii'))
-            update_array(digest, np.packbits(masks.reshape(len(masks), -1), axis=1), 'bits')
+            # (N, H*W) spelt out: reshape(N, -1) is undefined for N = 0
+            flat = masks.reshape(masks.shape[0], int(np.prod(masks.shape[1:])))
+            update_array(digest, np.packbits(flat, axis=1), 'bits')
         for name in ('scores', 'labels'):
             if name in instances:
                 values = getattr(instances, name)
@@ -146,12 +158,58 @@ def export_key(data_sample, batch_input, refiner_digest: str, options) -> dict:
 
 
 def export_name(data_sample):
-    """What names a sample's export: mmdet its ``img_id`` (else ``img_path``),
-    mmseg the file stem of its ``img_path``."""
+    """What the sample's export is named after: mmdet its ``img_id`` (else
+    ``img_path``), mmseg its ``img_path`` (None when it has none)."""
     if 'pred_instances' in data_sample:
         return data_sample.metainfo.get('img_id', data_sample.metainfo.get('img_path'))
-    img_path = data_sample.metainfo.get('img_path')
-    return None if img_path is None else osp.splitext(osp.basename(img_path))[0]
+    return data_sample.metainfo.get('img_path')
+
+
+def relative_parts(img_path: str, img_dir: Optional[str]) -> Optional[List[str]]:
+    """The components of ``img_path`` relative to the folder ``img_dir``
+    (``['a', 'x.jpg']``), or None when it is not inside that folder (or
+    ``img_dir`` is empty)."""
+    if not img_dir:
+        return None
+    try:
+        relative = osp.relpath(osp.abspath(img_path), osp.abspath(img_dir))
+    except ValueError:  # another drive (Windows)
+        return None
+    parts = relative.split(os.sep)
+    if relative == os.curdir or parts[0] == os.pardir or osp.isabs(relative):
+        return None
+    return parts
+
+
+def label_map_key(img_path: str, img_dir: Optional[str]) -> str:
+    """The key of an mmseg image's label map (its path under ``out_dir``
+    without ``.png``): the image's path relative to the dataset's image
+    folder ``img_dir`` without its extension, mmseg's own layout
+    (``<img_dir>/a/x.jpg`` -> ``a/x``), else the stem of its file name; each
+    component goes through :func:`~mmsamrefiner.utils.file_keys.file_key`,
+    so the key is never absolute and never holds ``..``."""
+    parts = relative_parts(img_path, img_dir) or [osp.basename(img_path)]
+    parts[-1] = osp.splitext(parts[-1])[0]
+    return '/'.join(file_key(part) for part in parts)
+
+
+def sample_key(data_sample, img_dir: Optional[str] = None) -> str:
+    """The key naming a sample's export and record: mmdet ``file_key`` of
+    its ``img_id`` (a part ``parts/<key>.json``), mmseg :func:`label_map_key`
+    of its ``img_path`` under ``img_dir`` (a label map ``<key>.png``)."""
+    if sample_kind(data_sample) == 'det':
+        return file_key(export_name(data_sample))
+    return label_map_key(export_name(data_sample), img_dir)
+
+
+def sample_identity(data_sample) -> tuple:
+    """What tells two images of a loop apart: mmdet ``(img_id, img_path)``,
+    mmseg ``(None, absolute img_path)``; two identities that reach one key
+    are a collision."""
+    meta = data_sample.metainfo
+    if sample_kind(data_sample) == 'det':
+        return meta.get('img_id'), meta.get('img_path')
+    return None, osp.normpath(osp.abspath(meta['img_path']))
 
 
 def record_digests(key: dict) -> tuple:
@@ -166,7 +224,9 @@ class PseudoLabelExport:
     Args:
         out_dir: the export directory.
         dataset: the loop's dataset (mmdet: its ``metainfo['classes']`` and
-            ``cat_ids`` name the COCO categories).
+            ``cat_ids`` name the COCO categories; mmseg: its
+            ``data_prefix['img_path']`` is the image folder whose layout the
+            label maps keep, :func:`label_map_key`).
         refiner_digest: :meth:`SAMRefiner.fingerprint` (the key's ``refiner``).
         options: the :class:`~mmsamrefiner.engine.prediction_refiner.RefineOptions`
             (the key's ``settings``; ``keep_coarse`` and ``score_thr`` also
@@ -188,6 +248,9 @@ class PseudoLabelExport:
         self.counts = counts
         self.reuse = reuse
         self.writer = None  # made for the loop's first sample
+        prefix = getattr(dataset, 'data_prefix', None)
+        self.img_dir = prefix.get('img_path') if isinstance(prefix, dict) else None
+        self.claimed: Dict[str, tuple] = {}  # key -> identity of the image that has it
 
     def _writer(self, kind: str):
         if self.writer is None:
@@ -211,12 +274,11 @@ class PseudoLabelExport:
         """``(reused, key)``: with ``reuse``, reads the sample's export back into
         it when its record matches (counted as resumed, or as stale with why)."""
         kind = sample_kind(data_sample)
-        self.check(data_sample)
+        name = self.claim(data_sample)
         writer = self._writer(kind)
         key = self.key(data_sample, batch_input)
         if not self.reuse:
             return False, key
-        name = record_key(export_name(data_sample))
         record, _ = writer.records.check(name, *record_digests(key))
         reused = False
         if record is not None:
@@ -280,23 +342,57 @@ class PseudoLabelExport:
 
     def check(self, data_sample) -> None:
         """Raise before refining a sample whose export cannot be named."""
-        if sample_kind(data_sample) == 'seg' and data_sample.metainfo.get('img_path') is None:
-            raise KeyError('exporting label maps needs img_path in the data samples')
+        meta = data_sample.metainfo
+        if sample_kind(data_sample) == 'seg':
+            if not meta.get('img_path'):
+                raise KeyError('exporting label maps needs img_path in the data samples: '
+                               'keep it in the meta_keys of PackSegInputs')
+        elif meta.get('img_id') is None and not meta.get('img_path'):
+            raise KeyError('exporting COCO pseudo-labels needs img_id (or img_path) in the data '
+                           'samples: keep it in the meta_keys of PackDetInputs')
+
+    def claim(self, data_sample) -> str:
+        """The sample's key (:func:`sample_key`), once it is known that no
+        other image of this loop has it.
+
+        Raises:
+            ValueError: another image of this loop reached the same key (its
+                export would be overwritten); nothing of this one is written.
+        """
+        self.check(data_sample)
+        key = sample_key(data_sample, self.img_dir)
+        identity = sample_identity(data_sample)
+        first = self.claimed.setdefault(key, identity)
+        if find_collision([(key, first), (key, identity)]) is not None:
+            raise ValueError(self._collision_message(sample_kind(data_sample), key, first,
+                                                     identity))
+        return key
+
+    def _collision_message(self, kind: str, key: str, first: tuple, second: tuple) -> str:
+        writer = PseudoLabelCocoWriter if kind == 'det' else PseudoLabelMapWriter
+        where = osp.join(self.out_dir, writer.relpath(key))
+        if kind == 'seg':
+            inside = [relative_parts(path, self.img_dir) is not None
+                      for path in (first[1], second[1])]
+            why = ('their paths under the image folder differ only in the extension; rename one'
+                   if all(inside) else
+                   "not both are in the dataset's image folder (data_prefix['img_path']: "
+                   f'{self.img_dir}), whose sub-folders would keep them apart, and an image '
+                   'outside it is named by its file stem; rename one or put them under that '
+                   'folder')
+            return f'images {first[1]} and {second[1]} would both be exported as {where}: {why}'
+        return (f'images img_id={first[0]!r} ({first[1]}) and img_id={second[0]!r} '
+                f'({second[1]}) would both be exported as {where}: their ids give one file '
+                'name; give each image of the dataset an id of its own')
 
     def write(self, data_sample, key: dict) -> None:
-        """Write the sample's refined prediction, then its record."""
+        """Write the sample's refined prediction (N = 0 instances or an empty
+        label map included), then its record."""
         kind = sample_kind(data_sample)
+        name = self.claim(data_sample)
         writer = self._writer(kind)
-        name = record_key(export_name(data_sample))
         if kind == 'det':
-            instances = data_sample.pred_instances
-            img_id = export_name(data_sample)
-            img_path = data_sample.metainfo.get('img_path') or str(img_id)
-            outputs = writer.write(name, img_id, osp.basename(img_path),
-                                   instances.masks.cpu().numpy(),
-                                   instances.labels.cpu().numpy(),
-                                   instances.scores.cpu().numpy())
-            num_masks = len(instances)
+            outputs, num_masks = self._write_instances(writer, name, data_sample)
         else:
             outputs = writer.write(name, data_sample.pred_sem_seg.data[0].cpu().numpy())
             num_masks = 1
@@ -305,6 +401,18 @@ class PseudoLabelExport:
                              outputs=outputs, fields=key,
                              img_path=data_sample.metainfo.get('img_path'),
                              num_masks=num_masks)
+
+    @staticmethod
+    def _write_instances(writer, name: str, data_sample) -> Tuple[dict, int]:
+        """Write an mmdet sample's part: its (N, H, W) masks with labels and
+        scores; ``(outputs, N)``."""
+        instances = data_sample.pred_instances
+        img_id = export_name(data_sample)
+        img_path = data_sample.metainfo.get('img_path') or str(img_id)
+        masks = as_bool_tensor(instances.masks).cpu().numpy()
+        outputs = writer.write(name, img_id, osp.basename(img_path), masks,
+                               instances.labels.cpu().numpy(), instances.scores.cpu().numpy())
+        return outputs, len(masks)
 
     def finish(self, logger) -> None:
         """At the loop's end: mmdet parts are merged into ``instances.json``

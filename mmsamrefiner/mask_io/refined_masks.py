@@ -53,10 +53,9 @@ import glob
 import json
 import os
 import os.path as osp
-import re
 import socket
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -334,20 +333,16 @@ class RefinedBinaryMaskWriter:
         return self.write(key, [], np.zeros((0, 1, 1), bool))
 
 
-def record_key(name: Union[int, str]) -> str:
-    """A record key (and file stem) for an image id or name: characters
-    other than letters, digits, ``_``, ``.`` and ``-`` become ``_``."""
-    return re.sub(r'[^A-Za-z0-9_.-]', '_', str(name))
-
-
 class PseudoLabelCocoWriter:
     """A model's refined instances as one new COCO json (mmdet).
 
     Per image a part ``<out_dir>/parts/<key>.json`` (the image entry and its
-    annotations with RLE masks and scores); :meth:`merge` gathers the parts
-    into ``<out_dir>/instances.json`` (``images``, ``annotations``,
+    annotations with RLE masks and scores; none for an image without
+    instances); :meth:`merge` gathers the parts into
+    ``<out_dir>/instances.json`` (``images``, ``annotations``,
     ``categories``), which mmdet's ``CocoDataset`` reads as ground truth.
-    Boxes are xywh pixels (COCO).
+    Boxes are xywh pixels (COCO).  ``key`` is a file stem the caller made
+    safe (:func:`~mmsamrefiner.utils.file_keys.file_key` of the image id).
 
     Args:
         out_dir: the parts, the records and the merged file.
@@ -379,8 +374,10 @@ class PseudoLabelCocoWriter:
     def write(self, key: str, img_id, file_name: str, masks: np.ndarray,
               labels: np.ndarray, scores: np.ndarray) -> Dict[str, str]:
         """One image's instances: (N, H, W) bool masks, (N,) int labels
-        (indices into ``classes``), (N,) float scores; returns ``{relative
-        path: digest}``."""
+        (indices into ``classes``), (N,) float scores, N = 0 included (the
+        image entry alone); returns ``{relative path: digest}``."""
+        if masks.ndim != 3:
+            raise ValueError(f'masks must be (N, H, W), got shape {masks.shape}')
         height, width = masks.shape[1:]
         if len(labels) and (labels.min() < 0 or labels.max() >= len(self.classes)):
             raise ValueError(f'labels must index the {len(self.classes)} classes, got '
@@ -448,8 +445,11 @@ class PseudoLabelCocoWriter:
 
 class PseudoLabelMapWriter:
     """A model's refined label maps (mmseg), one PNG per image,
-    ``<out_dir>/<key>.png`` with ``key`` the image's file stem (the layout of
-    mmseg's datasets): 8-bit grey when every value fits 8 bits, else 16-bit."""
+    ``<out_dir>/<key>.png``: 8-bit grey when every value fits 8 bits, else
+    16-bit.  ``key`` may hold ``/`` (``a/x``: ``<out_dir>/a/x.png``, the
+    layout of mmseg's datasets, whose image folders may have sub-folders);
+    the caller makes it safe
+    (:func:`~mmsamrefiner.engine.pseudo_label_export.label_map_key`)."""
 
     def __init__(self, out_dir: str):
         self.out_dir = self.root = out_dir

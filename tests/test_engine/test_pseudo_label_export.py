@@ -7,6 +7,7 @@ it are in ``test_samrefiner_hook_reuse.py``.
 import json
 import os
 import os.path as osp
+import re
 from types import SimpleNamespace
 
 import cv2
@@ -25,6 +26,7 @@ from mmsamrefiner.engine.pseudo_label_export import (
     image_identity,
     prediction_digest,
 )
+from mmsamrefiner.utils.file_keys import file_key
 
 HEIGHT, WIDTH = 12, 16
 CLASSES = ('a', 'b')
@@ -222,3 +224,150 @@ def test_prediction_and_image_digests_bind_what_they_say(tmp_path, image):
     assert image_identity(no_file, pixels + 1) != rebuilt
     assert image_identity(no_file, pixels, 'rgb') != rebuilt
     assert image_identity(no_file) == 'unreadable:None'
+
+
+def empty_det_sample(image, img_id=1):
+    """What mmdet predicts for an image without detections: (0, H, W) masks."""
+    sample = DetDataSample(metainfo=dict(img_id=img_id, img_path=image))
+    sample.pred_instances = InstanceData(
+        masks=torch.zeros(0, HEIGHT, WIDTH, dtype=torch.bool), scores=torch.zeros(0),
+        labels=torch.zeros(0, dtype=torch.int64), bboxes=torch.zeros(0, 4))
+    return sample
+
+
+def uniform_seg_sample(image, value):
+    sample = SegDataSample(metainfo=dict(img_path=image))
+    sample.pred_sem_seg = PixelData(data=torch.full((1, HEIGHT, WIDTH), value))
+    return sample
+
+
+def test_an_image_without_instances_is_exported_and_read_back(tmp_path, image):
+    export, counts = make_export(tmp_path, keep_coarse=True)
+    sample = empty_det_sample(image)
+    reused, key = export.read_back(sample)
+    assert not reused and key['prediction'] != export.key(det_sample(image))['prediction']
+    export.write(sample, key)
+    export.finish(SimpleNamespace(info=lambda msg: None))
+    coco = json.load(open(tmp_path / 'instances.json'))
+    assert coco['images'] == [dict(id=1, file_name='0001.png', height=HEIGHT, width=WIDTH)]
+    assert coco['annotations'] == []
+
+    export, counts = make_export(tmp_path, keep_coarse=True)
+    sample = empty_det_sample(image)
+    assert export.read_back(sample)[0]
+    assert (counts.num_resumed, counts.num_stale, counts.num_instances_reused) == (1, 0, 0)
+    assert sample.pred_instances.masks.shape == sample.pred_instances.coarse_masks.shape == (
+        0, HEIGHT, WIDTH)
+    # instances predicted since: another prediction, refined again
+    export, counts = make_export(tmp_path)
+    assert not export.read_back(det_sample(image))[0]
+    assert counts.stale_reasons['prediction'] == 1
+
+
+@pytest.mark.parametrize('value', [0, 255])  # all background; all ignore_index
+def test_a_label_map_without_classes_to_refine_is_exported_and_read_back(tmp_path, image,
+                                                                          value):
+    export_once(tmp_path, uniform_seg_sample(image, value))  # the stand-in shifts labels
+    export, counts = make_export(tmp_path, keep_coarse=True)
+    sample = uniform_seg_sample(image, value)
+    assert export.read_back(sample)[0] and counts.num_resumed == 1
+    np.testing.assert_array_equal(sample.pred_sem_seg.data, (value + 1) % 3)
+    np.testing.assert_array_equal(sample.coarse_sem_seg.data, value)
+
+
+def seg_dataset(img_dir):
+    return SimpleNamespace(metainfo=dict(classes=CLASSES), data_prefix=dict(img_path=img_dir))
+
+
+def write_image(path):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    cv2.imwrite(path, np.full((HEIGHT, WIDTH, 3), 7, np.uint8))
+    return path
+
+
+def files_under(root):
+    return {osp.relpath(osp.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+
+
+def test_label_maps_keep_the_image_folder_layout_and_outside_images_their_stem(tmp_path):
+    img_dir = str(tmp_path / 'data' / 'img')
+    paths = [write_image(osp.join(img_dir, 'a', 'x.jpg')),
+             write_image(osp.join(img_dir, 'b', 'x.png')),
+             write_image(osp.join(img_dir, 'sub dir', '.records', '..y.png')),
+             write_image(str(tmp_path / 'elsewhere' / 'z.png'))]
+    out_dir = tmp_path / 'data' / 'out'
+    export = PseudoLabelExport(str(out_dir), seg_dataset(img_dir), 'r', RefineOptions(),
+                               LoopCounts(), True)
+    for path in paths:
+        sample = seg_sample(path)
+        reused, key = export.read_back(sample)
+        export.write(sample, key)
+    pngs = sorted(f for f in files_under(str(out_dir)) if not f.startswith('.records'))
+    weird = [osp.join(file_key('sub dir'), file_key('.records'), file_key('..y') + '.png')]
+    assert pngs == sorted(['a/x.png', 'b/x.png', 'z.png'] + weird)
+    assert all(not part.startswith('.') for png in pngs for part in png.split('/'))
+    records = sorted(f for f in files_under(str(out_dir)) if f.startswith('.records'))
+    assert records == sorted(osp.join('.records', p[:-4] + '.json') for p in pngs)
+
+
+def test_two_images_of_one_stem_outside_the_image_folder_are_refused_naming_both(tmp_path):
+    first = write_image(str(tmp_path / 'one' / 'x.png'))
+    second = write_image(str(tmp_path / 'two' / 'x.png'))
+    export = PseudoLabelExport(str(tmp_path / 'out'), seg_dataset(str(tmp_path / 'img')), 'r',
+                               RefineOptions(), LoopCounts(), True)
+    reused, key = export.read_back(seg_sample(first))
+    export.write(seg_sample(first), key)
+    before = files_under(str(tmp_path))
+    message = f'images {first} and {second} would both be exported as {tmp_path}/out/x.png'
+    with pytest.raises(ValueError, match=re.escape(message)):
+        export.read_back(seg_sample(second))
+    with pytest.raises(ValueError, match='rename one or put them under that folder'):
+        export.write(seg_sample(second), key)
+    assert files_under(str(tmp_path)) == before
+    export.read_back(seg_sample(first))  # the same image again is no collision
+
+
+def test_ids_one_and_string_one_are_refused_naming_both_images(tmp_path, image):
+    export, _ = make_export(tmp_path)
+    reused, key = export.read_back(det_sample(image))  # img_id=1
+    export.write(det_sample(image), key)
+    before = files_under(str(tmp_path))
+    other = det_sample(image)
+    other.set_metainfo(dict(img_id='1'))
+    with pytest.raises(ValueError, match=r"img_id=1 \(.*0001.png\) and img_id='1' \(.*\) would "
+                       'both be exported as .*parts/1.json: .*give each image of the dataset '
+                       'an id of its own'):
+        export.read_back(other)
+    assert files_under(str(tmp_path)) == before
+
+
+def test_ids_that_look_like_paths_write_nothing_outside_out_dir(tmp_path, image):
+    ids = ['../../x', '/tmp/x', '.records', '', 'a/b', 'a_b', 'parts/../../y', 7]
+    out_dir = tmp_path / 'deep' / 'out'
+    before = files_under(str(tmp_path))
+    export, _ = make_export(out_dir)
+    for img_id in ids:
+        sample = det_sample(image)
+        sample.set_metainfo(dict(img_id=img_id))
+        reused, key = export.read_back(sample)
+        export.write(sample, key)
+    export.finish(SimpleNamespace(info=lambda msg: None))
+    new = files_under(str(tmp_path)) - before
+    assert all(f.startswith(osp.join('deep', 'out') + os.sep) for f in new), new
+    parts = {f for f in files_under(str(out_dir)) if f.startswith('parts')}
+    assert parts == {osp.join('parts', file_key(i) + '.json') for i in ids}
+    assert len(parts) == len(ids)  # 'a/b' and 'a_b' stay apart
+    coco = json.load(open(out_dir / 'instances.json'))
+    assert sorted(map(str, (im['id'] for im in coco['images']))) == sorted(map(str, ids))
+
+
+def test_two_images_of_one_stem_in_one_sub_folder_are_refused_naming_both(tmp_path):
+    img_dir = str(tmp_path / 'img')
+    first, second = (write_image(osp.join(img_dir, 'a', name)) for name in ('x.jpg', 'x.png'))
+    export = PseudoLabelExport(str(tmp_path / 'out'), seg_dataset(img_dir), 'r',
+                               RefineOptions(), LoopCounts(), True)
+    export.read_back(seg_sample(first))
+    message = (f'images {first} and {second} would both be exported as {tmp_path}/out/a/x.png: '
+               'their paths under the image folder differ only in the extension; rename one')
+    with pytest.raises(ValueError, match=re.escape(message)):
+        export.read_back(seg_sample(second))

@@ -318,3 +318,54 @@ def test_a_label_map_changed_or_unrecorded_since_is_recomputed(tmp_path, images,
     assert (hook.num_refined, hook.num_resumed, hook.num_stale) == (2, 0, 2)
     assert hook.report['stale_reasons'] == dict(damaged=1, unrecorded=1)
     assert_all_equal(got, want)
+
+
+def no_predictions(images, empty):
+    """``det_predictions`` of model 1, with no instance for the ids in ``empty``."""
+    predictions = det_predictions(images, 1)
+    for img_id in empty:
+        predictions[img_id] = (np.zeros((0, HEIGHT, WIDTH), bool), np.zeros(0, np.float32),
+                               np.zeros(0, np.int64))
+    return predictions
+
+
+def test_a_detector_that_predicts_nothing_exports_empty_images_warns_and_resumes(
+        tmp_path, images, tiny_sam_cfg):
+    predictions = no_predictions(images, empty=[1, 2])
+    runner = fake_runner(DetDouble(predictions), tmp_path / 'work')
+    hook = make_hook(tiny_sam_cfg, keep_coarse=True)
+    outputs = run_loop(hook, runner, images)
+    assert (hook.num_refined, hook.num_instances_refined, hook.num_instances_skipped) == (2, 0, 0)
+    assert 'the model predicted no instance: nothing was refined' in runner.logger.text('warning')
+    assert [o.pred_instances.coarse_masks.shape for o in outputs] == [(0, HEIGHT, WIDTH)] * 2
+    coco = json.load(open(tmp_path / 'work' / 'pseudo_labels' / 'instances.json'))
+    assert [im['id'] for im in coco['images']] == [1, 2] and coco['annotations'] == []
+
+    again = fake_runner(DetDouble(predictions), tmp_path / 'work')
+    hook = make_hook(tiny_sam_cfg)
+    outputs = run_loop(hook, again, images)
+    assert (hook.num_refined, hook.num_resumed, hook.num_stale) == (0, 2, 0)
+    assert [o.pred_instances.masks.shape for o in outputs] == [(0, HEIGHT, WIDTH)] * 2
+    assert '0 refined, 2 reused from a previous run' in again.logger.text('info')
+
+
+def test_images_with_nothing_over_score_thr_are_not_encoded(tmp_path, images, tiny_sam_cfg,
+                                                            monkeypatch):
+    from mmsamrefiner import SAMRefiner
+    encode_images, calls = SAMRefiner.encode_images, []
+
+    def counting(self, rgbs, channel_order='rgb'):
+        calls.append(len(rgbs))
+        return encode_images(self, rgbs, channel_order)
+
+    monkeypatch.setattr(SAMRefiner, 'encode_images', counting)
+    hook = make_hook(tiny_sam_cfg, encode_batch=True, keep_coarse=True, out_dir=None)
+    runner = fake_runner(DetDouble(no_predictions(images, empty=[2])), tmp_path)
+    hook.before_test(runner)
+    metas = [dict(img_id=img_id, img_path=path, ori_shape=(HEIGHT, WIDTH),
+                  img_shape=(HEIGHT, WIDTH)) for img_id, path, _ in images]
+    outputs = runner.model.test_step(dict(data_samples=metas))  # one batch of both
+    hook.after_test(runner)
+    assert calls == [1] and hook.num_refined == 2  # image 2 refined (nothing to do), not encoded
+    assert outputs[1].pred_instances.masks.shape == (0, HEIGHT, WIDTH)
+    assert (outputs[0].pred_instances.masks != outputs[0].pred_instances.coarse_masks).any()

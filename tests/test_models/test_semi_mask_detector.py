@@ -9,7 +9,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 
 from mmsamrefiner.engine import teacher as teacher_module
@@ -203,3 +203,76 @@ def test_the_teacher_refiner_refines_in_the_teacher_frame_against_its_input(tiny
     np.testing.assert_array_equal(refined_masks.numpy(), expected)
     assert (refined_masks != raw_masks).any()
     assert (attached.num_images, attached.num_refined) == (1, 3)
+
+
+def test_a_teacher_that_predicts_nothing_gives_the_student_no_pseudo_instances(tiny_sam_cfg):
+    """mmdet's own empty prediction (no box over the teacher's score_thr:
+    (0, H, W) masks, at ``ori_shape`` even with ``rescale=False``) goes through
+    refining, the projections and the student's loss."""
+    import cv2
+    from mmdet.structures import DetDataSample
+    from mmdet.utils import register_all_modules
+    from mmengine.hub import get_config
+    from mmengine.registry import DefaultScope
+
+    from mmsamrefiner import SAMRefinerHook
+    from mmsamrefiner.models.semi_mask_detector import SemiMaskDetector
+    from mmsamrefiner.synthetic import make_scene
+
+    register_all_modules(init_default_scope=False)
+    detector = tiny_detector(get_config('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py').model)
+    detector.test_cfg.rcnn.score_thr = 2.0  # over any score: the teacher predicts nothing
+    preprocessor = detector.pop('data_preprocessor')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        torch.manual_seed(0)
+        model = SemiMaskDetector(detector=detector, data_preprocessor=preprocessor,
+                                 semi_train_cfg=ConfigDict(cls_pseudo_thr=0.0),
+                                 semi_test_cfg=ConfigDict())
+    hook = SAMRefinerHook(refiner=dict(type='SAMRefiner', sam=tiny_sam_cfg, iters=1),
+                          refine_pseudo_labels=True)
+    attached = teacher_module.attach_mask_refiner(model, hook)
+    height, width, scale = 96, 128, 0.75  # the views are the image at 3/4
+    view = (int(height * scale), int(width * scale))
+    image = make_scene(seed=3, height=height, width=width).image[..., ::-1]
+    small = cv2.resize(np.ascontiguousarray(image), view[::-1], interpolation=cv2.INTER_AREA)
+    meta = dict(img_shape=view, ori_shape=(height, width), scale_factor=(scale, scale),
+                homography_matrix=np.diag([scale, scale, 1]).astype(np.float32))
+    data = model.data_preprocessor(dict(
+        inputs=[torch.from_numpy(small).permute(2, 0, 1)] * 2,
+        data_samples=[DetDataSample(metainfo=meta), DetDataSample(metainfo=meta)]), False)
+
+    model.eval()
+    pseudo, _ = model.get_pseudo_instances(data['inputs'], copy.deepcopy(data['data_samples']))
+    assert (attached.num_images, attached.num_refined) == (2, 0)
+    for sample in pseudo:
+        assert sample.gt_instances.masks.shape == (0, height, width)
+        assert sample.gt_instances.bboxes.shape == (0, 4)
+    student = model.project_pseudo_instances(pseudo, copy.deepcopy(data['data_samples']))
+    for sample in student:
+        masks = sample.gt_instances.masks
+        assert type(masks).__name__ == 'BitmapMasks' and len(masks) == 0
+        assert (masks.height, masks.width) == view
+    model.train()
+    losses = model.loss_by_pseudo_instances(data['inputs'], student)
+    assert losses and all(torch.isfinite(v).all() for v in losses.values()
+                          if isinstance(v, torch.Tensor))
+
+
+@pytest.mark.slow
+def test_training_goes_on_through_an_iteration_whose_teacher_predicts_nothing(
+        tmp_path, tiny_sam_cfg, monkeypatch):
+    runner = Runner.from_cfg(semi_cfg(tmp_path, tiny_sam_cfg))
+    teacher = runner.model.teacher
+    predict, found = teacher.predict, []
+
+    def nothing_on_the_first_iteration(*args, **kwargs):
+        teacher.roi_head.test_cfg.score_thr = 2.0 if not found else 0.0  # mmdet's own path
+        results = predict(*args, **kwargs)
+        found.append([len(r.pred_instances) for r in results])
+        return results
+
+    monkeypatch.setattr(teacher, 'predict', nothing_on_the_first_iteration)
+    runner.train()
+    assert found[0] == [0] and found[1][0] > 0 and runner.iter == 2
+    hook = runner.hooks[[type(h).__name__ for h in runner.hooks].index('SAMRefinerHook')]
+    assert hook._teacher_refiner.num_images == 2 and hook._teacher_refiner.num_refined > 0

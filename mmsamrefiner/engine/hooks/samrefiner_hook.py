@@ -46,8 +46,12 @@ class SAMRefinerHook(Hook):
     Pseudo-label export (``out_dir``): each image's refined masks are written
     atomically as the run goes (mmdet: COCO parts merged into
     ``<out_dir>/instances.json`` at the end of the loop; mmseg: one PNG label
-    map per image), then a record (``<out_dir>/.records/``, the scheme
-    ``tools/refine.py`` uses) of what it was computed from: the model's
+    map per image, at its path under the dataset's image folder), images
+    without predictions included; names are never paths, and two images of a
+    loop that would share one are refused, naming both
+    (:func:`~mmsamrefiner.engine.pseudo_label_export.sample_key`); then a
+    record (``<out_dir>/.records/``, the scheme ``tools/refine.py`` uses) of
+    what it was computed from: the model's
     unrefined prediction, the image, :meth:`SAMRefiner.fingerprint` (settings
     and the *content* of SAM's weights) and the hook's settings, and of the
     files' digests (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
