@@ -9,6 +9,7 @@ from typing import List, Sequence
 from mmseg.datasets import BaseSegDataset
 
 from mmsamrefiner.registry import DATASETS
+from mmsamrefiner.utils.file_keys import file_key
 
 from .image_folder import IMAGE_EXTENSIONS, list_image_files, normalize_extensions
 
@@ -21,9 +22,12 @@ class ImageFolderSegDataset(BaseSegDataset):
     Images are found by extension (any case) and sorted by file name.  Without
     ``data_prefix['seg_map_path']`` the items have no label map (predict only,
     e.g. with :class:`SAMRefinerHook` exporting refined label maps as
-    ``<out_dir>/<image stem>.png``); with it, image ``<stem>.<ext>`` gets the
-    label map ``<seg_map_path>/<stem><seg_map_suffix>`` (the export's layout),
-    so the same folder with an export trains a student.
+    ``<out_dir>/<key>.png``); with it, image ``<stem>.<ext>`` gets the label
+    map ``<seg_map_path>/<key><seg_map_suffix>`` (the export's layout), where
+    ``key`` is the stem for plain names (letters, digits, ``_.-``) and
+    :func:`~mmsamrefiner.utils.file_keys.file_key` of it for any other
+    (``my image`` -> ``my_image-<8 hex>``), so the same folder with an export
+    trains a student.
 
     Args:
         metainfo (dict): must name the classes, ``dict(classes=(...))``.
@@ -69,7 +73,7 @@ class ImageFolderSegDataset(BaseSegDataset):
                              reduce_zero_label=self.reduce_zero_label, seg_fields=[])
             if seg_map_dir is not None:
                 data_info['seg_map_path'] = osp.join(
-                    seg_map_dir, osp.splitext(name)[0] + self.seg_map_suffix)
+                    seg_map_dir, file_key(osp.splitext(name)[0]) + self.seg_map_suffix)
             data_list.append(data_info)
         if seg_map_dir is not None:
             missing = [d['seg_map_path'] for d in data_list if not osp.isfile(d['seg_map_path'])]

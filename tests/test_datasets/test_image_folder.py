@@ -93,6 +93,26 @@ def test_seg_dataset_without_and_with_label_maps(tmp_path, folder):
         'a.png', 'b.png', 'c.png']
 
 
+def test_seg_dataset_finds_the_exports_safe_names_of_odd_image_names(tmp_path):
+    """An image whose stem is not a plain name (a space, ``..``) has its label
+    map under the name the hook's export gives it (``file_key`` of the stem)."""
+    from mmsamrefiner.utils.file_keys import file_key
+    images, labels = tmp_path / 'images', tmp_path / 'labels'
+    images.mkdir()
+    labels.mkdir()
+    for stem in ('my image', 'plain', '..hidden'):
+        cv2.imwrite(str(images / f'{stem}.png'), np.zeros((6, 8, 3), np.uint8))
+        cv2.imwrite(str(labels / f'{file_key(stem)}.png'), np.zeros((6, 8), np.uint8))
+    dataset = build('mmseg', dict(type='ImageFolderSegDataset',
+                                  data_prefix=dict(img_path=str(images),
+                                                   seg_map_path=str(labels)),
+                                  metainfo=dict(classes=('background', 'x')), test_mode=True))
+    names = sorted(osp.basename(dataset.get_data_info(i)['seg_map_path']) for i in range(3))
+    assert names == sorted([file_key('my image') + '.png', 'plain.png',
+                            file_key('..hidden') + '.png'])
+    assert 'my_image-' in names[0] + names[1] + names[2]
+
+
 def test_seg_dataset_refuses_images_sharing_a_stem_and_its_unused_arguments(tmp_path, folder):
     cv2.imwrite(osp.join(folder, 'a.jpg'), np.zeros((6, 8, 3), np.uint8))
     cfg = dict(type='ImageFolderSegDataset', data_prefix=dict(img_path=folder),
