@@ -218,6 +218,43 @@ def record_digests(key: dict) -> tuple:
             digest_json([key['refiner'], key['settings']]))
 
 
+def dataset_inputs(dataset) -> List[Tuple[str, str]]:
+    """``(what, path)`` of the files and folders a dataset reads: its
+    ``ann_file`` and every folder of its ``data_prefix`` (the parts of a
+    ``ConcatDataset`` too)."""
+    inputs = []
+    for part in getattr(dataset, 'datasets', None) or [dataset]:
+        if part is not dataset:
+            inputs += dataset_inputs(part)
+            continue
+        ann_file = getattr(part, 'ann_file', None)
+        if isinstance(ann_file, str) and ann_file:
+            inputs.append(('ann_file', ann_file))
+        prefix = getattr(part, 'data_prefix', None)
+        for name, folder in (prefix.items() if isinstance(prefix, dict) else ()):
+            if isinstance(folder, str) and folder:
+                inputs.append((f'data_prefix.{name}', folder))
+    return inputs
+
+
+def check_apart_from_inputs(out_dir: str, dataset) -> None:
+    """Refuse an export folder that is, lies inside or contains a file or
+    folder the loop's dataset reads (its images, label maps, annotation file):
+    the export would overwrite them or be read back as input."""
+    out = osp.realpath(out_dir)
+    for what, path in dataset_inputs(dataset):
+        real = osp.realpath(path)
+        if out == real or out.startswith(real.rstrip(os.sep) + os.sep):
+            relation = 'is' if out == real else 'is inside'
+        elif real.startswith(out.rstrip(os.sep) + os.sep):
+            relation = 'contains'
+        else:
+            continue
+        raise ValueError(f'SAMRefinerHook: out_dir {out_dir} {relation} the dataset\'s {what} '
+                         f'{path}; the export must not be written where the loop reads its '
+                         'input: give out_dir another folder')
+
+
 class PseudoLabelExport:
     """One loop's refined pseudo-labels under ``out_dir``, with resume.
 
@@ -251,6 +288,7 @@ class PseudoLabelExport:
         prefix = getattr(dataset, 'data_prefix', None)
         self.img_dir = prefix.get('img_path') if isinstance(prefix, dict) else None
         self.claimed: Dict[str, tuple] = {}  # key -> identity of the image that has it
+        check_apart_from_inputs(out_dir, dataset)
 
     def _writer(self, kind: str):
         if self.writer is None:

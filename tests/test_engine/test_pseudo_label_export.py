@@ -371,3 +371,27 @@ def test_two_images_of_one_stem_in_one_sub_folder_are_refused_naming_both(tmp_pa
                'their paths under the image folder differ only in the extension; rename one')
     with pytest.raises(ValueError, match=re.escape(message)):
         export.read_back(seg_sample(second))
+
+
+@pytest.mark.parametrize('where', ['is', 'inside', 'contains', 'ann_file', 'concat'])
+def test_an_export_folder_on_the_datasets_inputs_is_refused_at_once(tmp_path, where):
+    """The export is never written where the loop reads its images, label maps
+    or annotation file (it would overwrite them or be read back as input)."""
+    images, other = tmp_path / 'data' / 'images', tmp_path / 'elsewhere'
+    images.mkdir(parents=True)
+    dataset = SimpleNamespace(metainfo=dict(classes=('a', )), data_prefix=dict(img=str(images)),
+                              ann_file=str(tmp_path / 'data' / 'instances.json'))
+    out_dir = {'is': images, 'inside': images / 'pseudo', 'contains': tmp_path / 'data',
+               'ann_file': tmp_path / 'data', 'concat': images}[where]
+    if where == 'ann_file':  # the json alone lies in the export folder
+        dataset.data_prefix = dict(img=str(other))
+    if where == 'concat':
+        dataset = SimpleNamespace(metainfo=dataset.metainfo, datasets=[
+            SimpleNamespace(data_prefix=dict(img=str(other))), dataset])
+    before = sorted(p for p in tmp_path.rglob('*'))
+    with pytest.raises(ValueError, match='out_dir .* the dataset.s .*another folder'):
+        PseudoLabelExport(str(out_dir), dataset, 'r', RefineOptions(), LoopCounts(), reuse=True)
+    assert sorted(p for p in tmp_path.rglob('*')) == before
+    PseudoLabelExport(str(other / 'pseudo'), SimpleNamespace(
+        metainfo={}, data_prefix=dict(img=str(images))), 'r', RefineOptions(), LoopCounts(),
+        reuse=True)  # apart: accepted
