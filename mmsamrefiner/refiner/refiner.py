@@ -28,7 +28,14 @@ from mmsamrefiner.utils.digest import hasher, update_tensors
 
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along
-from .inputs import ImageLike, MaskLike, check_same_size, load_rgb_image, to_bool_masks
+from .inputs import (
+    ImageLike,
+    MaskLike,
+    check_channel_order,
+    check_same_size,
+    load_rgb_image,
+    to_bool_masks,
+)
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
 from .sam import as_sam
@@ -204,6 +211,7 @@ class SAMRefiner(nn.Module):
                       channel_order: str = 'rgb') -> List[ImageEmbedding]:
         """Several images (paths or (H, W, 3) uint8, any sizes) in one encoder
         pass (a batch: faster on GPUs); one :class:`ImageEmbedding` each."""
+        check_channel_order(channel_order)
         if not images:
             return []
         rgbs = [load_rgb_image(image, channel_order) for image in images]
@@ -323,6 +331,7 @@ class SAMRefiner(nn.Module):
             :class:`RefineResult`.  A mask SAM returns empty in a round keeps
             its previous mask (so no non-empty coarse mask comes back empty).
         """
+        check_channel_order(channel_order)
         as_numpy = isinstance(masks, np.ndarray)
         coarse = to_bool_masks(masks)
         out_device = coarse.device
@@ -395,6 +404,7 @@ class SAMRefiner(nn.Module):
         Returns:
             (H, W) label map of ``label_map``'s dtype.
         """
+        check_channel_order(channel_order)
         label_map = np.asarray(label_map)
         if label_map.ndim != 2 or not np.issubdtype(label_map.dtype, np.integer):
             raise ValueError('label_map must be an (H, W) integer array, got '

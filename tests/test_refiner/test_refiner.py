@@ -1,5 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """SAMRefiner.refine: shapes, frames, bad input, determinism, batching, rounds."""
+import re
 
 import cv2
 import numpy as np
@@ -158,6 +159,23 @@ def test_bad_images_are_refused(refiner, scene, tmp_path):
         refiner.refine(image.astype(np.float32), masks)
     with pytest.raises(ValueError, match='channel_order'):
         refiner.refine(image, masks, channel_order='hsv')
+
+
+@pytest.mark.parametrize('value', ['RGB', 'hsv', '', None, b'rgb', ['rgb']])
+def test_one_channel_order_rule_for_every_entry_point(refiner, scene, value):
+    from mmsamrefiner.refiner.inputs import check_channel_order
+    image, masks = scene
+    assert check_channel_order('rgb') == 'rgb' and check_channel_order('bgr') == 'bgr'
+    message = r"channel_order must be 'rgb' or 'bgr' \(.*\), got " + re.escape(repr(value))
+    embedding = refiner.encode_image(image)
+    for call in (lambda: check_channel_order(value),
+                 lambda: refiner.encode_images([], value),
+                 lambda: refiner.refine(None, masks, value, image_embedding=embedding),
+                 lambda: refiner.refine_semantic(None, masks[0].astype(np.uint8),
+                                                 channel_order=value,
+                                                 image_embedding=embedding)):
+        with pytest.raises(ValueError, match=message):
+            call()
 
 
 def test_inputs_are_not_modified(refiner, scene):
