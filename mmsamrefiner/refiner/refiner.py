@@ -15,7 +15,6 @@ One refinement call for N coarse masks of one image:
 
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
-import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -78,22 +77,6 @@ def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
                     f'(and sha256=HEX), got {iou_adapter!r}')
 
 
-def renamed_argument(owner: str, old: str, old_value, new: str, new_value, new_default):
-    """The value of argument ``new``, or of its deprecated name ``old`` (given
-    when not None) with a ``DeprecationWarning``.  ``old`` given and ``new``
-    away from its default (``new_default``): ``TypeError``.  (A config that
-    sets ``old`` over a ``_base_`` piece setting ``new`` to its default
-    works.)"""
-    if old_value is None:
-        return new_value
-    if new_value != new_default:
-        raise TypeError(f'{owner} got both {new}={new_value!r} and its deprecated name '
-                        f'{old}={old_value!r}; give {new} only')
-    warnings.warn(f'{owner}({old}=...) is deprecated: use {new}={old_value!r}',
-                  DeprecationWarning, stacklevel=3)
-    return old_value
-
-
 @MODELS.register_module()
 class SAMRefiner(nn.Module):
     """Refine coarse masks with SAM through noise-tolerant prompts.
@@ -131,8 +114,6 @@ class SAMRefiner(nn.Module):
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
             attached to ``sam`` in place; one made for another SAM
             architecture is refused.
-        margin: deprecated name of ``elastic_margin`` (a
-            ``DeprecationWarning``).
 
     The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
     frozen (``requires_grad=False``).
@@ -152,11 +133,8 @@ class SAMRefiner(nn.Module):
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,
-                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None,
-                 margin: Optional[float] = None) -> None:
+                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None) -> None:
         super().__init__()
-        elastic_margin = renamed_argument('SAMRefiner', 'margin', margin, 'elastic_margin',
-                                          elastic_margin, 0.0)
         if encoder_dtype not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"encoder_dtype must be None, 'float16' or 'bfloat16', "
                              f'got {encoder_dtype!r}')

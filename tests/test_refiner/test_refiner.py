@@ -238,16 +238,10 @@ def test_a_thousand_masks_go_through_the_decoder_in_max_batch_chunks(tiny_sam, s
     assert sizes == [64] * 15 + [40]  # ceil(1000 / 64) decoder calls, none larger
 
 
-def test_margin_is_a_deprecated_name_of_elastic_margin(tiny_sam, tiny_sam_cfg):
-    with pytest.warns(DeprecationWarning, match=r'use elastic_margin=0\.1'):
-        old = SAMRefiner(tiny_sam, margin=0.1)
-    assert old.miner.elastic_margin == 0.1
-    assert old.fingerprint() == SAMRefiner(tiny_sam, elastic_margin=0.1).fingerprint()
-    with pytest.warns(DeprecationWarning, match='elastic_margin'):  # an old config
-        built = MODELS.build(dict(type='SAMRefiner', sam=tiny_sam_cfg, margin=0.1))
-    assert built.miner.elastic_margin == 0.1
-    with pytest.raises(TypeError, match='give elastic_margin only'):
-        SAMRefiner(tiny_sam, margin=0.1, elastic_margin=0.2)
+def test_elastic_margin_is_the_only_name_of_the_elastic_threshold(tiny_sam):
+    assert SAMRefiner(tiny_sam, elastic_margin=0.1).miner.elastic_margin == 0.1
+    with pytest.raises(TypeError, match="'margin'"):
+        SAMRefiner(tiny_sam, margin=0.1)
 
 
 def test_fingerprint_reads_the_settings_as_before_the_rename(tiny_sam, monkeypatch):
