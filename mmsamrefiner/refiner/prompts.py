@@ -15,7 +15,7 @@ frame*: the padded, square encoder input (side ``S``) downsampled to
   a Gaussian of the distance to the positive point.
 """
 from dataclasses import dataclass, fields
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -454,9 +454,14 @@ class PromptMiner:
             mask_inputs=mask_inputs,
             expanded=expanded)
 
+    def settings(self) -> Dict[str, Any]:
+        """The settings the prompts depend on (the sizes aside), by name."""
+        return dict(use_point=bool(self.use_point), use_box=bool(self.use_box),
+                    use_mask=bool(self.use_mask), add_neg=bool(self.add_neg),
+                    elastic_margin=float(self.elastic_margin), box_geometry=self.box_geometry,
+                    gamma=float(self.gamma), strength=float(self.strength))
+
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(use_point={self.use_point}, '
-                f'use_box={self.use_box}, use_mask={self.use_mask}, '
-                f'add_neg={self.add_neg}, elastic_margin={self.elastic_margin}, '
-                f'box_geometry={self.box_geometry!r}, '
-                f'gamma={self.gamma}, strength={self.strength})')
+        settings = ', '.join(f'{name}={value!r}' for name, value in self.settings().items())
+        return f'{self.__class__.__name__}({settings})'
+

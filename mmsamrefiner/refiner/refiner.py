@@ -16,14 +16,14 @@ One refinement call for N coarse masks of one image:
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mmsamrefiner.registry import MODELS
-from mmsamrefiner.utils.digest import hasher, update_tensors
+from mmsamrefiner.utils.digest import digest_json, digest_tensors
 
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along
@@ -75,6 +75,15 @@ def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
         return IoUAdapter.load(iou_adapter['checkpoint'], iou_adapter.get('sha256'))
     raise TypeError('iou_adapter must be an IoUAdapter or dict(checkpoint=PATH) '
                     f'(and sha256=HEX), got {iou_adapter!r}')
+
+
+def fingerprint_of(refiner: Any) -> str:
+    """What keys results stored for ``refiner``: its ``fingerprint()`` when
+    it has one (:meth:`SAMRefiner.fingerprint`), else its ``repr`` (for any
+    other object with a ``refine`` method; a ``repr`` that holds the object's
+    address matches no other run)."""
+    fingerprint = getattr(refiner, 'fingerprint', None)
+    return str(fingerprint()) if callable(fingerprint) else repr(refiner)
 
 
 @MODELS.register_module()
@@ -404,11 +413,44 @@ class SAMRefiner(nn.Module):
         return merge_instances(label_map, refined, instance_classes, scores,
                                classes, background=background)
 
+    @property
+    def iou_adapter(self) -> Optional[IoUAdapter]:
+        """The IoU adapter attached to SAM's IoU head, or None."""
+        head = self.backend.iou_head.layers[-1]
+        return head.adapter if isinstance(head, AdaptedLinear) else None
+
+    def result_settings(self) -> Dict[str, Any]:
+        """Every setting the refined masks and scores depend on besides the
+        inputs and the weights, as a JSON-able dict: ``iters``, the prompt
+        miner's settings (:meth:`PromptMiner.settings`), ``encoder_dtype``,
+        what the SAM is (model class, family, sizes, mask threshold) and the
+        IoU adapter's ``rank`` and ``scale`` (None without one).
+
+        Not in it: ``max_batch``, which only splits the decoder and upscaling
+        into chunks (each mask is decoded on its own: the masks do not depend
+        on it), and ``device``, which only places the work.
+        """
+        backend = self.backend
+        adapter = self.iou_adapter
+        return dict(
+            iters=self.iters,
+            prompts=self.miner.settings(),
+            encoder_dtype=self.encoder_dtype,
+            sam=dict(model=type(self.sam).__name__, family=backend.family,
+                     encoder_size=backend.encoder_size,
+                     embedding_size=list(backend.embedding_size),
+                     low_res_size=list(backend.low_res_size),
+                     mask_threshold=float(backend.mask_threshold)),
+            iou_adapter=None if adapter is None else dict(rank=adapter.rank,
+                                                          scale=adapter.scale))
+
     def fingerprint(self) -> str:
         """A 32-hex-digit digest of everything the refined masks depend on
-        besides the inputs: the settings (:meth:`__repr__`), the family and
-        the *content* of SAM's weights and of an attached IoU adapter (a
-        retrained checkpoint at the same path gets another fingerprint).
+        besides the inputs: :meth:`result_settings`, and the *content* of
+        SAM's weights and of an attached IoU adapter's
+        (:func:`~mmsamrefiner.utils.digest.digest_tensors`; a retrained
+        checkpoint at the same path gets another fingerprint).  Refiners that
+        differ only in ``max_batch`` or ``device`` share it.
 
         Large tensors are sampled (about a million evenly spaced values each,
         with their shape), so a ViT-H costs well under a second; computed once
@@ -416,22 +458,17 @@ class SAMRefiner(nn.Module):
         ``__init__``).
         """
         if self._fingerprint is None:
-            # The settings as written before ``margin`` became ``elastic_margin``:
-            # a rename must not invalidate the caches, exports and records keyed
-            # by the fingerprint.
-            settings = repr(self).replace('elastic_margin=', 'margin=', 1)
-            digest = hasher(f'{settings}|{self.encoder_dtype}')
-            head = self.backend.iou_head.layers[-1]
-            modules = [self.sam] + ([head.adapter] if isinstance(head, AdaptedLinear) else [])
-            for module in modules:
-                update_tensors(digest, module.state_dict().items())
-            self._fingerprint = digest.hexdigest()
+            adapter = self.iou_adapter
+            self._fingerprint = digest_json(dict(
+                settings=self.result_settings(),
+                sam_weights=digest_tensors(self.sam.state_dict().items()),
+                iou_adapter_weights=None if adapter is None else digest_tensors(
+                    adapter.state_dict().items())))
         return self._fingerprint
 
     def __repr__(self) -> str:
-        head = self.backend.iou_head.layers[-1]
-        adapter = (f'iou_adapter=IoUAdapter({head.adapter.extra_repr()}), '
-                   if isinstance(head, AdaptedLinear) else '')
+        adapter = self.iou_adapter
+        adapter = '' if adapter is None else f'iou_adapter=IoUAdapter({adapter.extra_repr()}), '
         return (f'{self.__class__.__name__}(iters={self.iters}, '
                 f'max_batch={self.max_batch}, miner={self.miner!r}, {adapter}'
                 f'sam={type(self.sam).__name__}({self.backend.describe()}))')
