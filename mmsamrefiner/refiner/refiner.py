@@ -108,9 +108,10 @@ class SAMRefiner(nn.Module):
             ``floor(step)``, never onto row or column 0; right/bottom strips
             include the box's own last column/row and skip the outermost new
             one); ``'symmetric'``: each side moves by ``floor(step)``, tested
-            on the strip just outside it along the whole side.  The two are
-            within 0.1 mIoU in ``tools/benchmark_quality.py``'s ablation
-            (the authors' ahead).  See :func:`~.prompts.elastic_boxes`.
+            on the strip just outside it along the whole side.  With the
+            toy SAM at ``elastic_margin=0.1``, ``tools/benchmark_quality.py``
+            measures the same mIoU for both (docs/quality.md).  See
+            :func:`~.prompts.elastic_boxes`.
         gamma: span of the Gaussian mask prompt (larger is narrower).
         strength: amplitude of the mask prompt (1 for masks whose box grew).
         max_batch: masks per decoder call; larger batches are chunked.
