@@ -205,11 +205,24 @@ def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
     assert m.box_geometry == 'authors' and "box_geometry='authors'" in repr(refiner)
 
 
-def test_elastic_box_runs_end_to_end(tiny_sam, scene):
+def test_elastic_boxes_reach_sam_grown_only_where_flagged(tiny_sam, scene):
+    """With the elastic box on, the boxes SAM is given contain the tight ones,
+    are larger exactly where ``expanded`` says so and equal elsewhere; with it
+    off (``elastic_margin=0``) no box grows.  A near-zero margin grows every
+    side whose strip has any similar pixel, so some box grows here."""
     image, masks = scene
-    result = SAMRefiner(tiny_sam, iters=1, elastic_margin=0.1).refine(image, masks)
-    assert result.masks.shape == masks.shape
-    assert result.prompts.expanded.dtype == torch.bool
+    tight = SAMRefiner(tiny_sam, iters=1, elastic_margin=0.0).refine(image, masks).prompts
+    assert not tight.expanded.any()
+    for margin in (1e-6, 0.1):
+        prompts = SAMRefiner(tiny_sam, iters=1, elastic_margin=margin).refine(
+            image, masks).prompts
+        grown, same = prompts.boxes, tight.boxes
+        contains = (grown[:, :2] <= same[:, :2]).all(1) & (grown[:, 2:] >= same[:, 2:]).all(1)
+        assert contains.all(), margin
+        differs = (grown != same).any(1)
+        assert torch.equal(differs, prompts.expanded), margin
+    near_zero = SAMRefiner(tiny_sam, iters=1, elastic_margin=1e-6).refine(image, masks)
+    assert near_zero.prompts.expanded.any()
 
 
 def test_refined_masks_differ_from_single_box_prompt(tiny_sam, scene):
