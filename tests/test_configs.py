@@ -348,6 +348,7 @@ def test_the_toy_pseudo_label_and_student_configs_are_the_teachers_with_a_round_
     images = pseudo.test_dataloader.dataset
     assert images.type == 'ImageFolderDetDataset' and images.test_mode
     assert images.metainfo == teacher.metainfo and pseudo.test_evaluator == []
+    assert images.pipeline == [t for t in teacher.test_pipeline if t.type != 'LoadAnnotations']
     assert 'sam' not in pseudo
     student = Config.fromfile(osp.join(ROOT, TOY_STUDENT))
     labeled, pseudo_labeled = student.train_dataloader.dataset.datasets

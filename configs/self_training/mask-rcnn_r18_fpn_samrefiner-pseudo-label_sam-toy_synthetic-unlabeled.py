@@ -14,12 +14,8 @@ _base_ = [
     '../_base_/models/sam/sam_toy.py',
 ]
 
-unlabeled_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(384, 288), keep_ratio=True),  # as the teacher's test_pipeline
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+# the teacher's test pipeline without its annotations
+unlabeled_pipeline = [t for t in _base_.test_pipeline if t['type'] != 'LoadAnnotations']
 test_dataloader = dict(
     dataset=dict(
         _delete_=True,
