@@ -110,7 +110,7 @@ def expected_keys(name: str) -> set:
                  {'pseudo_labeled_dataset'})
         return set(get_config(upstream).keys()) | {'custom_imports'} | added
     if name == TOY_TEACHER:
-        return set(get_config(MASK_RCNN).keys()) | {'metainfo'}
+        return set(get_config(MASK_RCNN).keys()) | {'metainfo', 'randomness'}
     if name in (TOY_PSEUDO, TOY_STUDENT):
         added = ({'custom_hooks', 'unlabeled_pipeline'} if name == TOY_PSEUDO else
                  {'pseudo_labeled_dataset'})
@@ -330,7 +330,7 @@ def test_the_toy_teacher_is_mmdets_mask_rcnn_on_its_own_data():
     for split in ('val', 'test'):  # the evaluator reads the set the loader reads
         dataset = cfg[f'{split}_dataloader'].dataset
         assert cfg[f'{split}_evaluator'].ann_file == dataset.data_root + dataset.ann_file
-    assert cfg.train_cfg.max_epochs == 1
+    assert cfg.train_cfg.max_epochs == 1 and cfg.randomness.seed == 0
     for key in set(upstream.keys()) - {'data_root', 'model', 'train_pipeline', 'test_pipeline',
                                        'train_dataloader', 'val_dataloader', 'test_dataloader',
                                        'val_evaluator', 'test_evaluator', 'train_cfg',

@@ -66,3 +66,4 @@ param_scheduler = [  # a short warm-up: one epoch is 10 iterations
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5)
 ]
 default_hooks = dict(logger=dict(interval=1))
+randomness = dict(seed=0)
