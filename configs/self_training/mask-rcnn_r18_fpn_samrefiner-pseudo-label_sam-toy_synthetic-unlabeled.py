@@ -32,7 +32,7 @@ custom_hooks = [
         refiner=dict(_base_.custom_hooks[0].refiner, sam=_base_.sam),  # the toy SAM
         modes=('test', ),
         # A teacher trained one epoch from random init scores its instances
-        # under 0.1: refine and export all it keeps (its test_cfg: scored 0.05
+        # about 0.1: refine and export all it keeps (its test_cfg: scored 0.05
         # or more, 10 an image). With a trained teacher, 0.5 for both, as the
         # COCO config.
         score_thr=0.0,
