@@ -1,4 +1,5 @@
-# Self-training on generated data (docs/self_training.md, "A toy round"),
+# Self-training on generated data (docs/self_training.md, "A toy round on
+# generated data"),
 # step 1: the teacher, mmdet's Mask R-CNN made small for a CPU (a ResNet-18 of
 # 16 base channels at random init, nothing downloaded; 64 channels after it)
 # and trained one epoch on a generated labeled collection, validated on

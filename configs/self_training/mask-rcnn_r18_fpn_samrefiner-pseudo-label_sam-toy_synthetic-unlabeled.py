@@ -1,4 +1,5 @@
-# Self-training on generated data (docs/self_training.md, "A toy round"),
+# Self-training on generated data (docs/self_training.md, "A toy round on
+# generated data"),
 # step 2: the teacher of
 #   configs/self_training/mask-rcnn_r18_fpn_1xb2-1e_synthetic.py
 # predicts on a folder of generated unlabeled images, SAMRefiner with the toy
@@ -6,8 +7,10 @@
 # exports them as COCO pseudo-labels (RLE masks):
 #   <work dir>/pseudo_labels/instances.json
 # Run with mmdet's own tools/test.py and the teacher's checkpoint; nothing is
-# scored: the export is the product. As the COCO config of this folder, with
-# the teacher's config of your data as the first base.
+# scored: the export is the product. Laid out as the COCO pseudo-labelling
+# config of this folder, on a teacher config of its own (the first base): for
+# your data, point that base at your teacher config (docs/self_training.md,
+# "Your own data").
 _base_ = [
     './mask-rcnn_r18_fpn_1xb2-1e_synthetic.py',
     '../_base_/hooks/samrefiner_hook.py',
