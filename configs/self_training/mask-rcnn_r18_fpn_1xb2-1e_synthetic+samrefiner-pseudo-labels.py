@@ -1,6 +1,5 @@
-# Self-training on generated data (docs/self_training.md, "A toy round on
-# generated data"),
-# step 3: the student, the teacher's config
+# Self-training on generated data, step 3 (docs/self_training.md,
+# "A toy round on generated data"): the student, the teacher's config
 #   configs/self_training/mask-rcnn_r18_fpn_1xb2-1e_synthetic.py
 # trained on the labeled collection and the refined pseudo-labels that
 #   configs/self_training/mask-rcnn_r18_fpn_samrefiner-pseudo-label_sam-toy_synthetic-unlabeled.py

@@ -1,8 +1,8 @@
-# Self-training on generated data (docs/self_training.md, "A toy round on
-# generated data"),
-# step 1: the teacher, mmdet's Mask R-CNN made small for a CPU (a ResNet-18 of
-# 16 base channels at random init, nothing downloaded; 64 channels after it)
-# and trained one epoch on a generated labeled collection, validated on
+# Self-training on generated data, step 1 (docs/self_training.md,
+# "A toy round on generated data"): the teacher, mmdet's Mask R-CNN made
+# small for a CPU (a ResNet-18 of 16 base channels at random init, nothing
+# downloaded; 64 channels after it) and trained one epoch on a generated
+# labeled collection, validated on
 # another. The lines marked "your data" are what a dataset of your own changes
 # in mmdet's config; the pseudo-labelling and student configs of the round
 # inherit this one.

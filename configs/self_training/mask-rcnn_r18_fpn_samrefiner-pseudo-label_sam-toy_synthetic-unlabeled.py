@@ -1,6 +1,5 @@
-# Self-training on generated data (docs/self_training.md, "A toy round on
-# generated data"),
-# step 2: the teacher of
+# Self-training on generated data, step 2 (docs/self_training.md,
+# "A toy round on generated data"): the teacher of
 #   configs/self_training/mask-rcnn_r18_fpn_1xb2-1e_synthetic.py
 # predicts on a folder of generated unlabeled images, SAMRefiner with the toy
 # SAM shipped in the package refines the predicted masks, and SAMRefinerHook
