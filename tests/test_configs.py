@@ -75,6 +75,12 @@ SELF_TRAINING_CONFIGS = {
     'self_training/deeplabv3plus_r50-d8_4xb4-20k_voc12aug+samrefiner-pseudo-labels-512x512.py':
     (DEEPLAB, 'ImageFolderSegDataset', 'student'),
 }
+# The toy round on generated data: the teacher (a small Mask R-CNN of its own data), and
+# the pseudo-labelling and student configs that inherit it.
+TOY_TEACHER = 'self_training/mask-rcnn_r18_fpn_1xb2-1e_synthetic.py'
+TOY_PSEUDO = ('self_training/'
+              'mask-rcnn_r18_fpn_samrefiner-pseudo-label_sam-toy_synthetic-unlabeled.py')
+TOY_STUDENT = 'self_training/mask-rcnn_r18_fpn_1xb2-1e_synthetic+samrefiner-pseudo-labels.py'
 # what the pseudo-labelling configs import: the package (it lets mmengine read its own checkpoints)
 CHECKPOINT_IMPORTS = dict(imports=['mmsamrefiner'], allow_failed_imports=False)
 
@@ -103,6 +109,12 @@ def expected_keys(name: str) -> set:
         added = ({'custom_hooks', 'unlabeled_pipeline'} if kind == 'pseudo-label' else
                  {'pseudo_labeled_dataset'})
         return set(get_config(upstream).keys()) | {'custom_imports'} | added
+    if name == TOY_TEACHER:
+        return set(get_config(MASK_RCNN).keys()) | {'metainfo', 'randomness'}
+    if name in (TOY_PSEUDO, TOY_STUDENT):
+        added = ({'custom_hooks', 'unlabeled_pipeline'} if name == TOY_PSEUDO else
+                 {'pseudo_labeled_dataset'})
+        return expected_keys(TOY_TEACHER) | {'custom_imports'} | added
     if name in MM_CONFIGS:
         upstream, kind = MM_CONFIGS[name]
         added = {'custom_hooks'} if kind == 'hook' else set()  # the pipeline is mmdet's key
@@ -303,3 +315,52 @@ def test_self_training_configs_change_only_their_data_and_hook(name):
         changed |= {'train_dataloader'}
     for key in set(upstream.keys()) - changed:
         assert unscoped(cfg[key]) == unscoped(upstream[key]), key
+
+
+def test_the_toy_teacher_is_mmdets_mask_rcnn_on_its_own_data():
+    cfg, upstream = Config.fromfile(osp.join(ROOT, TOY_TEACHER)), get_config(MASK_RCNN)
+    classes = tuple(cfg.metainfo.classes)
+    assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
+    roi_head = cfg.model.roi_head
+    assert roi_head.bbox_head.num_classes == roi_head.mask_head.num_classes == len(classes)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = cfg[loader].dataset
+        assert dataset.type == 'CocoDataset' and tuple(dataset.metainfo.classes) == classes
+        assert dataset.data_root == cfg.data_root and cfg[loader].num_workers == 0
+    for split in ('val', 'test'):  # the evaluator reads the set the loader reads
+        dataset = cfg[f'{split}_dataloader'].dataset
+        assert cfg[f'{split}_evaluator'].ann_file == dataset.data_root + dataset.ann_file
+    assert cfg.train_cfg.max_epochs == 1 and cfg.randomness.seed == 0
+    for key in set(upstream.keys()) - {'data_root', 'model', 'train_pipeline', 'test_pipeline',
+                                       'train_dataloader', 'val_dataloader', 'test_dataloader',
+                                       'val_evaluator', 'test_evaluator', 'train_cfg',
+                                       'optim_wrapper', 'param_scheduler', 'default_hooks'}:
+        assert unscoped(cfg[key]) == unscoped(upstream[key]), key
+
+
+def test_the_toy_pseudo_label_and_student_configs_are_the_teachers_with_a_round_added():
+    teacher = Config.fromfile(osp.join(ROOT, TOY_TEACHER))
+    pseudo = Config.fromfile(osp.join(ROOT, TOY_PSEUDO))
+    (hook, ) = pseudo.custom_hooks
+    assert hook.to_dict() == dict(HOOK, refiner=dict(REFINER_SETTINGS, sam=SAM_TOY),
+                                  modes=('test', ), score_thr=0.0, export_score_thr=None,
+                                  out_dir='pseudo_labels')
+    images = pseudo.test_dataloader.dataset
+    assert images.type == 'ImageFolderDetDataset' and images.test_mode
+    assert images.metainfo == teacher.metainfo and pseudo.test_evaluator == []
+    assert images.pipeline == [t for t in teacher.test_pipeline if t.type != 'LoadAnnotations']
+    assert 'sam' not in pseudo
+    student = Config.fromfile(osp.join(ROOT, TOY_STUDENT))
+    labeled, pseudo_labeled = student.train_dataloader.dataset.datasets
+    assert student.train_dataloader.dataset.type == 'ConcatDataset'
+    assert labeled == teacher.train_dataloader.dataset
+    export = osp.join('work_dirs', osp.splitext(osp.basename(TOY_PSEUDO))[0], 'pseudo_labels')
+    assert pseudo_labeled.type == 'CocoDataset'
+    assert pseudo_labeled.ann_file == osp.join(export, 'instances.json')
+    assert pseudo_labeled.data_prefix.img == images.data_root
+    assert pseudo_labeled.metainfo == teacher.metainfo
+    assert pseudo_labeled.pipeline == teacher.train_pipeline
+    for cfg, changed in ((pseudo, {'test_dataloader', 'test_evaluator'}),
+                         (student, {'train_dataloader'})):
+        for key in set(teacher.keys()) - changed:
+            assert cfg[key] == teacher[key], key
