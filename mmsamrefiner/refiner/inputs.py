@@ -17,6 +17,18 @@ ImageLike = Union[str, os.PathLike, np.ndarray]
 MaskLike = Union[np.ndarray, Tensor]
 
 
+CHANNEL_ORDERS = ('rgb', 'bgr')
+
+
+def check_channel_order(value: str) -> str:
+    """``value`` if it is ``'rgb'`` or ``'bgr'`` (the order of an image
+    array's channels; MM pipelines carry BGR), else ``ValueError``."""
+    if not isinstance(value, str) or value not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be 'rgb' or 'bgr' (the order of the image "
+                         f"array's channels; MM pipelines carry 'bgr'), got {value!r}")
+    return value
+
+
 def check_complete_jpeg(path: str) -> None:
     """Raise ``ValueError`` if ``path`` is a JPEG whose data ends early.
 
