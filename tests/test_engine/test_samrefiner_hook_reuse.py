@@ -300,7 +300,8 @@ def test_another_segmentor_in_the_same_out_dir_gets_its_own_label_maps(tmp_path,
     hook = make_hook(tiny_sam_cfg)
     assert_all_equal(seg_maps(run_loop(hook, again, images)), want)
     assert (hook.num_refined, hook.num_resumed) == (0, 2)
-    assert '0 refined, 2 reused from a previous run' in again.logger.text('info')
+    assert '0 refined, 0 with nothing to refine (kept as predicted), 2 reused from a previous ' \
+        'run' in again.logger.text('info')
 
 
 def test_a_label_map_changed_or_unrecorded_since_is_recomputed(tmp_path, images,
@@ -351,7 +352,8 @@ def test_a_detector_that_predicts_nothing_exports_empty_images_warns_and_resumes
     outputs = run_loop(hook, again, images)
     assert (hook.num_refined, hook.num_resumed, hook.num_stale) == (0, 2, 0)
     assert [o.pred_instances.masks.shape for o in outputs] == [(0, HEIGHT, WIDTH)] * 2
-    assert '0 refined, 2 reused from a previous run' in again.logger.text('info')
+    assert '0 refined, 0 with nothing to refine (kept as predicted), 2 reused from a previous ' \
+        'run' in again.logger.text('info')
 
 
 def test_images_with_nothing_over_score_thr_are_not_encoded(tmp_path, images, tiny_sam_cfg,

@@ -51,12 +51,12 @@ class SAMRefinerHook(Hook):
     map per image, at its path under the dataset's image folder), images
     without predictions included; names are never paths, and two images of a
     loop that would share one are refused, naming both
-    (:meth:`~mmsamrefiner.engine.pseudo_label_export.PseudoLabelExport.claim`); then a
-    record (``<out_dir>/.records/``, the scheme ``tools/refine.py`` uses) of
-    what it was computed from: the model's
-    unrefined prediction, the image, :meth:`SAMRefiner.fingerprint` (settings
-    and the *content* of SAM's weights) and the hook's settings, and of the
-    files' digests (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
+    (:meth:`~mmsamrefiner.engine.pseudo_label_export.PseudoLabelExport.claim`);
+    then a record (``<out_dir>/.records/``, the scheme ``tools/refine.py``
+    uses) of what it was computed from: the model's unrefined prediction, the
+    image, :meth:`SAMRefiner.fingerprint` (settings and the *content* of SAM's
+    weights) and the hook's settings, and of the files' digests
+    (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
 
     Resume: in the **test loop**, an image whose record matches is read back
     instead of refined again (an interrupted run resumes; the same checkpoint
