@@ -22,7 +22,6 @@ Only the adapter is a parameter of this module: it alone is trained, saved in
 checkpoints and synchronised across ranks.  The refiner is kept outside the
 module tree (moved along by :meth:`_apply`), so checkpoints hold kilobytes.
 """
-import warnings
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -38,7 +37,7 @@ from mmsamrefiner.refiner.iou_adapter import (
     ranking_targets,
 )
 from mmsamrefiner.refiner.prompts import PromptMiner
-from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner, renamed_argument
+from mmsamrefiner.refiner.refiner import ImageEmbedding, SAMRefiner
 from mmsamrefiner.registry import MODELS, build_in_scope
 
 
@@ -59,8 +58,6 @@ class IoUAdapterModel(BaseModel):
             refined masks' IoU.
         data_preprocessor: mmengine data preprocessor (default: moves tensors
             to the model's device).
-        margin: deprecated name of ``ranking_margin`` (a
-            ``DeprecationWarning``).
 
     ``forward(inputs, data_samples, mode)`` takes a batch of
     :class:`~mmsamrefiner.datasets.CoarseMaskDataset` items as mmengine's
@@ -77,11 +74,8 @@ class IoUAdapterModel(BaseModel):
                  embedding_cache: Optional[dict] = None,
                  val_refine: bool = True,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None,
-                 margin: Optional[float] = None) -> None:
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        ranking_margin = renamed_argument('IoUAdapterModel', 'margin', margin,
-                                          'ranking_margin', ranking_margin, 0.02)
         if isinstance(refiner, dict):
             if refiner.get('iou_adapter') is not None:
                 raise ValueError('the refiner to adapt must not carry an iou_adapter')
@@ -269,13 +263,3 @@ class IoUAdapterModel(BaseModel):
             return self.gather(self.score_batch(inputs), 'iou_predictions')
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
-
-@MODELS.register_module()
-class IoUAdaptionModel(IoUAdapterModel):
-    """The earlier name of :class:`IoUAdapterModel`, kept for configs written
-    with it; warns and builds the same model."""
-
-    def __init__(self, *args, **kwargs):
-        warnings.warn("type='IoUAdaptionModel' is renamed type='IoUAdapterModel'",
-                      DeprecationWarning, stacklevel=2)
-        super().__init__(*args, **kwargs)

@@ -6,13 +6,13 @@ once: kept in memory (on the CPU, the ``max_items`` most recently used) and,
 optionally, on disk under ``cache_dir`` through :class:`MaskCache` (atomic
 ``.npz`` entries, safe for several ranks).
 
-A disk entry's key covers the image file (absolute path, size, modification
-time) and the encoder (``encoder_key``: architecture, a digest of its weights,
+A disk entry's key (:meth:`EmbeddingCache.key`, a
+:mod:`mmsamrefiner.utils.digest` digest) covers the image file (absolute path,
+size, modification time: :func:`~mmsamrefiner.utils.digest.file_stamp`) and
+the encoder (``encoder_key``: architecture, a digest of its weights,
 the encoder dtype), so a changed image or another SAM never reads a stale
 embedding.
 """
-import hashlib
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Callable, Optional
@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from mmsamrefiner.utils.digest import hasher, update_tensors
+from mmsamrefiner.utils.digest import digest_bytes, file_stamp, hasher, update_tensors
 from mmsamrefiner.utils.mask_cache import MaskCache
 
 from .backends import ImageEmbedding, backend_of
@@ -67,10 +67,13 @@ class EmbeddingCache:
         self.encoded = 0  # images this process ran through the encoder
 
     def key(self, img_path: str) -> str:
-        path = osp.abspath(img_path)
-        stat = os.stat(path)
-        text = f'{self.encoder_key}|{path}|{stat.st_size}|{stat.st_mtime_ns}'
-        return hashlib.sha1(text.encode('utf-8')).hexdigest()
+        """The key of ``img_path``'s embedding: a digest of :attr:`encoder_key`
+        and the file's absolute path, size and modification time
+        (:func:`~mmsamrefiner.utils.digest.file_stamp`; the file is not read).
+        ``FileNotFoundError`` when there is no such file."""
+        if not osp.isfile(img_path):
+            raise FileNotFoundError(f'image {img_path!r} does not exist')
+        return digest_bytes(f'{self.encoder_key}|{file_stamp(img_path, whole_path=True)}')
 
     def get(self, img_path: str, device: torch.device) -> ImageEmbedding:
         """The embedding of ``img_path`` on ``device`` (encoded on a miss)."""

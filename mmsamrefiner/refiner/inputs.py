@@ -50,7 +50,10 @@ def check_complete_jpeg(path: str) -> None:
         with Image.open(path) as image:
             image.draft('RGB', (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
-    except Exception as error:  # noqa: BLE001 - OSError, SyntaxError, ... from PIL
+    except Exception as error:  # noqa: BLE001
+        # PIL reports damaged data with the error of the plugin step that hit
+        # it (OSError, SyntaxError, struct.error, ValueError, ...); any failure
+        # to decode this file means it is damaged.
         raise ValueError(f'image {path!r} is a truncated or damaged JPEG ({error}); its '
                          'missing part would be decoded as grey: copy or download it '
                          'again') from error
@@ -68,8 +71,7 @@ def load_rgb_image(image: ImageLike, channel_order: str = 'rgb') -> np.ndarray:
         channel_order: ``'rgb'`` or ``'bgr'``: the order of an array's channels
             (MM pipelines carry BGR).  Ignored for paths, which are decoded to RGB.
     """
-    if channel_order not in ('rgb', 'bgr'):
-        raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+    check_channel_order(channel_order)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         if not os.path.isfile(path):

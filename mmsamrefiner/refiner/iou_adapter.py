@@ -203,7 +203,10 @@ class IoUAdapter(nn.Module):
             data = load_checkpoint_file(checkpoint, sha256)
         except CheckpointError:
             raise
-        except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
+        except Exception as error:  # noqa: BLE001
+            # As in read_state_dict: torch.load's error names the step that
+            # failed (UnpicklingError, RuntimeError, EOFError, ...), and each
+            # means "not an adapter file"; a URL's OSError (no network) passes.
             if isinstance(error, OSError) and '://' in checkpoint:
                 raise
             raise ValueError(f'the IoU adapter {checkpoint!r} cannot be loaded: '

@@ -15,7 +15,7 @@ frame*: the padded, square encoder input (side ``S``) downsampled to
   a Gaussian of the distance to the positive point.
 """
 from dataclasses import dataclass, fields
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -139,9 +139,93 @@ def context_similarity(masks: Tensor, image_embedding: Tensor,
 BOX_GEOMETRIES = ('symmetric', 'authors')
 
 
+class ElasticReach(NamedTuple):
+    """Where each side of each box moves if it grows, and where its strip lies.
+
+    Attributes:
+        x1, y1, x2, y2: (N,) int64, the sides after growing, original image
+            frame (inclusive; they may lie outside the image, which
+            :func:`_sides_that_grow` refuses).
+        lowest: the first row / column a left or top side may move onto.
+        inner: how many pixels into the box the right and bottom strips
+            start, and how far short of the box's last row / column every
+            strip's span stops.
+    """
+    x1: Tensor
+    y1: Tensor
+    x2: Tensor
+    y2: Tensor
+    lowest: int
+    inner: int
+
+
+def symmetric_reach(boxes: Tensor) -> ElasticReach:
+    """``geometry='symmetric'``: each side of the (N, 4) int64 inclusive xyxy
+    boxes moves by ``floor(min(0.1 * side, 10))``; sides may reach row or
+    column 0; strips lie just outside the box, along its whole side."""
+    x1, y1, x2, y2 = boxes.unbind(1)
+    step_x = torch.clamp(0.1 * (x2 - x1), max=10).floor().long()
+    step_y = torch.clamp(0.1 * (y2 - y1), max=10).floor().long()
+    return ElasticReach(x1 - step_x, y1 - step_y, x2 + step_x, y2 + step_y, lowest=0, inner=0)
+
+
+def authors_reach(boxes: Tensor) -> ElasticReach:
+    """``geometry='authors'``: the authors' ``int(x1 - s)`` / ``int(x2 + s)``
+    with ``s = min(side, 100) / 10`` on the (N, 4) int64 inclusive xyxy
+    boxes: left and top move by ``ceil(s)``, right and bottom by
+    ``floor(s)``; no side onto row or column 0; strips shifted one pixel
+    into the box (:func:`elastic_boxes`).
+
+    ``ceil(s)`` and ``floor(s)`` are computed in integers: the authors' float
+    ``s`` is within an ulp of ``side / 10``, which changes neither (a
+    non-integer ``s`` is at least 0.1 from an integer; ``10 * 0.1`` ...
+    ``100 * 0.1`` are exact)."""
+    x1, y1, x2, y2 = boxes.unbind(1)
+    tenths_x, tenths_y = (x2 - x1).clamp(max=100), (y2 - y1).clamp(max=100)
+    return ElasticReach(x1 - (tenths_x + 9) // 10, y1 - (tenths_y + 9) // 10,
+                        x2 + tenths_x // 10, y2 + tenths_y // 10, lowest=1, inner=1)
+
+
+def _share_above(integral: Tensor, allowed: Tensor, ya: Tensor, yb: Tensor, xa: Tensor,
+                 xb: Tensor, threshold: float) -> Tensor:
+    """(N,) bool: ``allowed``, and the share of similar pixels in rows
+    ``[ya, yb)`` and columns ``[xa, xb)`` (clamped to the image) of each
+    (N, H+1, W+1) integral image exceeds ``threshold`` (an empty strip
+    counts as one pixel)."""
+    height, width = integral.shape[1] - 1, integral.shape[2] - 1
+    ya, yb = ya.clamp(0, height), yb.clamp(0, height)
+    xa, xb = xa.clamp(0, width), xb.clamp(0, width)
+    area = ((yb - ya) * (xb - xa)).clamp(min=1)
+    return allowed & (_box_sums(integral, ya, yb, xa, xb) / area > threshold)
+
+
+def _sides_that_grow(integral: Tensor, boxes: Tensor, reach: ElasticReach,
+                     elastic_margin: float) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(N,) bool each for the left, top, right and bottom sides of the
+    (N, 4) int64 inclusive xyxy boxes: the box is not flat, the side moves,
+    it stays in the image (a left or top side at or past row / column
+    ``reach.lowest``), and its strip's share of similar pixels (from the
+    (N, H+1, W+1) integral image) exceeds ``elastic_margin``."""
+    height, width = integral.shape[1] - 1, integral.shape[2] - 1
+    x1, y1, x2, y2 = boxes.unbind(1)
+    inner = reach.inner
+    nonflat = (x2 > x1) & (y2 > y1)
+    # Strips span the side's length less ``inner`` pixels (the authors' [y1, y2)).
+    row_end, col_end = y2 + 1 - inner, x2 + 1 - inner
+    left = _share_above(integral, nonflat & (reach.x1 < x1) & (reach.x1 >= reach.lowest),
+                        y1, row_end, reach.x1, x1, elastic_margin)
+    right = _share_above(integral, nonflat & (reach.x2 > x2) & (reach.x2 <= width - 1),
+                         y1, row_end, x2 + 1 - inner, reach.x2 + 1 - inner, elastic_margin)
+    top = _share_above(integral, nonflat & (reach.y1 < y1) & (reach.y1 >= reach.lowest),
+                       reach.y1, y1, x1, col_end, elastic_margin)
+    bottom = _share_above(integral, nonflat & (reach.y2 > y2) & (reach.y2 <= height - 1),
+                          y2 + 1 - inner, reach.y2 + 1 - inner, x1, col_end, elastic_margin)
+    return left, top, right, bottom
+
+
 def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
                   elastic_margin: float, valid_grid: Optional[Tuple[int, int]] = None,
-                  geometry: str = 'symmetric') -> Tuple[Tensor, Tensor]:
+                  geometry: str = 'authors') -> Tuple[Tensor, Tensor]:
     """Context-aware elastic boxes (CEBox).
 
     Each side of each box (inclusive xyxy, ``w = x2 - x1``, ``h = y2 - y1``,
@@ -150,21 +234,24 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
     (:func:`context_similarity`) exceeds ``elastic_margin``, that side moves out.  The
     four sides are decided independently, on the tight box.
 
-    ``geometry='symmetric'``: every side moves by ``floor(s)`` (no growth when
-    0); the strip is the ``floor(s)`` rows or columns just outside the side,
-    along the side's whole length (``y1..y2`` or ``x1..x2``); the grown box
-    must stay in the image (a side may reach row or column 0).
+    ``geometry='authors'`` (default, as :class:`PromptMiner` and
+    :class:`~.refiner.SAMRefiner`), the authors' code
+    (:func:`authors_reach`): their ``int(x1 - s)`` and ``int(x2 + s)`` move
+    the left and top sides by ``ceil(s)`` and the right and bottom ones by
+    ``floor(s)``; a side moves only if it moves at all (right and bottom
+    need ``s >= 1``) and the new box stays in the image and off row and
+    column 0 (``new_x1 >= 1``, ``new_y1 >= 1``, ``new_x2 <= W - 1``,
+    ``new_y2 <= H - 1``).  Strips are half-open ranges of the tight box's
+    corners: left columns ``[new_x1, x1)``, right ``[x2, new_x2)`` (the
+    box's own last column, not the outermost new one), both over rows
+    ``[y1, y2)``; top rows ``[new_y1, y1)``, bottom ``[y2, new_y2)``, both
+    over columns ``[x1, x2)``.
 
-    ``geometry='authors'``, the authors' code: their ``int(x1 - s)`` and
-    ``int(x2 + s)`` move the left and top sides by ``ceil(s)`` and the right
-    and bottom ones by ``floor(s)``; a side moves only if it moves at all
-    (right and bottom need ``s >= 1``) and the new box stays in the image
-    and off row and column 0 (``new_x1 >= 1``, ``new_y1 >= 1``,
-    ``new_x2 <= W - 1``, ``new_y2 <= H - 1``).  Strips are half-open ranges
-    of the tight box's corners: left columns ``[new_x1, x1)``, right
-    ``[x2, new_x2)`` (the box's own last column, not the outermost new one),
-    both over rows ``[y1, y2)``; top rows ``[new_y1, y1)``, bottom
-    ``[y2, new_y2)``, both over columns ``[x1, x2)``.
+    ``geometry='symmetric'`` (:func:`symmetric_reach`): every side moves by
+    ``floor(s)`` (no growth when 0); the strip is the ``floor(s)`` rows or
+    columns just outside the side, along the side's whole length (``y1..y2``
+    or ``x1..x2``); the grown box must stay in the image (a side may reach
+    row or column 0).
 
     Args:
         masks: (N, H, W) bool, original image frame.
@@ -172,53 +259,23 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
         image_embedding: (C, h, w), SAM's embedding of the padded input.
         elastic_margin: the threshold lambda in (0, 1).
         valid_grid: see :func:`context_similarity`.
-        geometry: ``'symmetric'`` or ``'authors'`` (above).
+        geometry: ``'authors'`` or ``'symmetric'`` (above).
 
     Returns:
         ``(boxes, expanded)``: (N, 4) int64 xyxy and (N,) bool.
     """
     if geometry not in BOX_GEOMETRIES:
         raise ValueError(f'geometry must be one of {BOX_GEOMETRIES}, got {geometry!r}')
-    n, height, width = masks.shape
     sim = context_similarity(masks, image_embedding, valid_grid=valid_grid)
     integral = F.pad(sim.int().cumsum(1).cumsum(2), (1, 0, 1, 0))  # (N, H+1, W+1)
+    reach = symmetric_reach(boxes) if geometry == 'symmetric' else authors_reach(boxes)
+    left, top, right, bottom = _sides_that_grow(integral, boxes, reach, elastic_margin)
     x1, y1, x2, y2 = boxes.unbind(1)
-    nonflat = (x2 > x1) & (y2 > y1)
-    if geometry == 'symmetric':
-        step_x = torch.clamp(0.1 * (x2 - x1), max=10).floor().long()
-        step_y = torch.clamp(0.1 * (y2 - y1), max=10).floor().long()
-        new_x1, new_x2 = x1 - step_x, x2 + step_x
-        new_y1, new_y2 = y1 - step_y, y2 + step_y
-        lowest = 0      # the first row / column a side may move onto
-        inner = 0       # right / bottom strips start this far inside the box
-    else:
-        # ceil(s) and floor(s) in integers, s = min(side, 100) / 10: the authors'
-        # float s is within an ulp of it, which changes neither (a non-integer
-        # s is at least 0.1 from an integer; 10 * 0.1 ... 100 * 0.1 are exact).
-        tenths_x, tenths_y = (x2 - x1).clamp(max=100), (y2 - y1).clamp(max=100)
-        new_x1, new_x2 = x1 - (tenths_x + 9) // 10, x2 + tenths_x // 10
-        new_y1, new_y2 = y1 - (tenths_y + 9) // 10, y2 + tenths_y // 10
-        lowest, inner = 1, 1
-    # Strips span the side's length less ``inner`` pixels (the authors' [y1, y2)).
-    row_end, col_end = y2 + 1 - inner, x2 + 1 - inner
-
-    def grows(ok, ya, yb, xa, xb):
-        ya, yb = ya.clamp(0, height), yb.clamp(0, height)
-        xa, xb = xa.clamp(0, width), xb.clamp(0, width)
-        area = ((yb - ya) * (xb - xa)).clamp(min=1)
-        return ok & (_box_sums(integral, ya, yb, xa, xb) / area > elastic_margin)
-
-    left = grows(nonflat & (new_x1 < x1) & (new_x1 >= lowest), y1, row_end, new_x1, x1)
-    right = grows(nonflat & (new_x2 > x2) & (new_x2 <= width - 1),
-                  y1, row_end, x2 + 1 - inner, new_x2 + 1 - inner)
-    top = grows(nonflat & (new_y1 < y1) & (new_y1 >= lowest), new_y1, y1, x1, col_end)
-    bottom = grows(nonflat & (new_y2 > y2) & (new_y2 <= height - 1),
-                   y2 + 1 - inner, new_y2 + 1 - inner, x1, col_end)
     grown = torch.stack([
-        torch.where(left, new_x1, x1),
-        torch.where(top, new_y1, y1),
-        torch.where(right, new_x2, x2),
-        torch.where(bottom, new_y2, y2),
+        torch.where(left, reach.x1, x1),
+        torch.where(top, reach.y1, y1),
+        torch.where(right, reach.x2, x2),
+        torch.where(bottom, reach.y2, y2),
     ], 1)
     return grown, left | right | top | bottom
 
@@ -400,53 +457,12 @@ class PromptMiner:
         SAM's, longest side = ``encoder_size``); ``valid_grid``: see
         :func:`context_similarity`.
         """
-        n, height, width = masks.shape
-        device = masks.device
         tight = masks_to_boxes(masks)
-        boxes = tight
-        expanded = torch.zeros(n, dtype=torch.bool, device=device)
-        if self.use_box and self.elastic_margin > 0:
-            if image_embedding is None:
-                raise ValueError('the elastic box (elastic_margin > 0) needs the image '
-                                 'embedding')
-            embedding = image_embedding.reshape(image_embedding.shape[-3:])
-            boxes, expanded = elastic_boxes(masks, boxes, embedding.to(device),
-                                            self.elastic_margin, valid_grid,
-                                            self.box_geometry)
-
-        masks_np = masks.cpu().numpy()
-        tight_np = tight.cpu().numpy()
-        peaks = mask_inputs = None
-        if self.use_point or self.use_mask:
-            # Distances and mask prompts on box crops, in groups of similar box
-            # size so that no crop is padded to far more than its own box.
-            peaks = torch.zeros((n, 2), dtype=torch.long, device=device)
-            if self.use_mask:
-                mask_inputs = torch.empty((n, 1) + self.low_res_size, device=device)
-                amplitude = torch.where(expanded, 1.0, float(self.strength))
-                input_size = input_size or resized_shape(height, width, self.encoder_size)
-            for group in size_groups(tight):
-                group_np = group.cpu().numpy()
-                dist_crops, group_peaks = distance_box_crops(masks_np, tight_np, group_np)
-                peaks[group] = torch.from_numpy(group_peaks).to(device)
-                if self.use_mask:
-                    mask_inputs[group] = gaussian_mask_prompts(
-                        box_crops(masks, tight, group),
-                        torch.from_numpy(dist_crops).to(device), tight[group],
-                        amplitude[group], self.gamma, (height, width), input_size,
-                        self.encoder_size, self.low_res_size)
-
-        points = labels = None
-        if self.use_point:
-            coords = [peaks]
-            labels = [torch.ones(n, dtype=torch.long, device=device)]
-            if self.add_neg:
-                neg, found = farthest_background_in_box(masks_np, tight_np)
-                coords.append(torch.from_numpy(neg).to(device))
-                labels.append(torch.from_numpy(np.where(found, 0, -1)).to(device))
-            points = torch.stack(coords, 1).float()
-            labels = torch.stack(labels, 1)
-
+        boxes, expanded = self.box_prompts(masks, tight, image_embedding, valid_grid)
+        masks_np, tight_np = masks.cpu().numpy(), tight.cpu().numpy()
+        peaks, mask_inputs = self.peaks_and_mask_prompts(masks, masks_np, tight, tight_np,
+                                                         expanded, input_size)
+        points, labels = self.point_prompts(peaks, masks_np, tight_np)
         return Prompts(
             points=points,
             labels=labels,
@@ -454,9 +470,93 @@ class PromptMiner:
             mask_inputs=mask_inputs,
             expanded=expanded)
 
+    def box_prompts(self, masks: Tensor, tight: Tensor, image_embedding: Optional[Tensor],
+                    valid_grid: Optional[Tuple[int, int]]) -> Tuple[Tensor, Tensor]:
+        """``(boxes, expanded)``: the (N, 4) int64 inclusive xyxy tight boxes
+        ``tight`` of the (N, H, W) masks (original image frame), grown by the
+        elastic box when it is on (``use_box`` and ``elastic_margin > 0``:
+        :func:`elastic_boxes`), and (N,) bool, True where a box grew."""
+        expanded = torch.zeros(len(masks), dtype=torch.bool, device=masks.device)
+        if not (self.use_box and self.elastic_margin > 0):
+            return tight, expanded
+        if image_embedding is None:
+            raise ValueError('the elastic box (elastic_margin > 0) needs the image '
+                             'embedding')
+        embedding = image_embedding.reshape(image_embedding.shape[-3:])
+        return elastic_boxes(masks, tight, embedding.to(masks.device), self.elastic_margin,
+                             valid_grid, self.box_geometry)
+
+    def peaks_and_mask_prompts(self, masks: Tensor, masks_np: np.ndarray, tight: Tensor,
+                               tight_np: np.ndarray, expanded: Tensor,
+                               input_size: Optional[Tuple[int, int]]
+                               ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """``(peaks, mask_inputs)``: each mask's positive point, (N, 2) int64
+        xy in the original image frame (None unless ``use_point`` or
+        ``use_mask``), and its Gaussian mask prompt, (N, 1, h, w) float32 in
+        SAM's low-res mask-input frame (None unless ``use_mask``; amplitude 1
+        where ``expanded``).
+
+        Distances and mask prompts are computed on box crops, in groups of
+        similar box size (:func:`size_groups`) so that no crop is padded to
+        far more than its own box.
+
+        Args:
+            masks: (N, H, W) bool, original image frame; ``masks_np`` the same
+                as an ndarray.
+            tight: (N, 4) int64 inclusive xyxy tight boxes; ``tight_np`` the
+                same as an ndarray.
+            expanded: (N,) bool, True where the elastic box grew the box.
+            input_size: see :meth:`__call__`.
+        """
+        if not (self.use_point or self.use_mask):
+            return None, None
+        n, height, width = masks.shape
+        device = masks.device
+        peaks = torch.zeros((n, 2), dtype=torch.long, device=device)
+        mask_inputs = None
+        if self.use_mask:
+            mask_inputs = torch.empty((n, 1) + self.low_res_size, device=device)
+            amplitude = torch.where(expanded, 1.0, float(self.strength))
+            input_size = input_size or resized_shape(height, width, self.encoder_size)
+        for group in size_groups(tight):
+            group_np = group.cpu().numpy()
+            dist_crops, group_peaks = distance_box_crops(masks_np, tight_np, group_np)
+            peaks[group] = torch.from_numpy(group_peaks).to(device)
+            if self.use_mask:
+                mask_inputs[group] = gaussian_mask_prompts(
+                    box_crops(masks, tight, group),
+                    torch.from_numpy(dist_crops).to(device), tight[group],
+                    amplitude[group], self.gamma, (height, width), input_size,
+                    self.encoder_size, self.low_res_size)
+        return peaks, mask_inputs
+
+    def point_prompts(self, peaks: Optional[Tensor], masks_np: np.ndarray,
+                      tight_np: np.ndarray) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """``(points, labels)``: (N, K, 2) float32 xy, original image frame,
+        and (N, K) int64 (:class:`Prompts`), from the (N, 2) positive points
+        ``peaks`` and, with ``add_neg``, the farthest background pixel in
+        each tight box (``tight_np``, (N, 4) inclusive xyxy) of the (N, H, W)
+        bool ``masks_np`` (label -1 where the box holds no background);
+        ``(None, None)`` unless ``use_point``."""
+        if not self.use_point:
+            return None, None
+        n, device = len(peaks), peaks.device
+        coords = [peaks]
+        labels = [torch.ones(n, dtype=torch.long, device=device)]
+        if self.add_neg:
+            neg, found = farthest_background_in_box(masks_np, tight_np)
+            coords.append(torch.from_numpy(neg).to(device))
+            labels.append(torch.from_numpy(np.where(found, 0, -1)).to(device))
+        return torch.stack(coords, 1).float(), torch.stack(labels, 1)
+
+    def settings(self) -> Dict[str, Any]:
+        """The settings the prompts depend on (the sizes aside), by name."""
+        return dict(use_point=bool(self.use_point), use_box=bool(self.use_box),
+                    use_mask=bool(self.use_mask), add_neg=bool(self.add_neg),
+                    elastic_margin=float(self.elastic_margin), box_geometry=self.box_geometry,
+                    gamma=float(self.gamma), strength=float(self.strength))
+
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(use_point={self.use_point}, '
-                f'use_box={self.use_box}, use_mask={self.use_mask}, '
-                f'add_neg={self.add_neg}, elastic_margin={self.elastic_margin}, '
-                f'box_geometry={self.box_geometry!r}, '
-                f'gamma={self.gamma}, strength={self.strength})')
+        settings = ', '.join(f'{name}={value!r}' for name, value in self.settings().items())
+        return f'{self.__class__.__name__}({settings})'
+

@@ -15,20 +15,26 @@ One refinement call for N coarse masks of one image:
 
 Sizes (encoder input, embedding grid, low-res mask size) are read from the SAM.
 """
-import warnings
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mmsamrefiner.registry import MODELS
-from mmsamrefiner.utils.digest import hasher, update_tensors
+from mmsamrefiner.utils.digest import digest_json, digest_tensors
 
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along
-from .inputs import ImageLike, MaskLike, check_same_size, load_rgb_image, to_bool_masks
+from .inputs import (
+    ImageLike,
+    MaskLike,
+    check_channel_order,
+    check_same_size,
+    load_rgb_image,
+    to_bool_masks,
+)
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
 from .sam import as_sam
@@ -71,20 +77,13 @@ def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
                     f'(and sha256=HEX), got {iou_adapter!r}')
 
 
-def renamed_argument(owner: str, old: str, old_value, new: str, new_value, new_default):
-    """The value of argument ``new``, or of its deprecated name ``old`` (given
-    when not None) with a ``DeprecationWarning``.  ``old`` given and ``new``
-    away from its default (``new_default``): ``TypeError``.  (A config that
-    sets ``old`` over a ``_base_`` piece setting ``new`` to its default
-    works.)"""
-    if old_value is None:
-        return new_value
-    if new_value != new_default:
-        raise TypeError(f'{owner} got both {new}={new_value!r} and its deprecated name '
-                        f'{old}={old_value!r}; give {new} only')
-    warnings.warn(f'{owner}({old}=...) is deprecated: use {new}={old_value!r}',
-                  DeprecationWarning, stacklevel=3)
-    return old_value
+def fingerprint_of(refiner: Any) -> str:
+    """What keys results stored for ``refiner``: its ``fingerprint()`` when
+    it has one (:meth:`SAMRefiner.fingerprint`), else its ``repr`` (for any
+    other object with a ``refine`` method; a ``repr`` that holds the object's
+    address matches no other run)."""
+    fingerprint = getattr(refiner, 'fingerprint', None)
+    return str(fingerprint()) if callable(fingerprint) else repr(refiner)
 
 
 @MODELS.register_module()
@@ -109,9 +108,10 @@ class SAMRefiner(nn.Module):
             ``floor(step)``, never onto row or column 0; right/bottom strips
             include the box's own last column/row and skip the outermost new
             one); ``'symmetric'``: each side moves by ``floor(step)``, tested
-            on the strip just outside it along the whole side.  The two are
-            within 0.1 mIoU in ``tools/benchmark_quality.py``'s ablation
-            (the authors' ahead).  See :func:`~.prompts.elastic_boxes`.
+            on the strip just outside it along the whole side.  With the
+            toy SAM at ``elastic_margin=0.1``, ``tools/benchmark_quality.py``
+            measures the same mIoU for both (docs/quality.md).  See
+            :func:`~.prompts.elastic_boxes`.
         gamma: span of the Gaussian mask prompt (larger is narrower).
         strength: amplitude of the mask prompt (1 for masks whose box grew).
         max_batch: masks per decoder call; larger batches are chunked.
@@ -124,8 +124,6 @@ class SAMRefiner(nn.Module):
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
             attached to ``sam`` in place; one made for another SAM
             architecture is refused.
-        margin: deprecated name of ``elastic_margin`` (a
-            ``DeprecationWarning``).
 
     The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
     frozen (``requires_grad=False``).
@@ -145,11 +143,8 @@ class SAMRefiner(nn.Module):
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,
-                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None,
-                 margin: Optional[float] = None) -> None:
+                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None) -> None:
         super().__init__()
-        elastic_margin = renamed_argument('SAMRefiner', 'margin', margin, 'elastic_margin',
-                                          elastic_margin, 0.0)
         if encoder_dtype not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"encoder_dtype must be None, 'float16' or 'bfloat16', "
                              f'got {encoder_dtype!r}')
@@ -204,6 +199,7 @@ class SAMRefiner(nn.Module):
                       channel_order: str = 'rgb') -> List[ImageEmbedding]:
         """Several images (paths or (H, W, 3) uint8, any sizes) in one encoder
         pass (a batch: faster on GPUs); one :class:`ImageEmbedding` each."""
+        check_channel_order(channel_order)
         if not images:
             return []
         rgbs = [load_rgb_image(image, channel_order) for image in images]
@@ -323,6 +319,7 @@ class SAMRefiner(nn.Module):
             :class:`RefineResult`.  A mask SAM returns empty in a round keeps
             its previous mask (so no non-empty coarse mask comes back empty).
         """
+        check_channel_order(channel_order)
         as_numpy = isinstance(masks, np.ndarray)
         coarse = to_bool_masks(masks)
         out_device = coarse.device
@@ -395,6 +392,7 @@ class SAMRefiner(nn.Module):
         Returns:
             (H, W) label map of ``label_map``'s dtype.
         """
+        check_channel_order(channel_order)
         label_map = np.asarray(label_map)
         if label_map.ndim != 2 or not np.issubdtype(label_map.dtype, np.integer):
             raise ValueError('label_map must be an (H, W) integer array, got '
@@ -416,11 +414,44 @@ class SAMRefiner(nn.Module):
         return merge_instances(label_map, refined, instance_classes, scores,
                                classes, background=background)
 
+    @property
+    def iou_adapter(self) -> Optional[IoUAdapter]:
+        """The IoU adapter attached to SAM's IoU head, or None."""
+        head = self.backend.iou_head.layers[-1]
+        return head.adapter if isinstance(head, AdaptedLinear) else None
+
+    def result_settings(self) -> Dict[str, Any]:
+        """Every setting the refined masks and scores depend on besides the
+        inputs and the weights, as a JSON-able dict: ``iters``, the prompt
+        miner's settings (:meth:`PromptMiner.settings`), ``encoder_dtype``,
+        what the SAM is (model class, family, sizes, mask threshold) and the
+        IoU adapter's ``rank`` and ``scale`` (None without one).
+
+        Not in it: ``max_batch``, which only splits the decoder and upscaling
+        into chunks (each mask is decoded on its own: the masks do not depend
+        on it), and ``device``, which only places the work.
+        """
+        backend = self.backend
+        adapter = self.iou_adapter
+        return dict(
+            iters=self.iters,
+            prompts=self.miner.settings(),
+            encoder_dtype=self.encoder_dtype,
+            sam=dict(model=type(self.sam).__name__, family=backend.family,
+                     encoder_size=backend.encoder_size,
+                     embedding_size=list(backend.embedding_size),
+                     low_res_size=list(backend.low_res_size),
+                     mask_threshold=float(backend.mask_threshold)),
+            iou_adapter=None if adapter is None else dict(rank=adapter.rank,
+                                                          scale=adapter.scale))
+
     def fingerprint(self) -> str:
         """A 32-hex-digit digest of everything the refined masks depend on
-        besides the inputs: the settings (:meth:`__repr__`), the family and
-        the *content* of SAM's weights and of an attached IoU adapter (a
-        retrained checkpoint at the same path gets another fingerprint).
+        besides the inputs: :meth:`result_settings`, and the *content* of
+        SAM's weights and of an attached IoU adapter's
+        (:func:`~mmsamrefiner.utils.digest.digest_tensors`; a retrained
+        checkpoint at the same path gets another fingerprint).  Refiners that
+        differ only in ``max_batch`` or ``device`` share it.
 
         Large tensors are sampled (about a million evenly spaced values each,
         with their shape), so a ViT-H costs well under a second; computed once
@@ -428,22 +459,17 @@ class SAMRefiner(nn.Module):
         ``__init__``).
         """
         if self._fingerprint is None:
-            # The settings as written before ``margin`` became ``elastic_margin``:
-            # a rename must not invalidate the caches, exports and records keyed
-            # by the fingerprint.
-            settings = repr(self).replace('elastic_margin=', 'margin=', 1)
-            digest = hasher(f'{settings}|{self.encoder_dtype}')
-            head = self.backend.iou_head.layers[-1]
-            modules = [self.sam] + ([head.adapter] if isinstance(head, AdaptedLinear) else [])
-            for module in modules:
-                update_tensors(digest, module.state_dict().items())
-            self._fingerprint = digest.hexdigest()
+            adapter = self.iou_adapter
+            self._fingerprint = digest_json(dict(
+                settings=self.result_settings(),
+                sam_weights=digest_tensors(self.sam.state_dict().items()),
+                iou_adapter_weights=None if adapter is None else digest_tensors(
+                    adapter.state_dict().items())))
         return self._fingerprint
 
     def __repr__(self) -> str:
-        head = self.backend.iou_head.layers[-1]
-        adapter = (f'iou_adapter=IoUAdapter({head.adapter.extra_repr()}), '
-                   if isinstance(head, AdaptedLinear) else '')
+        adapter = self.iou_adapter
+        adapter = '' if adapter is None else f'iou_adapter=IoUAdapter({adapter.extra_repr()}), '
         return (f'{self.__class__.__name__}(iters={self.iters}, '
                 f'max_batch={self.max_batch}, miner={self.miner!r}, {adapter}'
                 f'sam={type(self.sam).__name__}({self.backend.describe()}))')

@@ -96,24 +96,30 @@ PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 def resolve_sam_arch(arch: Union[str, dict]) -> Dict[str, object]:
-    """Full architecture settings for an arch name or a dict of settings."""
+    """Full architecture settings for an arch name or a dict of settings.
+
+    Raises:
+        ValueError: an unknown arch name, unknown settings in a dict, or a
+            dict that lacks its encoder's required settings.
+        TypeError: ``arch`` is neither a name nor a dict.
+    """
     if isinstance(arch, str):
         if arch not in SAM_ARCHS:
-            raise KeyError(f'unknown SAM arch {arch!r}; expected one of '
+            raise ValueError(f'unknown SAM arch {arch!r}; expected one of '
                            f'{sorted(SAM_ARCHS)} or a dict of settings')
         settings = dict(SAM_ARCH_DEFAULTS, **SAM_ARCHS[arch])
     elif isinstance(arch, dict):
         unknown = (set(arch) - set(SAM_ARCH_DEFAULTS) - set(VIT_ENCODER_KEYS)
                    - set(CONV_ENCODER_KEYS) - {'base'})
         if unknown:
-            raise KeyError(f'unknown SAM arch settings {sorted(unknown)}')
+            raise ValueError(f'unknown SAM arch settings {sorted(unknown)}')
         base = SAM_ARCHS.get(arch.get('base', ''), {})
         settings = dict(SAM_ARCH_DEFAULTS, **base, **arch)
         settings.pop('base', None)
         required = CONV_ENCODER_KEYS if settings['encoder'] == 'conv' else VIT_ENCODER_KEYS
         missing = set(required) - set(settings)
         if missing:
-            raise KeyError(f'SAM arch dict lacks {sorted(missing)}')
+            raise ValueError(f'SAM arch dict lacks {sorted(missing)}')
     else:
         raise TypeError(f'SAM arch must be a name or a dict, got {type(arch)}')
     return settings
@@ -205,7 +211,10 @@ def describe_unreadable_checkpoint(path: str, error: BaseException) -> str:
     globals_ = []
     try:
         globals_ = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # noqa: BLE001 - only for the message
+    except Exception:  # noqa: BLE001
+        # Only to word the message: on a file it cannot parse, torch raises
+        # whatever its zip or pickle reader hits (RuntimeError, UnpicklingError,
+        # EOFError, ...), and the message then quotes ``error`` instead.
         pass
     if any(name.startswith('mmengine.') for name in globals_):
         mm = sorted(name for name in globals_ if name.startswith('mmengine.'))
@@ -231,7 +240,11 @@ def read_state_dict(checkpoint: str, sha256: Optional[str] = None) -> Dict[str, 
         loaded = load_checkpoint_file(checkpoint, sha256)
     except (OSError, CheckpointError):  # FileNotFoundError, no network, a digest mismatch
         raise
-    except Exception as error:  # noqa: BLE001 - unpickling errors of all kinds
+    except Exception as error:  # noqa: BLE001
+        # torch.load reports a file it will not read with the error of the step
+        # that failed (UnpicklingError, RuntimeError, EOFError, ValueError,
+        # AttributeError, ...); each means "not a SAM checkpoint", said here as
+        # one ValueError with the reason (the lines above let OSError through).
         raise ValueError(f'the SAM checkpoint {checkpoint!r} cannot be loaded: '
                          f'{describe_unreadable_checkpoint(checkpoint, error)}; pass the '
                          "weights of SAM, HQ-SAM or SAM 2 (e.g. checkpoint='sam_vit_h' or "
@@ -413,7 +426,7 @@ def build_sam2_model(arch) -> torch.nn.Module:
     name, overrides = (arch, []) if isinstance(arch, str) else (arch['base'],
                                                                  list(arch.get('overrides', [])))
     if name not in SAM2_CONFIGS:
-        raise KeyError(f'unknown SAM 2 arch {name!r}; expected one of {sorted(SAM2_CONFIGS)}')
+        raise ValueError(f'unknown SAM 2 arch {name!r}; expected one of {sorted(SAM2_CONFIGS)}')
     cfg = compose(config_name=SAM2_CONFIGS[name], overrides=overrides)
     OmegaConf.resolve(cfg)
     return instantiate(cfg.model, _recursive_=True).eval()

@@ -137,6 +137,82 @@ def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_ban
     return above
 
 
+class AxisWindow(NamedTuple):
+    """Along one axis (rows or columns), the outputs each live mask's window
+    covers and the low-res cells they read.
+
+    Attributes:
+        out: (K, k) int64 output indices (original image frame), clamped into
+            the output; ``valid`` (K, k) bool marks those inside the window
+            (the rest pad the shorter windows).
+        valid: see ``out``.
+        cells: ``(index, valid)``, (K, k') each: the low-res cells the
+            window's outputs read, and which of them are real.
+    """
+    out: Tensor
+    valid: Tensor
+    cells: Tuple[Tensor, Tensor]
+
+
+def axis_window(band: Band, positive_cells: Tensor, count: int, size_in: int) -> AxisWindow:
+    """The :class:`AxisWindow` of ``count`` masks along the axis of ``band``.
+
+    Args:
+        band: the axis's resize matrix (:class:`Band`, outputs x ``size_in``).
+        positive_cells: (k, 2) int64 ``[mask, cell]`` rows: the low-res cells
+            (along this axis, of ``size_in``) where each mask has a logit
+            above the threshold.
+        count: the number of masks (each has at least one positive cell).
+    """
+    device = positive_cells.device
+    lo = torch.full((count, ), size_in, device=device).scatter_reduce(
+        0, positive_cells[:, 0], positive_cells[:, 1], 'amin')
+    hi = torch.full((count, ), -1, device=device).scatter_reduce(
+        0, positive_cells[:, 0], positive_cells[:, 1], 'amax')
+    out_lo, out_hi, read_lo, read_hi = output_window(band.first, band.last, lo, hi)
+    out, valid = index_range(out_lo, out_hi, len(band.first))
+    return AxisWindow(out, valid, index_range(read_lo, read_hi, size_in))
+
+
+def _paste_windows(out: Tensor, crop: Tensor, slots: Tensor, rows: AxisWindow,
+                   cols: AxisWindow, height: int, width: int) -> None:
+    """Write (K, oh, ow) window crops into the flat buffer ``out`` as masks
+    ``slots`` ((K,) int64) of (height, width), pixel by pixel through flat
+    indices: valid window cells are distinct pixels; the rest (window
+    padding) all go to the scratch slot at the end."""
+    index = ((slots * (height * width))[:, None, None] + (rows.out * width)[:, :, None]
+             + cols.out[:, None, :])
+    index = torch.where(rows.valid[:, :, None] & cols.valid[:, None, :], index, len(out) - 1)
+    out[index.flatten()] = crop.flatten()
+
+
+def _threshold_whole_rows(logits: Tensor, positive: Tensor, row_band: Band, col_band: Band,
+                          rows: AxisWindow, threshold: float) -> Tensor:
+    """(K, oh, W) ``(R_y @ logits @ R_x.T > threshold)`` on the window's
+    rows and every column: only along the boundary
+    (:func:`_threshold_by_taps`), or as the products over whole rows where
+    the boundary is ragged.  ``positive``: (K, h, w) uint8,
+    ``logits > threshold``."""
+    count, _, w = logits.shape
+    width = len(col_band.first)
+    ox = torch.arange(width, device=logits.device).expand(count, -1)
+    crop = _threshold_by_taps(logits, positive, row_band, col_band, rows.out, ox, threshold)
+    if crop is None:  # a ragged boundary: the products over whole rows
+        every = torch.arange(count, device=logits.device)
+        cells_x = index_range(torch.zeros_like(every), torch.full_like(every, w - 1), w)
+        crop = _threshold_dense(logits, row_band, col_band, rows.out, rows.valid, rows.cells, ox,
+                                torch.ones_like(ox, dtype=torch.bool), cells_x, threshold)
+    return crop
+
+
+def _paste_rows(out: Tensor, crop: Tensor, slots: Tensor, rows: AxisWindow, height: int,
+                width: int) -> None:
+    """Write (K, oh, width) whole-row crops into the flat buffer ``out`` as
+    masks ``slots`` ((K,) int64) of (height, width), row by row."""
+    image_rows = slots[:, None] * height + rows.out
+    out[:-1].view(-1, width)[image_rows[rows.valid]] = crop[rows.valid]
+
+
 def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
                      threshold: float = 0.0, out: Optional[Tensor] = None,
                      start: int = 0) -> Tensor:
@@ -146,10 +222,12 @@ def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
     An output pixel is a convex combination of a few neighbouring low-res
     logits, so it can exceed ``threshold`` only if one of them does: each
     mask is evaluated on the output window its above-threshold cells reach
-    and is False elsewhere.  Narrow windows (under half the image's width)
-    are computed as two small products and pasted pixel by pixel; wide ones
-    as whole rows, where only the masks' boundaries are computed
-    (:func:`_threshold_by_taps`), and pasted row by row.
+    (:func:`axis_window`) and is False elsewhere.  Narrow windows (under
+    half the image's width) are computed as two small products
+    (:func:`_threshold_dense`) and pasted pixel by pixel
+    (:func:`_paste_windows`); wide ones as whole rows, where only the masks'
+    boundaries are computed (:func:`_threshold_whole_rows`), and pasted row
+    by row (:func:`_paste_rows`).
 
     Args:
         low_res: (N, h, w) logits.
@@ -164,47 +242,23 @@ def upscale_to_masks(low_res: Tensor, row_band: Band, col_band: Band,
     """
     n, h, w = low_res.shape
     height, width = len(row_band.first), len(col_band.first)
-    device = low_res.device
     if out is None:
-        out = torch.zeros(n * height * width + 1, dtype=torch.bool, device=device)
+        out = torch.zeros(n * height * width + 1, dtype=torch.bool, device=low_res.device)
     masks = out[start * height * width:(start + n) * height * width].view(n, height, width)
     positive = low_res > threshold
     live = torch.nonzero(any_along(positive.flatten(1), 1)).flatten()
     if len(live) == 0:
         return masks
-    count = len(live)
     logits = low_res[live]
     positive = positive[live].view(torch.uint8)
-
-    def window(band, cells, size_in):
-        """Outputs the positive cells ((k, 2) [mask, cell]) reach, and the
-        cells those outputs read."""
-        lo = torch.full((count, ), size_in, device=device).scatter_reduce(
-            0, cells[:, 0], cells[:, 1], 'amin')
-        hi = torch.full((count, ), -1, device=device).scatter_reduce(
-            0, cells[:, 0], cells[:, 1], 'amax')
-        out_lo, out_hi, read_lo, read_hi = output_window(band.first, band.last, lo, hi)
-        return (*index_range(out_lo, out_hi, len(band.first)),
-                index_range(read_lo, read_hi, size_in))
-
-    oy, valid_y, cells_y = window(row_band, torch.nonzero(positive.amax(2)), h)
-    ox, valid_x, cells_x = window(col_band, torch.nonzero(positive.amax(1)), w)
-    if 2 * ox.shape[1] < width:
-        crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox, valid_x,
-                                cells_x, threshold)
-        # Paste the windows through flat indices: valid window cells are distinct
-        # pixels; the rest (window padding) all go to the scratch slot at the end.
-        index = (((start + live) * (height * width))[:, None, None] + (oy * width)[:, :, None]
-                 + ox[:, None, :])
-        index = torch.where(valid_y[:, :, None] & valid_x[:, None, :], index, len(out) - 1)
-        out[index.flatten()] = crop.flatten()
-        return masks
-    ox = torch.arange(width, device=device).expand(count, -1)
-    crop = _threshold_by_taps(logits, positive, row_band, col_band, oy, ox, threshold)
-    if crop is None:  # a ragged boundary: the products over whole rows
-        cells_x = index_range(torch.zeros_like(live), torch.full_like(live, w - 1), w)
-        crop = _threshold_dense(logits, row_band, col_band, oy, valid_y, cells_y, ox,
-                                torch.ones_like(ox, dtype=torch.bool), cells_x, threshold)
-    rows = (start + live)[:, None] * height + oy
-    out[:-1].view(-1, width)[rows[valid_y]] = crop[valid_y]
+    rows = axis_window(row_band, torch.nonzero(positive.amax(2)), len(live), h)
+    cols = axis_window(col_band, torch.nonzero(positive.amax(1)), len(live), w)
+    slots = start + live  # the live masks' places in ``out``
+    if 2 * cols.out.shape[1] < width:
+        crop = _threshold_dense(logits, row_band, col_band, rows.out, rows.valid, rows.cells,
+                                cols.out, cols.valid, cols.cells, threshold)
+        _paste_windows(out, crop, slots, rows, cols, height, width)
+    else:
+        crop = _threshold_whole_rows(logits, positive, row_band, col_band, rows, threshold)
+        _paste_rows(out, crop, slots, rows, height, width)
     return masks

@@ -1,10 +1,10 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Bottom-layer helpers, standard library and numpy only: atomic file writes,
-content digests, file-system-safe keys for ids someone else wrote, the
-content-keyed array cache, mask matching.
+"""Bottom-layer helpers: atomic file writes, content digests, file-system-safe
+keys for ids someone else wrote, the content-keyed array cache, mask matching.
 
-Every other folder of the package may import them; they import nothing else
-of the package.
+They need the standard library and numpy; torch is imported only inside
+:func:`~.masks.as_bool_tensor`, when it is called.  Every other folder of the
+package may import them; they import nothing else of the package.
 """
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_npz
 from .file_keys import file_key, find_collision

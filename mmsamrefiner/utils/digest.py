@@ -1,11 +1,15 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Content digests: the one hash function behind every stored key.
+"""Content digests: the one hash function behind every reuse key.
 
 Whatever decides whether something stored may be reused (the refined-mask
-cache's entry names, the per-image records of ``tools/refine.py`` and of
-the hook's export, :meth:`SAMRefiner.fingerprint`) is
-hashed here, with one function: BLAKE2b with a 16-byte digest, written as 32
-hex digits (:func:`hasher`).  What each helper binds:
+cache's entry names, the image-embedding cache's keys and its encoder key,
+the per-image records of ``tools/refine.py`` and of the hook's export,
+:meth:`SAMRefiner.fingerprint`) is hashed here, with one function: BLAKE2b
+with a 16-byte digest, written as 32 hex digits (:func:`hasher`).  Two hashes
+elsewhere decide no reuse: checkpoints are verified against the SHA-256 their
+publishers give (:mod:`mmsamrefiner.refiner.checkpoints`), and
+:func:`~mmsamrefiner.utils.file_keys.file_key` tags an unsafe id with 8 hex
+digits of SHA-256 to keep file names apart.  What each helper binds:
 
 * :func:`digest_bytes`: the bytes.
 * :func:`digest_file`: a file's content (read in blocks; raises ``OSError``
@@ -19,9 +23,10 @@ hex digits (:func:`hasher`).  What each helper binds:
   the same bytes in another shape, differ; a ``prefix`` (settings) may lead.
 * :func:`canonical_json` / :func:`digest_json`: a JSON-able value as sorted
   JSON (``default=str`` for anything else), so dict order does not matter.
-* :func:`update_tensors`: named tensors' names, shapes, dtypes and values,
-  large ones sampled (evenly spaced, about ``max_values`` each): a cheap
-  digest of a model's weights that any retraining changes.
+* :func:`update_tensors` / :func:`digest_tensors`: named tensors' names,
+  shapes, dtypes and values, large ones sampled (evenly spaced, about
+  ``max_values`` each): a cheap digest of a model's weights that any
+  retraining changes.
 
 ``update_*`` feed an open :func:`hasher` (to bind several parts in order);
 ``digest_*`` return the hex digest of one thing.
@@ -110,3 +115,11 @@ def update_tensors(digest, named_tensors: Iterable[Tuple[str, Any]],
         stride = max(1, flat.numel() // max_values)
         digest.update(f'{name}{tuple(tensor.shape)}{tensor.dtype}'.encode())
         digest.update(flat[::stride].float().cpu().numpy().tobytes())
+
+
+def digest_tensors(named_tensors: Iterable[Tuple[str, Any]], max_values: int = 1_000_000) -> str:
+    """Hex digest of named tensors as :func:`update_tensors` binds them (e.g.
+    ``module.state_dict().items()``)."""
+    digest = hasher()
+    update_tensors(digest, named_tensors, max_values)
+    return digest.hexdigest()

@@ -9,13 +9,13 @@ settings and the content of SAM's weights).  Entries are ``.npz`` files under
 ``<cache_dir>/<key[:2]>/<key>.npz``, written atomically, so any number of
 DataLoader workers or ranks may fill the cache at once.
 
-Entries are stored compactly (format 2): a bool array (masks) is bit-packed
+Entries are stored compactly: a bool array (masks) is bit-packed
 (``np.packbits``, 8 pixels a byte) and deflated; integer arrays (label maps)
 are deflated; float arrays (embeddings, which deflate barely shrinks) are
 stored as they are.  :meth:`MaskCache.get` gives back exactly the arrays
-given to :meth:`MaskCache.put` (same dtype, shape and values).  Entries of the
-earlier format (plain uncompressed ``.npz``, 1 byte a mask pixel) are still
-read, as they were written.
+given to :meth:`MaskCache.put` (same dtype, shape and values).  Each entry
+records its layout (:data:`FORMAT_VERSION`); a file without it, or with
+another, is a miss, like a damaged one.
 """
 import io
 import os.path as osp
@@ -41,7 +41,7 @@ def content_key(settings: str, *arrays: np.ndarray) -> str:
 
 
 def encode_entry(**arrays: np.ndarray) -> bytes:
-    """The bytes of a format-2 entry (an ``.npz`` archive) holding ``arrays``."""
+    """The bytes of an entry (an ``.npz`` archive) holding ``arrays``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, 'w') as archive:
 
@@ -65,9 +65,10 @@ def encode_entry(**arrays: np.ndarray) -> bytes:
 
 
 def decode_entry(data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """The arrays of a loaded entry (either format); ValueError if inconsistent."""
+    """The arrays of a loaded entry; ValueError if it is not an entry of
+    :data:`FORMAT_VERSION` or is inconsistent."""
     if _FORMAT not in data:
-        return dict(data)  # format 1: the arrays as they were given
+        raise ValueError('not a mask cache entry (no format version)')
     version = int(data[_FORMAT])
     if version != FORMAT_VERSION:
         raise ValueError(f'unknown mask cache entry format {version}')

@@ -149,13 +149,11 @@ def test_the_models_embedding_memory_is_bounded(collection, refiner_cfg):
     assert model.embeddings.encoded == 4 and len(model.embeddings.memory) == 2
 
 
-def test_margin_is_a_deprecated_name_of_ranking_margin(refiner_cfg):
+def test_ranking_margin_defaults_to_the_papers_and_is_the_only_name(refiner_cfg):
     assert IoUAdapterModel(copy.deepcopy(refiner_cfg)).ranking_margin == 0.02
-    with pytest.warns(DeprecationWarning, match=r'use ranking_margin=0\.05'):
-        model = IoUAdapterModel(copy.deepcopy(refiner_cfg), margin=0.05)
-    assert model.ranking_margin == 0.05
-    with pytest.raises(TypeError, match='give ranking_margin only'):
-        IoUAdapterModel(copy.deepcopy(refiner_cfg), margin=0.05, ranking_margin=0.1)
+    assert IoUAdapterModel(copy.deepcopy(refiner_cfg), ranking_margin=0.05).ranking_margin == 0.05
+    with pytest.raises(TypeError, match="'margin'"):
+        IoUAdapterModel(copy.deepcopy(refiner_cfg), margin=0.05)
 
 
 def test_training_boxes_are_tight_whatever_the_refiner_elastic_margin(dataset, refiner_cfg):
@@ -246,10 +244,3 @@ def test_adapter_trains_the_adapter_of_each_family(family, dataset):
         assert torch.equal(model.refiner.sam.state_dict()[name], value), name
     metrics = evaluate(model, dataset)
     assert metrics['num_masks'] == len(dataset)
-
-
-def test_the_earlier_type_name_builds_the_same_model_with_a_warning(refiner_cfg):
-    from mmsamrefiner.registry import build_in_scope
-    with pytest.warns(DeprecationWarning, match="type='IoUAdapterModel'"):
-        model = build_in_scope(dict(type='IoUAdaptionModel', refiner=copy.deepcopy(refiner_cfg)))
-    assert isinstance(model, IoUAdapterModel)

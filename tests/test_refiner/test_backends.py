@@ -147,6 +147,12 @@ def test_sam2_checkpoint_of_another_size_is_refused(tmp_path):
         build('sam2', bigger, checkpoint=str(path))
 
 
+@needs_sam2
+def test_unknown_sam2_arch_is_a_value_error():
+    with pytest.raises(ValueError, match=r"unknown SAM 2 arch 'hiera_x'; expected one of"):
+        build_sam('hiera_x', family='sam2')
+
+
 @needs_hq
 def test_light_hq_sam_on_tiny_vit(scene):
     image, masks = scene

@@ -65,6 +65,25 @@ def test_embedding_disk_entries_round_trip_through_the_compact_format(tmp_path):
     assert read.input_size == (4, 4) and read.original_size == (4, 4)
 
 
+def test_embedding_key_follows_the_encoder_and_the_file_and_is_a_package_digest(tmp_path):
+    from mmsamrefiner.utils.digest import digest_bytes, file_stamp
+    path = tmp_path / 'a.png'
+    path.write_bytes(b'a')
+    cache = EmbeddingCache(_fake_encoder([]), 'enc')
+    key = cache.key(str(path))
+    assert key == digest_bytes(f'enc|{file_stamp(str(path), whole_path=True)}')
+    assert len(key) == 32 and key == cache.key(str(path))
+    assert EmbeddingCache(_fake_encoder([]), 'other').key(str(path)) != key
+    path.write_bytes(b'ab')  # another size
+    assert cache.key(str(path)) != key
+    os.utime(path, ns=(1, 1))  # another modification time
+    rewritten = cache.key(str(path))
+    os.utime(path, ns=(2, 2))
+    assert cache.key(str(path)) != rewritten
+    with pytest.raises(FileNotFoundError, match='missing.png'):
+        cache.key(str(tmp_path / 'missing.png'))
+
+
 def test_encoder_key_follows_every_weight_of_the_encoder():
     """A retrained encoder changed only in a middle layer gets another key;
     the same weights (another model object) keep it."""

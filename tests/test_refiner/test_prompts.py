@@ -365,3 +365,18 @@ def test_box_geometry_is_checked_and_shown():
         miner(box_geometry='asymmetric')
     assert "box_geometry='authors'" in repr(miner())
     assert "box_geometry='symmetric'" in repr(miner(box_geometry='symmetric'))
+
+
+def test_every_layer_defaults_to_the_authors_geometry():
+    import inspect
+
+    from mmsamrefiner import SAMRefiner
+    from mmsamrefiner.refiner.prompts import PromptMiner, elastic_boxes
+    defaults = {inspect.signature(elastic_boxes).parameters['geometry'].default,
+                inspect.signature(PromptMiner).parameters['box_geometry'].default,
+                inspect.signature(SAMRefiner).parameters['box_geometry'].default}
+    assert defaults == {'authors'}
+    masks, embedding = elastic_case()  # where the two geometries differ
+    grown, _ = elastic_boxes(masks, masks_to_boxes(masks), embedding, 0.3)
+    assert grown[0].tolist() == grown_box(masks, embedding, 'authors', 0.3)[0] \
+        != grown_box(masks, embedding, 'symmetric', 0.3)[0]

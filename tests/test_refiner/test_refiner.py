@@ -1,5 +1,6 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """SAMRefiner.refine: shapes, frames, bad input, determinism, batching, rounds."""
+import re
 
 import cv2
 import numpy as np
@@ -160,6 +161,23 @@ def test_bad_images_are_refused(refiner, scene, tmp_path):
         refiner.refine(image, masks, channel_order='hsv')
 
 
+@pytest.mark.parametrize('value', ['RGB', 'hsv', '', None, b'rgb', ['rgb']])
+def test_one_channel_order_rule_for_every_entry_point(refiner, scene, value):
+    from mmsamrefiner.refiner.inputs import check_channel_order
+    image, masks = scene
+    assert check_channel_order('rgb') == 'rgb' and check_channel_order('bgr') == 'bgr'
+    message = r"channel_order must be 'rgb' or 'bgr' \(.*\), got " + re.escape(repr(value))
+    embedding = refiner.encode_image(image)
+    for call in (lambda: check_channel_order(value),
+                 lambda: refiner.encode_images([], value),
+                 lambda: refiner.refine(None, masks, value, image_embedding=embedding),
+                 lambda: refiner.refine_semantic(None, masks[0].astype(np.uint8),
+                                                 channel_order=value,
+                                                 image_embedding=embedding)):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
 def test_inputs_are_not_modified(refiner, scene):
     image, masks = scene
     image_copy, masks_copy = image.copy(), masks.copy()
@@ -187,11 +205,24 @@ def test_built_from_config_with_reference_defaults(tiny_sam_cfg):
     assert m.box_geometry == 'authors' and "box_geometry='authors'" in repr(refiner)
 
 
-def test_elastic_box_runs_end_to_end(tiny_sam, scene):
+def test_elastic_boxes_reach_sam_grown_only_where_flagged(tiny_sam, scene):
+    """With the elastic box on, the boxes SAM is given contain the tight ones,
+    are larger exactly where ``expanded`` says so and equal elsewhere; with it
+    off (``elastic_margin=0``) no box grows.  A near-zero margin grows every
+    side whose strip has any similar pixel, so some box grows here."""
     image, masks = scene
-    result = SAMRefiner(tiny_sam, iters=1, elastic_margin=0.1).refine(image, masks)
-    assert result.masks.shape == masks.shape
-    assert result.prompts.expanded.dtype == torch.bool
+    tight = SAMRefiner(tiny_sam, iters=1, elastic_margin=0.0).refine(image, masks).prompts
+    assert not tight.expanded.any()
+    for margin in (1e-6, 0.1):
+        prompts = SAMRefiner(tiny_sam, iters=1, elastic_margin=margin).refine(
+            image, masks).prompts
+        grown, same = prompts.boxes, tight.boxes
+        contains = (grown[:, :2] <= same[:, :2]).all(1) & (grown[:, 2:] >= same[:, 2:]).all(1)
+        assert contains.all(), margin
+        differs = (grown != same).any(1)
+        assert torch.equal(differs, prompts.expanded), margin
+    near_zero = SAMRefiner(tiny_sam, iters=1, elastic_margin=1e-6).refine(image, masks)
+    assert near_zero.prompts.expanded.any()
 
 
 def test_refined_masks_differ_from_single_box_prompt(tiny_sam, scene):
@@ -220,37 +251,78 @@ def test_a_thousand_masks_go_through_the_decoder_in_max_batch_chunks(tiny_sam, s
     assert sizes == [64] * 15 + [40]  # ceil(1000 / 64) decoder calls, none larger
 
 
-def test_margin_is_a_deprecated_name_of_elastic_margin(tiny_sam, tiny_sam_cfg):
-    with pytest.warns(DeprecationWarning, match=r'use elastic_margin=0\.1'):
-        old = SAMRefiner(tiny_sam, margin=0.1)
-    assert old.miner.elastic_margin == 0.1
-    assert old.fingerprint() == SAMRefiner(tiny_sam, elastic_margin=0.1).fingerprint()
-    with pytest.warns(DeprecationWarning, match='elastic_margin'):  # an old config
-        built = MODELS.build(dict(type='SAMRefiner', sam=tiny_sam_cfg, margin=0.1))
-    assert built.miner.elastic_margin == 0.1
-    with pytest.raises(TypeError, match='give elastic_margin only'):
-        SAMRefiner(tiny_sam, margin=0.1, elastic_margin=0.2)
+def test_elastic_margin_is_the_only_name_of_the_elastic_threshold(tiny_sam):
+    assert SAMRefiner(tiny_sam, elastic_margin=0.1).miner.elastic_margin == 0.1
+    with pytest.raises(TypeError, match="'margin'"):
+        SAMRefiner(tiny_sam, margin=0.1)
 
 
-def test_fingerprint_reads_the_settings_as_before_the_rename(tiny_sam, monkeypatch):
-    """Caches, exports and records are keyed by the fingerprint: renaming
-    ``margin`` to ``elastic_margin`` leaves it as it was."""
-    from mmsamrefiner.refiner import refiner as module
-    from mmsamrefiner.utils.digest import hasher
-    hashed = []
+#: One value away from the default for every setting that changes the results.
+RESULT_SETTINGS = dict(iters=3, use_point=False, use_box=False, use_mask=False, add_neg=False,
+                       elastic_margin=0.1, gamma=2.0, strength=10.0, box_geometry='symmetric',
+                       encoder_dtype='bfloat16')
 
-    def recording_hasher(data=b''):
-        hashed.append(data)
-        return hasher(data)
 
-    monkeypatch.setattr(module, 'hasher', recording_hasher)
-    refiner = SAMRefiner(tiny_sam, elastic_margin=0.1)
-    refiner.fingerprint()
-    settings = hashed[0]
-    assert 'elastic_margin=0.1' in repr(refiner)
-    assert ('miner=PromptMiner(use_point=True, use_box=True, use_mask=True, add_neg=True, '
-            "margin=0.1, box_geometry='authors', gamma=4.0, strength=30.0)") in settings
-    assert 'elastic' not in settings
+def test_every_result_setting_is_named_in_the_fingerprint_settings(tiny_sam):
+    import inspect
+    arguments = set(inspect.signature(SAMRefiner).parameters)
+    assert arguments == set(RESULT_SETTINGS) | {'sam', 'iou_adapter', 'max_batch', 'device'}
+    settings = SAMRefiner(tiny_sam).result_settings()
+    named = set(settings) | set(settings['prompts'])
+    assert set(RESULT_SETTINGS) <= named and not {'max_batch', 'device'} & named
+    assert settings['iou_adapter'] is None and settings['sam']['family'] == 'sam'
+
+
+@pytest.mark.parametrize('name', sorted(RESULT_SETTINGS))
+def test_each_result_setting_changes_the_fingerprint(tiny_sam, name):
+    base = SAMRefiner(tiny_sam).fingerprint()
+    assert SAMRefiner(tiny_sam).fingerprint() == base
+    assert SAMRefiner(tiny_sam, **{name: RESULT_SETTINGS[name]}).fingerprint() != base
+
+
+def test_max_batch_and_device_leave_the_fingerprint(tiny_sam, scene):
+    """They split and place the work; the masks are the same."""
+    base = SAMRefiner(tiny_sam)
+    chunked = SAMRefiner(tiny_sam, max_batch=1, device='cpu')
+    assert chunked.fingerprint() == base.fingerprint()
+    image, masks = scene
+    np.testing.assert_array_equal(chunked.refine(image, masks).masks,
+                                  base.refine(image, masks).masks)
+
+
+def test_fingerprint_of_any_refiner(tiny_sam):
+    from mmsamrefiner.refiner.refiner import fingerprint_of
+
+    class Plain:
+        def __repr__(self):
+            return 'Plain(x=1)'
+
+    class Named:
+        fingerprint = 'not callable'
+
+        def __repr__(self):
+            return 'Named()'
+
+    refiner = SAMRefiner(tiny_sam)
+    assert fingerprint_of(refiner) == refiner.fingerprint()
+    assert fingerprint_of(Plain()) == 'Plain(x=1)' and fingerprint_of(Named()) == 'Named()'
+
+
+def test_the_adapters_settings_and_weights_change_the_fingerprint():
+    from mmsamrefiner.refiner.iou_adapter import IoUAdapter
+    from mmsamrefiner.refiner.sam import build_sam
+
+    def fingerprint(**adapter):
+        torch.manual_seed(0)
+        sam = build_sam(TINY_SAM_ARCH)
+        made = IoUAdapter.for_sam(sam, **adapter)
+        torch.nn.init.normal_(made.up.weight)
+        return SAMRefiner(sam, iou_adapter=made).fingerprint()
+
+    base = fingerprint()
+    assert fingerprint() == base
+    assert fingerprint(scale=2.0) != base
+    assert fingerprint(rank=2) != base
 
 
 def test_fingerprint_follows_settings_and_weight_content(tiny_sam):

@@ -69,10 +69,12 @@ def test_checkpoint_for_official_arch_is_named(tmp_path):
 def test_missing_checkpoint_and_unknown_arch():
     with pytest.raises(FileNotFoundError):
         build_sam(TINY_SAM_ARCH, '/nonexistent/sam.pth')
-    with pytest.raises(KeyError, match='vit_x'):
+    with pytest.raises(ValueError, match="unknown SAM arch 'vit_x'"):
         build_sam('vit_x')
-    with pytest.raises(KeyError, match='unknown'):
+    with pytest.raises(ValueError, match=r"unknown SAM arch settings \['colour'\]"):
         build_sam(dict(TINY_SAM_ARCH, colour='red'))
+    with pytest.raises(ValueError, match=r"lacks \['depth'\]"):
+        build_sam({k: v for k, v in TINY_SAM_ARCH.items() if k != 'depth'})
 
 
 def test_official_archs_and_urls():

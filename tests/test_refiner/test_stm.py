@@ -45,7 +45,7 @@ def test_group_rule_on_boxes_and_areas():
     boxes = np.array([[0, 0, 9, 9], [12, 0, 21, 9], [100, 100, 109, 109]])
     areas = np.array([100, 100, 100])
     assert group_fragments(boxes, areas).tolist() == [0, 0, 2]
-    # a sparse L-shaped fragment far from a square stays apart
+    # two squares far apart (their boxes cover 8% of the joint box) stay apart
     assert group_fragments(np.array([[0, 0, 9, 9], [40, 40, 49, 49]]),
                            np.array([100, 100])).tolist() == [0, 1]
 

@@ -12,6 +12,7 @@ from mmsamrefiner.utils.digest import (
     digest_bytes,
     digest_file,
     digest_json,
+    digest_tensors,
     file_stamp,
     hasher,
     update_tensors,
@@ -85,3 +86,5 @@ def test_tensor_digest_samples_large_tensors_and_binds_names_shapes_dtypes():
     between = big.clone()
     between[11] = 1  # between samples: the price of a cheap digest
     assert digest([('w', between)]) == base
+    assert digest_tensors([('w', big)], max_values=100) == base
+    assert digest_tensors([('w', big)]) == digest_tensors([('w', big.clone())]) != base

@@ -39,11 +39,13 @@ def test_every_array_kind_round_trips_exactly(tmp_path, array):
     np.testing.assert_array_equal(entry['size'], [3, 4])
 
 
-def test_entries_of_the_earlier_uncompressed_format_are_still_read(tmp_path):
+def test_an_npz_file_without_the_format_version_is_a_miss(tmp_path):
     cache = MaskCache(str(tmp_path))
     masks = np.random.default_rng(0).random((2, 10, 13)) < 0.5
-    atomic_write_npz(cache.path('old'), refined=masks)  # how entries used to be written
-    np.testing.assert_array_equal(cache.get('old')['refined'], masks)
+    atomic_write_npz(cache.path('plain'), refined=masks)  # not written by put
+    assert cache.get('plain') is None
+    cache.put('plain', refined=masks)  # the next put replaces it
+    np.testing.assert_array_equal(cache.get('plain')['refined'], masks)
 
 
 def test_a_damaged_packed_entry_is_a_miss(tmp_path):
@@ -55,5 +57,9 @@ def test_a_damaged_packed_entry_is_a_miss(tmp_path):
     entry['refined'] = entry['refined'][:-1]  # a byte short
     with pytest.raises(ValueError, match='does not hold'):
         decode_entry(entry)
+    with pytest.raises(ValueError, match='no format version'):
+        decode_entry({'refined': np.ones((2, 8, 8), bool)})
+    with pytest.raises(ValueError, match='unknown mask cache entry format 1'):
+        decode_entry(dict(entry, __mask_cache_format__=np.array(1)))
     with pytest.raises(ValueError, match='reserved'):
         encode_entry(__mask_cache_format__=np.zeros(1))
