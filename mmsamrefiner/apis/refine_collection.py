@@ -49,9 +49,10 @@ from mmsamrefiner.mask_io.coarse_masks import (
 )
 from mmsamrefiner.mask_io.mask_collections import MaskCollection, as_collection
 from mmsamrefiner.mask_io.records import OutputWriteError, RecordBook
-from mmsamrefiner.mask_io.run_settings import check_encode_batch, refiner_fingerprint
+from mmsamrefiner.mask_io.run_settings import check_encode_batch
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
+from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.utils.digest import digest_json
 
 #: What reading and checking an image's input raises when the input is at
@@ -76,10 +77,10 @@ def is_input_error(error: BaseException, reading: bool) -> bool:
 def settings_digest(refiner, collection, semantic_options: Optional[dict] = None) -> str:
     """Digest of what, besides an image's input, its refined masks depend on:
     the refiner's fingerprint (settings and weights:
-    :func:`~mmsamrefiner.mask_io.run_settings.refiner_fingerprint`), the
+    :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`), the
     format and, for label maps, the semantic options."""
     collection = as_collection(collection)
-    return digest_json([refiner_fingerprint(refiner), collection.format_name,
+    return digest_json([fingerprint_of(refiner), collection.format_name,
                         collection.format_options(semantic_options)])
 
 

@@ -32,7 +32,7 @@ has four fields:
   mtime (or, for an image rebuilt from the batch input, a digest of its
   pixels);
 * ``refiner``: the refiner's fingerprint
-  (:func:`~mmsamrefiner.mask_io.run_settings.refiner_fingerprint`: its
+  (:func:`~mmsamrefiner.refiner.refiner.fingerprint_of`: its
   settings and the *content* of SAM's weights and of an IoU adapter);
 * ``settings``: :func:`key_settings`, the key's version, the prediction's kind
   and the hook's own settings (mmdet: ``score_thr``; mmseg: ``classes``,

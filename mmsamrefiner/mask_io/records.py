@@ -15,8 +15,8 @@ and to what it wrote:
   image file's name, size and mtime; a prediction: the prediction and the
   image);
 * ``settings``: a digest of the refiner's fingerprint (settings and weights:
-  :func:`~.run_settings.refiner_fingerprint`) and of the format's or the
-  hook's options;
+  :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`) and of the format's
+  or the hook's options;
 * ``outputs``: ``{path relative to root: digest of its content}``;
 * ``img_path``, ``num_masks``, ``num_empty``, ``seconds``.
 

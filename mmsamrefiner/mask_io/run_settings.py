@@ -1,12 +1,7 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Settings that the two ways of refining many images check and record the
-same way: ``tools/refine.py`` (:func:`mmsamrefiner.apis.refine_collection`)
-and :class:`~mmsamrefiner.engine.SAMRefinerHook` (with its export).
-
-* :func:`check_encode_batch`: images per image-encoder call;
-* :func:`refiner_fingerprint`: what records, export keys and the transform's
-  cache keys store for the refiner.
-"""
+"""A setting that the two ways of refining many images check the same way:
+``tools/refine.py`` (:func:`mmsamrefiner.apis.refine_collection`) and
+:class:`~mmsamrefiner.engine.SAMRefinerHook`."""
 
 
 def check_encode_batch(value) -> int:
@@ -22,11 +17,3 @@ def check_encode_batch(value) -> int:
         raise ValueError('encode_batch is the number of images per image-encoder call, an int '
                          f'>= 1 (1: one by one), got {value!r}')
     return value
-
-
-def refiner_fingerprint(refiner) -> str:
-    """The refiner's ``fingerprint()`` (:meth:`SAMRefiner.fingerprint`: its
-    settings and the content of its weights), or ``repr(refiner)`` for a
-    refiner without one (a stand-in)."""
-    fingerprint = getattr(refiner, 'fingerprint', None)
-    return fingerprint() if callable(fingerprint) else repr(refiner)

@@ -12,8 +12,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import MessageHub, print_log
 from torch.utils.data import get_worker_info
 
-from mmsamrefiner.mask_io.run_settings import refiner_fingerprint
 from mmsamrefiner.refiner.inputs import check_channel_order
+from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.registry import TRANSFORMS, build_in_scope
 from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
@@ -246,9 +246,9 @@ class RefineCoarseMasks(BaseTransform):
     def settings(self) -> str:
         """What the refined masks depend on besides the inputs (the cache key's
         part): the refiner's fingerprint (settings and the content of SAM's
-        weights: :func:`~mmsamrefiner.mask_io.run_settings.refiner_fingerprint`;
+        weights: :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`;
         builds the refiner) and the label-map options."""
-        return repr(('RefineCoarseMasks', refiner_fingerprint(self.refiner), self.classes,
+        return repr(('RefineCoarseMasks', fingerprint_of(self.refiner), self.classes,
                      self.background, self.ignore_index, self.channel_order))
 
     # -- counts, per process -----------------------------------------------------

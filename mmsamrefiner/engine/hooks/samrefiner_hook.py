@@ -13,8 +13,9 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
-from mmsamrefiner.mask_io.run_settings import check_encode_batch, refiner_fingerprint
+from mmsamrefiner.mask_io.run_settings import check_encode_batch
 from mmsamrefiner.refiner.inputs import check_channel_order
+from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.registry import HOOKS, build_in_scope
 from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
 
@@ -186,7 +187,7 @@ class SAMRefinerHook(Hook):
     def _fingerprint(self) -> str:
         """The refiner's fingerprint (computed once), the key's ``refiner``."""
         if self._refiner_digest is None:
-            self._refiner_digest = refiner_fingerprint(self.refiner())
+            self._refiner_digest = fingerprint_of(self.refiner())
         return self._refiner_digest
 
     def _export_dir(self, runner) -> Optional[str]:
