@@ -64,19 +64,14 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_di
 
 from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
-from mmsamrefiner.apis.mask_collections import (
+from mmsamrefiner.mask_io.coarse_masks import CollectionError
+from mmsamrefiner.mask_io.left_out import LeftOut
+from mmsamrefiner.mask_io.mask_collections import (
     BinaryMaskCollection,
     CocoCollection,
     LabelMapCollection,
 )
-from mmsamrefiner.mask_io.coarse_masks import CollectionError
-from mmsamrefiner.mask_io.left_out import LeftOut
-from mmsamrefiner.mask_io.refined_masks import (
-    OutputBusyError,
-    OutputLock,
-    OutputWriteError,
-    writing,
-)
+from mmsamrefiner.mask_io.records import OutputBusyError, OutputLock, OutputWriteError, writing
 from mmsamrefiner.registry import build_in_scope
 
 EXIT_STATUSES = """exit status:
@@ -248,7 +243,10 @@ def build_refiner(args):
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
-    except Exception as error:  # noqa: BLE001 - a config that cannot be read: one sentence
+    except Exception as error:  # noqa: BLE001
+        # Broad on purpose: a config is Python code, so reading it raises
+        # whatever its code raises (SyntaxError, NameError, ImportError, ...);
+        # each is refused in one sentence.
         raise Refused(f'refine.py: cannot read the config {args.config} '
                       f'({type(error).__name__}: {error})') from error
     if 'refiner' not in cfg:
@@ -274,7 +272,7 @@ def setup_distributed(args) -> None:
         init_cpu_processes(args.launcher)
 
 
-def run(args, after_image=None) -> dict:
+def run(args) -> dict:
     """Refine (this rank's share), merge on rank 0; returns rank 0's report.
 
     Raises:
@@ -289,7 +287,7 @@ def run(args, after_image=None) -> dict:
     collection = open_collection(args)
     lock = lock_output(args, collection, rank)
     try:
-        return _refine_and_report(args, collection, rank, world_size, after_image)
+        return _refine_and_report(args, collection, rank, world_size)
     except OutputWriteError as error:
         if getattr(error, 'finished', None) is None:  # while merging, scoring, drawing
             error.finished = len(collection.records.all([i.key for i in collection.items()]))
@@ -299,7 +297,7 @@ def run(args, after_image=None) -> dict:
             lock.release()
 
 
-def _refine_and_report(args, collection, rank, world_size, after_image) -> dict:
+def _refine_and_report(args, collection, rank, world_size) -> dict:
     refiner = build_refiner(args)
     start = time.perf_counter()
     with torch.inference_mode():
@@ -307,8 +305,8 @@ def _refine_and_report(args, collection, rank, world_size, after_image) -> dict:
             refiner, collection, rank=rank, world_size=world_size,
             semantic_options=dict(ignore_index=args.ignore_index, classes=args.classes,
                                   background=args.background),
-            after_image=after_image, encode_batch=args.encode_batch,
-            overwrite=args.overwrite, max_pixels=args.max_pixels)
+            encode_batch=args.encode_batch, overwrite=args.overwrite,
+            max_pixels=args.max_pixels)
     barrier()
     report = dict(rank_summary=summary, seconds=time.perf_counter() - start)
     if rank != 0:
@@ -374,7 +372,10 @@ def main(argv=None):
     except OutputWriteError as error:
         print(write_error_message(error), file=sys.stderr)
         raise SystemExit(3) from None
-    except Exception:  # noqa: BLE001 - not an image's error: shown whole, then the status
+    except Exception:  # noqa: BLE001
+        # Broad on purpose: any other error is not an image's (those are
+        # recorded by refine_collection); it is shown whole, then the exit
+        # status says the finished images are kept.
         traceback.print_exc()
         print("refine.py: the run stopped on the error above, which is not an image's; the "
               'images finished so far are kept: run the same command again once it is fixed '

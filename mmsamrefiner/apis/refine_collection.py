@@ -2,10 +2,11 @@
 """Refining a whole coarse-mask collection, resumably, split over ranks.
 
 :func:`refine_collection` walks the images of a collection
-(:mod:`.mask_collections`: a reader of :mod:`mmsamrefiner.mask_io.coarse_masks`
-and its writer) assigned to this rank (``items[rank::world_size]``), reuses
-those whose record still holds (same input, same settings, outputs intact:
-:meth:`~mmsamrefiner.mask_io.refined_masks.RecordBook.check`), refines the others
+(:mod:`mmsamrefiner.mask_io.mask_collections`: a reader of
+:mod:`mmsamrefiner.mask_io.coarse_masks` and its writer) assigned to this rank
+(``items[rank::world_size]``), reuses those whose record still holds (same
+input, same settings, outputs intact:
+:meth:`~mmsamrefiner.mask_io.records.RecordBook.check`), refines the others
 and hands each result to the collection, which writes it atomically
 (:mod:`mmsamrefiner.mask_io.refined_masks`) and records it.
 
@@ -29,13 +30,14 @@ image whose header cannot be read is checked once decoded).  Its record keeps
 the limits it was refused under, and is redone once they change.
 
 An output file that cannot be written (disk full, read-only, no permission)
-stops the run with :class:`~mmsamrefiner.mask_io.refined_masks.OutputWriteError`
+stops the run with :class:`~mmsamrefiner.mask_io.records.OutputWriteError`
 (its ``finished``: the images of this rank with a record, which a re-run
 reuses).
 """
 import time
 from collections import Counter
-from typing import Callable, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -45,12 +47,13 @@ from mmsamrefiner.mask_io.coarse_masks import (
     InputRefused,
     check_pixels,
 )
-from mmsamrefiner.mask_io.refined_masks import OutputWriteError
+from mmsamrefiner.mask_io.mask_collections import MaskCollection, as_collection
+from mmsamrefiner.mask_io.records import OutputWriteError, RecordBook
+from mmsamrefiner.mask_io.run_settings import check_encode_batch
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
+from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.utils.digest import digest_json
-
-from .mask_collections import MaskCollection, as_collection
 
 #: What reading and checking an image's input raises when the input is at
 #: fault: :class:`AnnotationError` and the other ``ValueError``s (a malformed
@@ -73,11 +76,11 @@ def is_input_error(error: BaseException, reading: bool) -> bool:
 
 def settings_digest(refiner, collection, semantic_options: Optional[dict] = None) -> str:
     """Digest of what, besides an image's input, its refined masks depend on:
-    the refiner's :meth:`~SAMRefiner.fingerprint` (settings and weights), the
+    the refiner's fingerprint (settings and weights:
+    :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`), the
     format and, for label maps, the semantic options."""
-    fingerprint = refiner.fingerprint() if hasattr(refiner, 'fingerprint') else repr(refiner)
     collection = as_collection(collection)
-    return digest_json([fingerprint, collection.format_name,
+    return digest_json([fingerprint_of(refiner), collection.format_name,
                         collection.format_options(semantic_options)])
 
 
@@ -121,23 +124,30 @@ def _refine_item(refiner: SAMRefiner, collection: MaskCollection, item: CoarseIt
     """Refine one image (or use its precomputed ``embedding``) and write it;
     returns its record (without timing, input and settings).  The input is
     checked (:meth:`~MaskCollection.check_image`), read and checked first:
-    only errors met there can be final."""
+    only errors met there can be final.
+
+    The three ``except Exception`` below are broad on purpose: whatever one
+    image raises (an error of its input, or of the run such as running out
+    of memory) fails that image only, with a record that says why, and the
+    run goes on; :func:`is_input_error` tells final failures from transient
+    ones, which the next run retries.
+    """
     try:
         collection.check_image(item, max_pixels)
         coarse = collection.read(item, max_pixels)
-    except Exception as error:  # noqa: BLE001 - reported, this image only
+    except Exception as error:  # noqa: BLE001 - see the docstring
         return dict(_failure(error, True, limits), num_masks=0, num_empty=0,
                     outputs=collection.discard(item.key))
     failure, output = None, collection.passthrough(coarse)
     try:
         image = _read_image(item, embedding, collection.size(coarse), collection.what,
                             max_pixels)
-    except Exception as error:  # noqa: BLE001 - reported, coarse kept
+    except Exception as error:  # noqa: BLE001 - see the docstring; the coarse input is kept
         failure = _failure(error, True, limits)
     else:
         try:
             output = collection.refine(refiner, image, coarse, embedding, semantic_options)
-        except Exception as error:  # noqa: BLE001 - reported, coarse kept
+        except Exception as error:  # noqa: BLE001 - see the docstring; the coarse input is kept
             failure = _failure(error, False, limits)
             output = collection.passthrough(coarse)
     outputs = collection.write(item.key, coarse, output)
@@ -157,10 +167,91 @@ def _encode_chunk(refiner: SAMRefiner, collection: MaskCollection, items,
             collection.check_image(item, max_pixels)
             images.append(_load_image(item, max_pixels))
             keys.append(item.key)
-        except Exception:  # noqa: BLE001 - the item fails (and is reported) on its own
+        except Exception:  # noqa: BLE001
+            # Broad on purpose: an image that cannot be checked or read for any
+            # reason is left out of the batch; refined on its own
+            # (_refine_item), it meets the same error, which is classified
+            # and recorded there.
             pass
     embeddings = dict(zip(keys, refiner.encode_images(images)))
     return embeddings, (time.perf_counter() - start) / max(len(items), 1)
+
+
+@dataclass
+class _Plan:
+    """This rank's share of a collection, sorted out against the records.
+
+    Attributes:
+        items: this rank's images.
+        todo: those to refine (the others' records are reused).
+        inputs: ``{key: input digest}`` of every item.
+        redo: ``{why: count}`` of ``todo`` (see :func:`_why_redo`).
+    """
+    items: List[CoarseItem]
+    todo: List[CoarseItem] = field(default_factory=list)
+    inputs: Dict[str, str] = field(default_factory=dict)
+    redo: Counter = field(default_factory=Counter)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.items) - len(self.todo)
+
+
+def _check_max_pixels(max_pixels) -> None:
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(
+            max_pixels, int) or max_pixels < 0):
+        raise ValueError('max_pixels is the most pixels an image may have, an int >= 0 (0 or '
+                         f'None: no limit), got {max_pixels!r}')
+
+
+def _why_redo(records: RecordBook, key: str, input_digest: str, settings: str,
+              limits: dict) -> str:
+    """Why the image of ``key`` is redone (see :meth:`RecordBook.check`, and
+    :data:`LIMITS_CHANGED`), or ``''`` when its record is reused."""
+    record, why = records.check(key, input_digest, settings)
+    if not why and record.get('refused_under', limits) != limits:
+        return LIMITS_CHANGED
+    return why
+
+
+def _plan(collection: MaskCollection, items: List[CoarseItem], settings: str, limits: dict,
+          overwrite: bool) -> _Plan:
+    """Which of ``items`` to refine, and why (``overwrite``: all of them)."""
+    plan = _Plan(items)
+    for item in items:
+        plan.inputs[item.key] = collection.input_digest(item)
+        why = 'overwrite' if overwrite else _why_redo(
+            collection.records, item.key, plan.inputs[item.key], settings, limits)
+        if why:
+            plan.todo.append(item)
+            plan.redo[why] += 1
+    return plan
+
+
+def _print_plan(plan: _Plan, rank: int, world_size: int) -> None:
+    """One line when images are reused or redone for another reason than
+    being new."""
+    if not plan.skipped and not set(plan.redo) - {'new'}:
+        return
+    where = f'rank {rank}/{world_size}: ' if world_size > 1 else ''
+    why = ', '.join(f'{why}: {count}' for why, count in plan.redo.items())
+    print(f'{where}reusing {plan.skipped} finished image(s), refining {len(plan.todo)}' +
+          (f' ({why})' if why else ''), flush=True)
+
+
+def _with_embeddings(refiner: SAMRefiner, collection: MaskCollection, todo: List[CoarseItem],
+                     encode_batch: int, max_pixels: Optional[int]) -> Iterator[tuple]:
+    """``(item, embedding or None, seconds of encoding)`` of each image of
+    ``todo``: with ``encode_batch`` > 1 the images are encoded that many per
+    encoder call (each given its share of the call's time), else each is
+    encoded as it is refined (None)."""
+    for start in range(0, len(todo), encode_batch):
+        chunk = todo[start:start + encode_batch]
+        embeddings, seconds = {}, 0.0
+        if encode_batch > 1:
+            embeddings, seconds = _encode_chunk(refiner, collection, chunk, max_pixels)
+        for item in chunk:
+            yield item, embeddings.pop(item.key, None), seconds
 
 
 def refine_collection(refiner: SAMRefiner,
@@ -170,7 +261,6 @@ def refine_collection(refiner: SAMRefiner,
                       world_size: int = 1,
                       semantic_options: Optional[dict] = None,
                       show_progress: bool = True,
-                      after_image: Optional[Callable[[CoarseItem], None]] = None,
                       encode_batch: int = 1,
                       overwrite: bool = False,
                       max_pixels: Optional[int] = None) -> dict:
@@ -178,9 +268,9 @@ def refine_collection(refiner: SAMRefiner,
 
     Args:
         refiner: the refiner.
-        collection: a :class:`~.mask_collections.MaskCollection`
-            (:class:`~.mask_collections.CocoCollection`, ``LabelMapCollection``
-            or ``BinaryMaskCollection``), or a reader (``CocoInstances``,
+        collection: a :class:`~mmsamrefiner.mask_io.mask_collections.MaskCollection`
+            (``CocoCollection``, ``LabelMapCollection`` or
+            ``BinaryMaskCollection``), or a reader (``CocoInstances``,
             ``LabelMaps``, ``BinaryMasks``) given with its ``writer``.
         writer: the matching refined-mask writer, with a reader only.
         rank, world_size: this process's share is ``items[rank::world_size]``.
@@ -188,13 +278,12 @@ def refine_collection(refiner: SAMRefiner,
             label maps (see :meth:`SAMRefiner.refine_semantic`).
         show_progress: a progress bar with rate and ETA (rank 0 only), and a
             line saying how many images are reused and redone (each rank).
-        after_image: called after each finished image (tests use it to
-            interrupt a run).
         encode_batch: images per image-encoder call, an int >= 1 (1: one by
             one; more is faster on GPUs, masks equal the one-by-one ones up
-            to float rounding), as ``SAMRefinerHook(encode_batch=N)``.  An
-            image that cannot be read is left out of the batch and fails on
-            its own.
+            to float rounding), as ``SAMRefinerHook(encode_batch=N)``
+            (:func:`~mmsamrefiner.mask_io.run_settings.check_encode_batch`).
+            An image that cannot be read is left out of the batch and fails
+            on its own.
         overwrite: redo every image, whatever its record says.
         max_pixels: an image (or its coarse input) of more pixels fails on its
             own before it is decoded (see the module docstring); None or 0:
@@ -213,71 +302,44 @@ def refine_collection(refiner: SAMRefiner,
             ``finished`` is the number of this rank's images with a record.
     """
     collection = as_collection(collection, writer)
-    if isinstance(encode_batch, bool) or not isinstance(encode_batch, int) or encode_batch < 1:
-        raise ValueError('encode_batch is the number of images per image-encoder call, an int '
-                         f'>= 1 (1: one by one), got {encode_batch!r}')
-    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(
-            max_pixels, int) or max_pixels < 0):
-        raise ValueError('max_pixels is the most pixels an image may have, an int >= 0 (0 or '
-                         f'None: no limit), got {max_pixels!r}')
+    check_encode_batch(encode_batch)
+    _check_max_pixels(max_pixels)
     collection.check()
     semantic_options = semantic_options or {}
     settings = settings_digest(refiner, collection, semantic_options)
     limits = collection.read_limits(max_pixels)
-    items = collection.items()[rank::world_size]
-    records = collection.records
-    todo, inputs, redo = [], {}, Counter()
-    for item in items:
-        inputs[item.key] = collection.input_digest(item)
-        why = 'overwrite' if overwrite else _why_redo(records, item.key, inputs[item.key],
-                                                      settings, limits)
-        if why:
-            todo.append(item)
-            redo[why] += 1
-    summary = dict(done=0, skipped=len(items) - len(todo), redo=dict(redo), failed=[],
-                   seconds=0.0)
-    if show_progress and (summary['skipped'] or set(redo) - {'new'}):
-        where = f'rank {rank}/{world_size}: ' if world_size > 1 else ''
-        why = ', '.join(f'{why}: {count}' for why, count in redo.items())
-        print(f'{where}reusing {summary["skipped"]} finished image(s), refining '
-              f'{len(todo)}' + (f' ({why})' if why else ''), flush=True)
+    plan = _plan(collection, collection.items()[rank::world_size], settings, limits, overwrite)
+    if show_progress:
+        _print_plan(plan, rank, world_size)
+    summary = dict(done=0, skipped=plan.skipped, redo=dict(plan.redo), failed=[], seconds=0.0)
     bar = None
-    if show_progress and rank == 0 and todo:
+    if show_progress and rank == 0 and plan.todo:
         from mmengine.utils import ProgressBar
-        bar = ProgressBar(len(todo))
-    embeddings, encode_seconds = {}, 0.0
-    for index, item in enumerate(todo):
-        if encode_batch > 1 and index % encode_batch == 0:
-            embeddings, encode_seconds = _encode_chunk(
-                refiner, collection, todo[index:index + encode_batch], max_pixels)
+        bar = ProgressBar(len(plan.todo))
+    for item, embedding, encode_seconds in _with_embeddings(refiner, collection, plan.todo,
+                                                            encode_batch, max_pixels):
         start = time.perf_counter()
         try:
-            record = _refine_item(refiner, collection, item, semantic_options,
-                                  embeddings.pop(item.key, None), max_pixels, limits)
+            record = _refine_item(refiner, collection, item, semantic_options, embedding,
+                                  max_pixels, limits)
             record['seconds'] = time.perf_counter() - start + encode_seconds
-            records.write(item.key, img_path=item.img_path, input=inputs[item.key],
-                          settings=settings, **record)
+            collection.records.write(item.key, img_path=item.img_path,
+                                     input=plan.inputs[item.key], settings=settings, **record)
         except OutputWriteError as error:
             error.finished = summary['skipped'] + summary['done']
             raise
-        summary['done'] += 1
-        summary['seconds'] += record['seconds']
-        if record['status'] == 'failed':
-            summary['failed'].append((item.key, record['reason']))
+        _count(summary, item, record)
         if bar is not None:
             bar.update()
-        if after_image is not None:
-            after_image(item)
     return summary
 
 
-def _why_redo(records, key: str, input_digest: str, settings: str, limits: dict) -> str:
-    """Why the image of ``key`` is redone (see :meth:`RecordBook.check`, and
-    :data:`LIMITS_CHANGED`), or ``''`` when its record is reused."""
-    record, why = records.check(key, input_digest, settings)
-    if not why and record.get('refused_under', limits) != limits:
-        return LIMITS_CHANGED
-    return why
+def _count(summary: dict, item: CoarseItem, record: dict) -> None:
+    """Add a finished image's ``record`` to the ``summary``."""
+    summary['done'] += 1
+    summary['seconds'] += record['seconds']
+    if record['status'] == 'failed':
+        summary['failed'].append((item.key, record['reason']))
 
 
 def summarize(records: Sequence[dict]) -> str:

@@ -8,11 +8,10 @@ An item is one coarse instance mask of one image::
                            gt_mask=(H, W) bool tensor or None))
 
 The coarse masks are read through the collection layer
-(:mod:`mmsamrefiner.apis.mask_collections`, opened for reading only), the one
-``tools/refine.py`` refines.  Images are not read here: the adapter model encodes each image
-once and
-caches its embedding.  Ground truth is optional and used only for validation
-metrics (SAMRefiner++ trains without labels).
+(:mod:`mmsamrefiner.mask_io.mask_collections`, opened for reading only), the
+one ``tools/refine.py`` refines.  Images are not read here: the adapter model
+encodes each image once and caches its embedding.  Ground truth is optional
+and used only for validation metrics (SAMRefiner++ trains without labels).
 
 * :class:`CocoCoarseMaskDataset`: a COCO-style instance json of coarse masks;
   ground truth from another COCO json of the same images, paired by
@@ -29,13 +28,13 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from mmsamrefiner.apis.mask_collections import CocoCollection, LabelMapCollection
 from mmsamrefiner.mask_io.coarse_masks import (
     CocoInstances,
     decode_segmentation,
     find_image,
     read_label_map,
 )
+from mmsamrefiner.mask_io.mask_collections import CocoCollection, LabelMapCollection
 from mmsamrefiner.refiner.stm import split_then_merge
 from mmsamrefiner.registry import DATASETS
 from mmsamrefiner.utils.masks import match_masks

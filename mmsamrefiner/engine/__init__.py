@@ -5,6 +5,9 @@
   :class:`SaveIoUAdapterHook`;
 * :mod:`.prediction_refiner`: wrapping ``val_step``/``test_step`` and
   refining a loop's predictions;
+* :mod:`.prediction_kinds`: what depends on the kind of prediction (mmdet
+  instances, mmseg label maps): refining, digesting, naming, writing and
+  reading back one, an object per kind;
 * :mod:`.pseudo_label_export`: exporting refined pseudo-labels with keys, and
   reading them back on a re-run;
 * :mod:`.loop_report`: a loop's counts and log lines;

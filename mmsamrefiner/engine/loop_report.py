@@ -27,7 +27,9 @@ _REASON_TEXT = dict(version='key of another version', unrecorded='no record',
 @dataclass
 class LoopCounts:
     """One process's counts of a loop."""
-    num_refined: int = 0  # images refined
+    num_refined: int = 0  # images SAM refined something in
+    # images kept as predicted: no instance over score_thr (mmdet), no class to refine (mmseg)
+    num_nothing_to_refine: int = 0
     num_resumed: int = 0  # images read back from a matching export
     num_stale: int = 0  # exports found whose key did not match: recomputed
     num_instances_refined: int = 0  # mmdet: sent to SAM
@@ -38,8 +40,9 @@ class LoopCounts:
         default_factory=lambda: {reason: 0 for reason in STALE_REASONS})
 
     #: the integer counts, in the order :func:`summarize` reduces them
-    NAMES = ('num_refined', 'num_resumed', 'num_stale', 'num_instances_refined',
-             'num_instances_reused', 'num_instances_skipped', 'num_det_images')
+    NAMES = ('num_refined', 'num_nothing_to_refine', 'num_resumed', 'num_stale',
+             'num_instances_refined', 'num_instances_reused', 'num_instances_skipped',
+             'num_det_images')
 
 
 def summarize(counts: LoopCounts, mode: str) -> dict:
@@ -59,15 +62,23 @@ def summarize(counts: LoopCounts, mode: str) -> dict:
 
 def log_report(logger, report: dict, score_thr: float, export_dir: Optional[str] = None,
                reuses: bool = False) -> None:
-    """Log a loop's :func:`summarize` d report: images refined / reused / stale
-    (with why) and, for mmdet, instances refined / skipped by ``score_thr``, with
-    a warning when none was refined.  ``export_dir``: where exports went (None:
-    no export); ``reuses``: whether the loop may read exports back."""
+    """Log a loop's :func:`summarize` d report: images refined / with nothing
+    to refine / reused / stale (with why) and, for mmdet, instances refined /
+    skipped by ``score_thr``, with a warning when none was refined.
+    ``export_dir``: where exports went (None: no export); ``reuses``: whether
+    the loop may read exports back.
+
+    The counts add up: every image of the loop is refined (SAM refined
+    something in it), has nothing to refine (kept as predicted: mmdet, no
+    instance scored at least ``score_thr``, none at all included; mmseg, no
+    class to refine) or is reused.
+    """
     mode = report['mode']
     prefix = f'SAMRefinerHook ({mode}):'
-    line = (f'{prefix} {report["num_refined"] + report["num_resumed"]} images: '
-            f'{report["num_refined"]} refined, {report["num_resumed"]} reused from a '
-            'previous run')
+    images = report['num_refined'] + report['num_nothing_to_refine'] + report['num_resumed']
+    line = (f'{prefix} {images} images: {report["num_refined"]} refined, '
+            f'{report["num_nothing_to_refine"]} with nothing to refine (kept as predicted), '
+            f'{report["num_resumed"]} reused from a previous run')
     if export_dir is not None:
         line += f' (exports in {export_dir})'
         if report['num_stale']:

@@ -11,40 +11,25 @@ metrics, visualisation and dumps all see the refined masks.
 back from an earlier export when the loop's
 :class:`~mmsamrefiner.engine.pseudo_label_export.PseudoLabelExport` (if any)
 has a matching one, the others are refined in place (their images encoded
-``encode_batch`` at a time, :func:`encode_batch_size`) and handed to the
-export.
+``encode_batch`` at a time) and handed to the export.  What depends on the
+kind of prediction (mmdet instances, mmseg label maps) is asked of its
+:class:`~mmsamrefiner.engine.prediction_kinds.PredictionKind`.
 """
 import functools
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
 
+from mmsamrefiner.mask_io.run_settings import check_encode_batch
+
 from .loop_report import LoopCounts
-from .sample_refiner import refine_det_sample, refine_seg_sample, sample_image, sample_kind
+from .prediction_kinds import PredictionKind, prediction_kind
+from .sample_refiner import sample_image
 
 #: The model's method each loop calls.
 STEP_OF_MODE = dict(val='val_step', test='test_step')
-
-
-def encode_batch_size(encode_batch: Union[int, bool]) -> Optional[int]:
-    """The hook's ``encode_batch`` as images per image-encoder call.
-
-    An int ``N >= 1``: the images of a loader batch that are refined are
-    encoded ``N`` at a time (``1``: one by one, each as it is refined).  A
-    bool, the earlier form, still works: ``True`` gives None, the whole loader
-    batch in one call; ``False`` is ``1``.
-
-    Raises:
-        ValueError: anything else (0, a negative number, a float, a string).
-    """
-    if isinstance(encode_batch, bool):
-        return None if encode_batch else 1
-    if isinstance(encode_batch, int) and encode_batch >= 1:
-        return encode_batch
-    raise ValueError('encode_batch is the number of images per image-encoder call, an int '
-                     f'>= 1 (1: one by one; True: the whole loader batch), got {encode_batch!r}')
 
 
 @dataclass(frozen=True)
@@ -58,20 +43,19 @@ class RefineOptions:
         classes, background, ignore_index: mmseg, as in
             :meth:`SAMRefiner.refine_semantic`.
         channel_order: of the batch inputs, for images rebuilt from them.
-        encode_batch: images per image-encoder call (:func:`encode_batch_size`:
-            None for the whole loader batch).
+        encode_batch: images per image-encoder call, an int >= 1
+            (:func:`~mmsamrefiner.mask_io.run_settings.check_encode_batch`).
     """
     score_thr: float = 0.0
     keep_coarse: bool = False
     classes: Optional[Sequence[int]] = None
     background: int = 0
-    ignore_index: int = 255
+    ignore_index: Optional[int] = 255
     channel_order: str = 'bgr'
-    encode_batch: Optional[int] = 1
+    encode_batch: int = 1
 
     def __post_init__(self) -> None:
-        if self.encode_batch is not None:  # a bool or a count: as the hook takes it
-            object.__setattr__(self, 'encode_batch', encode_batch_size(self.encode_batch))
+        check_encode_batch(self.encode_batch)
 
 
 def wrap_step(model, mode: str, refine_batch: Callable[[list, list], None]) -> None:
@@ -99,6 +83,18 @@ def unwrap_step(model, mode: str) -> None:
         delattr(model, step_name)
 
 
+@dataclass
+class _Pending:
+    """A sample to refine: its batch input, the kind of its prediction, its
+    export's key (None without an export) and whether it has anything to
+    refine."""
+    data_sample: object
+    batch_input: Optional[torch.Tensor]
+    kind: PredictionKind
+    key: Optional[dict]
+    has_work: bool
+
+
 class PredictionRefiner:
     """Refines the predictions of one loop in place, counting in ``counts``.
 
@@ -119,85 +115,54 @@ class PredictionRefiner:
 
     @torch.no_grad()
     def refine_batch(self, data_samples: Sequence, batch_inputs: Sequence) -> None:
-        """Refine (or read back) a batch.  The images to refine are encoded
-        ``encode_batch`` per encoder call, each chunk refined before the next
-        is encoded (those read back are not encoded at all)."""
+        """Refine (or read back) a batch.  The images with something to refine
+        are encoded ``encode_batch`` per encoder call, each chunk refined
+        before the next is encoded (with ``encode_batch=1`` each image is
+        encoded as it is refined; those read back or without anything to
+        refine are not encoded at all)."""
         pending = []
         for data_sample, batch_input in zip(data_samples, batch_inputs):
-            reused, key = self._read_back(data_sample, batch_input)
+            kind = prediction_kind(data_sample)
+            kind.count_seen(self.counts)
+            reused, key = (False, None) if self.export is None else self.export.read_back(
+                data_sample, batch_input)
             if not reused:
-                pending.append((data_sample, batch_input, key))
+                pending.append(_Pending(data_sample, batch_input, kind, key,
+                                        kind.has_work(data_sample, self.options)))
         size = self.options.encode_batch
-        if size == 1:  # one by one: each image is encoded as it is refined
-            for data_sample, batch_input, key in pending:
-                self._refine(data_sample, batch_input, None, key)
-            return
-        for data_sample, batch_input, key in pending:  # nothing for SAM: no encoding
-            if not self._needs_image(data_sample):
-                self._refine(data_sample, batch_input, None, key)
-        pending = [p for p in pending if self._needs_image(p[0])]
-        size = size or max(len(pending), 1)
+        if size > 1:
+            for sample in pending:  # nothing for SAM: no image, no encoding
+                if not sample.has_work:
+                    self._refine(sample, None)
+            pending = [sample for sample in pending if sample.has_work]
         for start in range(0, len(pending), size):
             chunk = pending[start:start + size]
-            embeddings = self._encode([p[0] for p in chunk], [p[1] for p in chunk])
-            for (data_sample, batch_input, key), embedding in zip(chunk, embeddings):
-                self._refine(data_sample, batch_input, embedding, key)
+            embeddings = self._encode(chunk) if size > 1 else [None] * len(chunk)
+            for sample, embedding in zip(chunk, embeddings):
+                self._refine(sample, embedding)
 
-    @torch.no_grad()
-    def refine_sample(self, data_sample, batch_input=None, image_embedding=None) -> None:
-        """Refine one prediction (or read it back); its image is encoded
-        unless ``image_embedding`` is given."""
-        reused, key = self._read_back(data_sample, batch_input)
-        if not reused:
-            self._refine(data_sample, batch_input, image_embedding, key)
-
-    def _read_back(self, data_sample, batch_input):
-        """``(reused, key)``: the export's key of the sample (None without an
-        export) and whether its export was read back into it."""
-        kind = sample_kind(data_sample)
-        if kind == 'det':
-            self.counts.num_det_images += 1
-        if self.export is None:
-            return False, None
-        return self.export.read_back(data_sample, batch_input)
-
-    def _encode(self, data_samples, batch_inputs) -> List:
+    def _encode(self, chunk: List[_Pending]) -> List:
         """The samples' images in one encoder call: one ImageEmbedding each."""
         rgbs = []
-        for data_sample, batch_input in zip(data_samples, batch_inputs):
-            image, order = sample_image(data_sample, batch_input, self.options.channel_order)
+        for sample in chunk:
+            image, order = sample_image(sample.data_sample, sample.batch_input,
+                                        self.options.channel_order)
             rgbs.append(image if order == 'rgb' else np.ascontiguousarray(image[..., ::-1]))
         return self.refiner.encode_images(rgbs)
 
-    def _needs_image(self, data_sample) -> bool:
-        """False for an mmdet prediction without an instance scored at least
-        ``score_thr`` (none at all included): SAM has nothing to refine, its
-        image is neither read nor encoded.  mmseg: True (split-then-merge
-        encodes the image only if the map holds something to refine)."""
-        if sample_kind(data_sample) == 'seg':
-            return True
-        scores = data_sample.pred_instances.get('scores')
-        return scores is None or bool((scores >= self.options.score_thr).any())
-
-    def _refine(self, data_sample, batch_input, image_embedding, key) -> None:
-        """Refine one prediction in place and hand it to the export."""
-        options = self.options
-        if self.export is not None:
-            self.export.check(data_sample)
-        if image_embedding is not None or not self._needs_image(data_sample):
-            image, order = None, 'rgb'
+    def _refine(self, sample: _Pending, image_embedding) -> None:
+        """Refine one prediction in place, count it and hand it to the
+        export.  Its image is read only when it has something to refine and
+        no embedding."""
+        image, order = None, 'rgb'
+        if sample.has_work and image_embedding is None:
+            image, order = sample_image(sample.data_sample, sample.batch_input,
+                                        self.options.channel_order)
+        sample.kind.refine(self.refiner, sample.data_sample, image, order, self.options,
+                           image_embedding, self.counts)
+        if sample.has_work:
+            self.counts.num_refined += 1
         else:
-            image, order = sample_image(data_sample, batch_input, options.channel_order)
-        if sample_kind(data_sample) == 'det':
-            instances = data_sample.pred_instances
-            refined = refine_det_sample(self.refiner, data_sample, image, order,
-                                        options.score_thr, options.keep_coarse, image_embedding)
-            self.counts.num_instances_refined += refined
-            self.counts.num_instances_skipped += len(instances) - refined
-        else:
-            refine_seg_sample(self.refiner, data_sample, image, order, options.classes,
-                              options.background, options.ignore_index, options.keep_coarse,
-                              image_embedding)
-        self.counts.num_refined += 1
+            self.counts.num_nothing_to_refine += 1
         if self.export is not None:
-            self.export.write(data_sample, key)
+            self.export.write(sample.data_sample, sample.key)

@@ -3,38 +3,42 @@
 
 One :class:`PseudoLabelExport` serves one val/test loop of
 :class:`SAMRefinerHook` with ``out_dir``.  As the loop goes, each image's
-refined masks are written atomically by the writers of
-:mod:`mmsamrefiner.mask_io.refined_masks` (mmdet: a COCO part with RLE masks,
-merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg: one PNG
-label map per image), and then the image's record
-(:class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`, the resume scheme
+refined masks are written atomically by the writer of its kind of prediction
+(:mod:`mmsamrefiner.engine.prediction_kinds`; mmdet: a COCO part with RLE
+masks, merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg:
+one PNG label map per image), and then the image's record
+(:class:`~mmsamrefiner.mask_io.records.RecordBook`, the resume scheme
 ``tools/refine.py`` uses too).  An image with no prediction (mmdet: zero
 instances; mmseg: a map of background or ``ignore_index`` only) is exported
 too: its COCO image entry without annotations, its PNG.
 
-Names (:func:`sample_key`) are never paths: mmdet names a part after the
+Names (the kind's ``key``) are never paths: mmdet names a part after the
 image's ``img_id`` through :func:`~mmsamrefiner.utils.file_keys.file_key`
 (``parts/<key>.json``); mmseg keeps the layout of the dataset's image folder
-(``data_prefix['img_path']``): ``<folder>/a/x.jpg`` gives ``<out_dir>/a/x.png``,
-each component through ``file_key`` (an image outside the folder: its file
-stem).  Two images of one loop that reach one name (mmdet ids ``1`` and
-``"1"``, mmseg images of one stem outside the folder) are refused before the
-second is written (:meth:`PseudoLabelExport.claim`).
+(``data_prefix['img_path']``): ``<folder>/a/x.jpg`` gives
+``<out_dir>/a/x.png``, each component through ``file_key`` (an image outside
+the folder: its file stem,
+:func:`~mmsamrefiner.engine.prediction_kinds.label_map_key`).  Two images of
+one loop that reach one name (mmdet ids ``1`` and ``"1"``, mmseg images of one
+stem outside the folder) are refused before the second is written
+(:meth:`PseudoLabelExport.claim`).
 
-What the masks were computed from, its key (:func:`export_key`), has four
-fields:
+What the masks were computed from, its key (:meth:`PseudoLabelExport.key`),
+has four fields:
 
 * ``prediction``: :func:`prediction_digest`, the model's unrefined prediction
   (mmdet: masks, scores and labels; mmseg: the label map);
 * ``image``: :func:`image_identity`, the image file's absolute path, size and
   mtime (or, for an image rebuilt from the batch input, a digest of its
   pixels);
-* ``refiner``: :meth:`SAMRefiner.fingerprint` (its settings and the *content*
-  of SAM's weights and of an IoU adapter);
-* ``settings``: :func:`key_settings`, the key's version and the hook's own
-  settings (mmdet: ``score_thr``; mmseg: ``classes``, ``background``,
-  ``ignore_index``; both: ``encode_batch``, images per encoder call, as
-  batched encoding equals one-by-one encoding only up to float rounding).
+* ``refiner``: the refiner's fingerprint
+  (:func:`~mmsamrefiner.refiner.refiner.fingerprint_of`: its
+  settings and the *content* of SAM's weights and of an IoU adapter);
+* ``settings``: :func:`key_settings`, the key's version, the prediction's kind
+  and the hook's own settings (mmdet: ``score_thr``; mmseg: ``classes``,
+  ``background``, ``ignore_index``; both: ``encode_batch``, images per
+  encoder call, as batched encoding equals one-by-one encoding only up to
+  float rounding).
 
 The record's ``input`` digest covers ``prediction`` and ``image``, its
 ``settings`` digest ``refiner`` and ``settings``, its ``outputs`` the digest
@@ -60,55 +64,29 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
-from mmengine.dist import barrier, is_main_process
 
-from mmsamrefiner.mask_io.refined_masks import PseudoLabelCocoWriter, PseudoLabelMapWriter
 from mmsamrefiner.utils.digest import digest_json, file_stamp, hasher, update_array
-from mmsamrefiner.utils.file_keys import file_key, find_collision
-from mmsamrefiner.utils.masks import as_bool_tensor
+from mmsamrefiner.utils.file_keys import find_collision
 
 from .loop_report import LoopCounts
-from .sample_refiner import sample_kind
+from .prediction_kinds import PredictionKind, prediction_kind
 
 #: What an export's key names, in the order stale exports are explained.
 KEY_FIELDS = ('prediction', 'image', 'refiner', 'settings')
-#: Bumped when the key's format or the refinement it describes changes
-#: (2: digests of :mod:`mmsamrefiner.utils.digest`; 3: records of
-#: :class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`); the first word of
-#: ``settings``.
+#: The first word of every key's ``settings``: raised when the key's format or
+#: the refinement it describes changes, so that every earlier export is
+#: recomputed once (counted as ``version``).
 KEY_VERSION = 3
 
 
 def prediction_digest(data_sample) -> str:
-    """Digest of the (unrefined) prediction of an mmdet or mmseg data sample.
-
-    mmdet: ``pred_instances`` masks ((N, H, W), as bool, bit-packed), scores
-    (float32) and labels (int64), N = 0 included; mmseg: the ``pred_sem_seg``
-    label map (int64).  Shapes are included.
-    """
+    """Digest of the (unrefined) prediction of a data sample, whatever its
+    kind (:meth:`~mmsamrefiner.engine.prediction_kinds.PredictionKind.
+    update_digest`: mmdet masks, scores and labels, N = 0 included; mmseg the
+    label map; shapes included)."""
     digest = hasher()
-    if 'pred_instances' in data_sample:
-        instances = data_sample.pred_instances
-        if 'masks' in instances:
-            masks = as_bool_tensor(instances.masks).cpu().numpy()
-            digest.update(f'masks{masks.shape}'.encode('ascii'))
-            # (N, H*W) spelt out: reshape(N, -1) is undefined for N = 0
-            flat = masks.reshape(masks.shape[0], int(np.prod(masks.shape[1:])))
-            update_array(digest, np.packbits(flat, axis=1), 'bits')
-        for name in ('scores', 'labels'):
-            if name in instances:
-                values = getattr(instances, name)
-                values = values.cpu().numpy() if isinstance(values, torch.Tensor) else values
-                update_array(digest, np.asarray(
-                    values, np.float32 if name == 'scores' else np.int64), name)
-    elif 'pred_sem_seg' in data_sample:
-        update_array(digest, data_sample.pred_sem_seg.data.cpu().numpy().astype(np.int64),
-                     'sem_seg')
-    else:
-        raise KeyError('neither pred_instances (mmdet) nor pred_sem_seg (mmseg) in the '
-                       f'prediction; keys: {data_sample.keys()}')
+    prediction_kind(data_sample).update_digest(digest, data_sample)
     return digest.hexdigest()
 
 
@@ -134,82 +112,12 @@ def image_identity(data_sample, batch_input: Optional[torch.Tensor] = None,
     return f'pixels:{digest.hexdigest()}'
 
 
-def key_settings(kind: str, options) -> str:
+def key_settings(kind: PredictionKind, options) -> str:
     """The key's ``settings``: its version, the prediction's kind and the
     hook's settings the refined masks depend on (``options``: a
     :class:`~mmsamrefiner.engine.prediction_refiner.RefineOptions`)."""
-    if kind == 'det':
-        own = f'score_thr={float(options.score_thr)!r}'
-    else:
-        classes = None if options.classes is None else [int(c) for c in options.classes]
-        own = (f'classes={classes} background={int(options.background)} '
-               f'ignore_index={options.ignore_index}')
-    encode_batch = 'batch' if options.encode_batch is None else int(options.encode_batch)
-    return f'v{KEY_VERSION} {kind} {own} encode_batch={encode_batch}'
-
-
-def export_key(data_sample, batch_input, refiner_digest: str, options) -> dict:
-    """What the refinement of ``data_sample``'s (unrefined) prediction is
-    computed from: the dict stored with its export (see the module
-    docstring)."""
-    return dict(prediction=prediction_digest(data_sample),
-                image=image_identity(data_sample, batch_input, options.channel_order),
-                refiner=refiner_digest, settings=key_settings(sample_kind(data_sample), options))
-
-
-def export_name(data_sample):
-    """What the sample's export is named after: mmdet its ``img_id`` (else
-    ``img_path``), mmseg its ``img_path`` (None when it has none)."""
-    if 'pred_instances' in data_sample:
-        return data_sample.metainfo.get('img_id', data_sample.metainfo.get('img_path'))
-    return data_sample.metainfo.get('img_path')
-
-
-def relative_parts(img_path: str, img_dir: Optional[str]) -> Optional[List[str]]:
-    """The components of ``img_path`` relative to the folder ``img_dir``
-    (``['a', 'x.jpg']``), or None when it is not inside that folder (or
-    ``img_dir`` is empty)."""
-    if not img_dir:
-        return None
-    try:
-        relative = osp.relpath(osp.abspath(img_path), osp.abspath(img_dir))
-    except ValueError:  # another drive (Windows)
-        return None
-    parts = relative.split(os.sep)
-    if relative == os.curdir or parts[0] == os.pardir or osp.isabs(relative):
-        return None
-    return parts
-
-
-def label_map_key(img_path: str, img_dir: Optional[str]) -> str:
-    """The key of an mmseg image's label map (its path under ``out_dir``
-    without ``.png``): the image's path relative to the dataset's image
-    folder ``img_dir`` without its extension, mmseg's own layout
-    (``<img_dir>/a/x.jpg`` -> ``a/x``), else the stem of its file name; each
-    component goes through :func:`~mmsamrefiner.utils.file_keys.file_key`,
-    so the key is never absolute and never holds ``..``."""
-    parts = relative_parts(img_path, img_dir) or [osp.basename(img_path)]
-    parts[-1] = osp.splitext(parts[-1])[0]
-    return '/'.join(file_key(part) for part in parts)
-
-
-def sample_key(data_sample, img_dir: Optional[str] = None) -> str:
-    """The key naming a sample's export and record: mmdet ``file_key`` of
-    its ``img_id`` (a part ``parts/<key>.json``), mmseg :func:`label_map_key`
-    of its ``img_path`` under ``img_dir`` (a label map ``<key>.png``)."""
-    if sample_kind(data_sample) == 'det':
-        return file_key(export_name(data_sample))
-    return label_map_key(export_name(data_sample), img_dir)
-
-
-def sample_identity(data_sample) -> tuple:
-    """What tells two images of a loop apart: mmdet ``(img_id, img_path)``,
-    mmseg ``(None, absolute img_path)``; two identities that reach one key
-    are a collision."""
-    meta = data_sample.metainfo
-    if sample_kind(data_sample) == 'det':
-        return meta.get('img_id'), meta.get('img_path')
-    return None, osp.normpath(osp.abspath(meta['img_path']))
+    return (f'v{KEY_VERSION} {kind.name} {kind.key_settings(options)} '
+            f'encode_batch={int(options.encode_batch)}')
 
 
 def record_digests(key: dict) -> tuple:
@@ -263,8 +171,8 @@ class PseudoLabelExport:
         dataset: the loop's dataset (mmdet: its ``metainfo['classes']`` and
             ``cat_ids`` name the COCO categories; mmseg: its
             ``data_prefix['img_path']`` is the image folder whose layout the
-            label maps keep, :func:`label_map_key`).
-        refiner_digest: :meth:`SAMRefiner.fingerprint` (the key's ``refiner``).
+            label maps keep).
+        refiner_digest: the refiner's fingerprint (the key's ``refiner``).
         options: the :class:`~mmsamrefiner.engine.prediction_refiner.RefineOptions`
             (the key's ``settings``; ``keep_coarse`` and ``score_thr`` also
             apply to what is read back).
@@ -272,6 +180,10 @@ class PseudoLabelExport:
         reuse: read back exports whose key matches (the test loop).
         export_score_thr: mmdet: instances scored under it are left out of
             ``instances.json`` (None: all are written).
+
+    Raises:
+        ValueError: ``out_dir`` is, lies inside or contains what the dataset
+            reads (:func:`check_apart_from_inputs`).
     """
 
     def __init__(self, out_dir: str, dataset, refiner_digest: str, options,
@@ -284,47 +196,41 @@ class PseudoLabelExport:
         self.options = options
         self.counts = counts
         self.reuse = reuse
-        self.writer = None  # made for the loop's first sample
+        self.writer = None  # made for the loop's first sample, by its kind
+        self.kind: Optional[PredictionKind] = None
         prefix = getattr(dataset, 'data_prefix', None)
         self.img_dir = prefix.get('img_path') if isinstance(prefix, dict) else None
         self.claimed: Dict[str, tuple] = {}  # key -> identity of the image that has it
         check_apart_from_inputs(out_dir, dataset)
 
-    def _writer(self, kind: str):
+    def _writer(self, kind: PredictionKind):
+        """The loop's writer, made by the kind of its first sample."""
         if self.writer is None:
-            if kind == 'det':
-                classes = getattr(self.dataset, 'metainfo', {}).get('classes')
-                if classes is None:
-                    raise ValueError('exporting COCO pseudo-labels needs the class names: the '
-                                     f'{type(self.dataset).__name__} of this loop has no '
-                                     'metainfo["classes"]')
-                # mmdet's CocoDataset maps labels to COCO category ids; others get 1..K
-                self.writer = PseudoLabelCocoWriter(self.out_dir, classes,
-                                                    getattr(self.dataset, 'cat_ids', None))
-            else:
-                self.writer = PseudoLabelMapWriter(self.out_dir)
+            self.writer = kind.make_writer(self.out_dir, self.dataset, self.export_score_thr)
+            self.kind = kind
         return self.writer
 
     def key(self, data_sample, batch_input=None) -> dict:
-        return export_key(data_sample, batch_input, self.refiner_digest, self.options)
+        """What the refinement of ``data_sample``'s (unrefined) prediction is
+        computed from: the dict stored with its export (see the module
+        docstring)."""
+        return dict(prediction=prediction_digest(data_sample),
+                    image=image_identity(data_sample, batch_input, self.options.channel_order),
+                    refiner=self.refiner_digest,
+                    settings=key_settings(prediction_kind(data_sample), self.options))
 
     def read_back(self, data_sample, batch_input=None) -> Tuple[bool, dict]:
         """``(reused, key)``: with ``reuse``, reads the sample's export back into
         it when its record matches (counted as resumed, or as stale with why)."""
-        kind = sample_kind(data_sample)
+        kind = prediction_kind(data_sample)
         name = self.claim(data_sample)
         writer = self._writer(kind)
         key = self.key(data_sample, batch_input)
         if not self.reuse:
             return False, key
         record, _ = writer.records.check(name, *record_digests(key))
-        reused = False
-        if record is not None:
-            exported = writer.read(name)
-            if kind == 'det':
-                reused = self._apply_instances(data_sample, exported)
-            else:
-                reused = self._apply_label_map(data_sample, exported)
+        reused = record is not None and kind.read_back(writer, name, data_sample, self.options,
+                                                       self.counts)
         if reused:
             self.counts.num_resumed += 1
         else:
@@ -353,114 +259,43 @@ class PseudoLabelExport:
                 return
         counts.stale_reasons['damaged'] += 1  # the key matches, the files do not
 
-    def _apply_instances(self, data_sample, exported) -> bool:
-        instances = data_sample.pred_instances
-        if 'masks' not in instances:
-            return False  # refining says why
-        if exported is None or len(exported['masks']) != len(instances):
-            return False
-        if self.options.keep_coarse:
-            instances.coarse_masks = as_bool_tensor(instances.masks).clone()
-        instances.masks = torch.from_numpy(exported['masks']).to(instances.scores.device)
-        passed = int((instances.scores >= self.options.score_thr).sum())
-        self.counts.num_instances_reused += passed
-        self.counts.num_instances_skipped += len(instances) - passed
-        return True
-
-    def _apply_label_map(self, data_sample, exported) -> bool:
-        from mmengine.structures import PixelData
-        label_map = data_sample.pred_sem_seg.data
-        if exported is None or exported.shape != tuple(label_map.shape[-2:]):
-            return False
-        if self.options.keep_coarse:
-            data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
-        data_sample.pred_sem_seg = PixelData(
-            data=torch.from_numpy(exported).to(label_map.device, label_map.dtype)[None])
-        return True
-
-    def check(self, data_sample) -> None:
-        """Raise before refining a sample whose export cannot be named."""
-        meta = data_sample.metainfo
-        if sample_kind(data_sample) == 'seg':
-            if not meta.get('img_path'):
-                raise KeyError('exporting label maps needs img_path in the data samples: '
-                               'keep it in the meta_keys of PackSegInputs')
-        elif meta.get('img_id') is None and not meta.get('img_path'):
-            raise KeyError('exporting COCO pseudo-labels needs img_id (or img_path) in the data '
-                           'samples: keep it in the meta_keys of PackDetInputs')
-
     def claim(self, data_sample) -> str:
-        """The sample's key (:func:`sample_key`), once it is known that no
+        """The sample's key (its kind's ``key``), once it is known that no
         other image of this loop has it.
 
         Raises:
-            ValueError: another image of this loop reached the same key (its
-                export would be overwritten); nothing of this one is written.
+            ValueError: the sample's export cannot be named (no ``img_id``
+                nor ``img_path`` for mmdet, no ``img_path`` for mmseg), or
+                another image of this loop reached the same key (its export
+                would be overwritten); nothing of this one is written.
         """
-        self.check(data_sample)
-        key = sample_key(data_sample, self.img_dir)
-        identity = sample_identity(data_sample)
+        kind = prediction_kind(data_sample)
+        kind.check_nameable(data_sample)
+        key = kind.key(data_sample, self.img_dir)
+        identity = kind.identity(data_sample)
         first = self.claimed.setdefault(key, identity)
         if find_collision([(key, first), (key, identity)]) is not None:
-            raise ValueError(self._collision_message(sample_kind(data_sample), key, first,
-                                                     identity))
+            where = osp.join(self.out_dir, self._writer(kind).relpath(key))
+            raise ValueError(kind.collision_message(where, first, identity, self.img_dir))
         return key
-
-    def _collision_message(self, kind: str, key: str, first: tuple, second: tuple) -> str:
-        writer = PseudoLabelCocoWriter if kind == 'det' else PseudoLabelMapWriter
-        where = osp.join(self.out_dir, writer.relpath(key))
-        if kind == 'seg':
-            inside = [relative_parts(path, self.img_dir) is not None
-                      for path in (first[1], second[1])]
-            why = ('their paths under the image folder differ only in the extension; rename one'
-                   if all(inside) else
-                   "not both are in the dataset's image folder (data_prefix['img_path']: "
-                   f'{self.img_dir}), whose sub-folders would keep them apart, and an image '
-                   'outside it is named by its file stem; rename one or put them under that '
-                   'folder')
-            return f'images {first[1]} and {second[1]} would both be exported as {where}: {why}'
-        return (f'images img_id={first[0]!r} ({first[1]}) and img_id={second[0]!r} '
-                f'({second[1]}) would both be exported as {where}: their ids give one file '
-                'name; give each image of the dataset an id of its own')
 
     def write(self, data_sample, key: dict) -> None:
         """Write the sample's refined prediction (N = 0 instances or an empty
         label map included), then its record."""
-        kind = sample_kind(data_sample)
+        kind = prediction_kind(data_sample)
         name = self.claim(data_sample)
         writer = self._writer(kind)
-        if kind == 'det':
-            outputs, num_masks = self._write_instances(writer, name, data_sample)
-        else:
-            outputs = writer.write(name, data_sample.pred_sem_seg.data[0].cpu().numpy())
-            num_masks = 1
+        outputs, num_masks = kind.write(writer, name, data_sample)
         input_digest, settings = record_digests(key)
         writer.records.write(name, status='refined', input=input_digest, settings=settings,
                              outputs=outputs, fields=key,
                              img_path=data_sample.metainfo.get('img_path'),
                              num_masks=num_masks)
 
-    @staticmethod
-    def _write_instances(writer, name: str, data_sample) -> Tuple[dict, int]:
-        """Write an mmdet sample's part: its (N, H, W) masks with labels and
-        scores; ``(outputs, N)``."""
-        instances = data_sample.pred_instances
-        img_id = export_name(data_sample)
-        img_path = data_sample.metainfo.get('img_path') or str(img_id)
-        masks = as_bool_tensor(instances.masks).cpu().numpy()
-        outputs = writer.write(name, img_id, osp.basename(img_path), masks,
-                               instances.labels.cpu().numpy(), instances.scores.cpu().numpy())
-        return outputs, len(masks)
-
     def finish(self, logger) -> None:
-        """At the loop's end: mmdet parts are merged into ``instances.json``
-        (by the main process, once every rank has written its parts), leaving
-        out instances under ``export_score_thr``."""
-        if isinstance(self.writer, PseudoLabelCocoWriter):
-            barrier()
-            if is_main_process():
-                out_file = self.writer.merge(score_thr=self.export_score_thr)
-                left_out = ('' if self.export_score_thr is None else
-                            f' ({self.writer.num_left_out} instances under export_score_thr='
-                            f'{self.export_score_thr} left out)')
-                logger.info(f'SAMRefinerHook: wrote {out_file}{left_out}')
+        """At the loop's end: what the kind does then (mmdet: the parts are
+        merged into ``instances.json`` by the main process, once every rank
+        has written its parts, leaving out instances under
+        ``export_score_thr``)."""
+        if self.writer is not None:
+            self.kind.finish(self.writer, logger)

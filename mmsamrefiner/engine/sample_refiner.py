@@ -2,11 +2,11 @@
 """Refining the predictions held by mmdet/mmseg data samples.
 
 The one place where MM data samples meet :class:`~mmsamrefiner.SAMRefiner`:
-:class:`SAMRefinerHook` (through
-:class:`~mmsamrefiner.engine.prediction_refiner.PredictionRefiner`) and the
-semi-supervised teacher's mask refiner (:mod:`mmsamrefiner.engine.teacher`) go through
-it.  ``tools/refine.py`` does not: it refines coarse-mask files, not data
-samples, through :func:`mmsamrefiner.apis.refine_collection`.
+:class:`SAMRefinerHook` (through the prediction kinds of
+:mod:`mmsamrefiner.engine.prediction_kinds`) and the semi-supervised teacher's
+mask refiner (:mod:`mmsamrefiner.engine.teacher`) go through it.
+``tools/refine.py`` does not: it refines coarse-mask files, not data samples,
+through :func:`mmsamrefiner.apis.refine_collection`.
 
 * :func:`refine_det_sample`: ``DetDataSample.pred_instances.masks``
   ((N, H, W) bool tensor, original image frame since mmdet rescales
@@ -16,7 +16,6 @@ samples, through :func:`mmsamrefiner.apis.refine_collection`.
   map) goes through split-then-merge.
 * :func:`sample_image`: the image the predictions refer to, read from
   ``img_path`` or rebuilt from the batch input.
-* :func:`sample_kind`: which of the two a prediction is.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -60,17 +59,6 @@ def sample_image(data_sample, batch_input: Optional[torch.Tensor] = None,
     return np.ascontiguousarray(image), channel_order
 
 
-def sample_kind(data_sample) -> str:
-    """``'det'`` for an mmdet prediction (``pred_instances``), ``'seg'`` for an
-    mmseg one (``pred_sem_seg``); KeyError for anything else."""
-    if 'pred_instances' in data_sample:
-        return 'det'
-    if 'pred_sem_seg' in data_sample:
-        return 'seg'
-    raise KeyError('SAMRefinerHook found neither pred_instances (mmdet) nor '
-                   f'pred_sem_seg (mmseg) in the prediction; keys: {data_sample.keys()}')
-
-
 def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarray],
                       channel_order: str = 'rgb', score_thr: float = 0.0,
                       keep_coarse: bool = False, image_embedding=None) -> int:
@@ -81,15 +69,16 @@ def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarr
         data_sample: a ``DetDataSample`` whose ``pred_instances`` has ``masks``
             (N, H, W) bool and ``scores`` (N,), H x W = the image's size.
         image: (H, W, 3) uint8 in ``channel_order`` (None when
-            ``image_embedding`` is given).
+            ``image_embedding`` is given, or when no instance is scored at
+            least ``score_thr``).
         score_thr: instances with a lower score keep their masks.
         keep_coarse: store the unrefined masks as ``pred_instances.coarse_masks``.
         image_embedding: the image's precomputed ``ImageEmbedding``.
     """
     instances = data_sample.pred_instances
     if 'masks' not in instances:
-        raise KeyError('pred_instances has no masks: SAMRefinerHook needs an instance '
-                       'segmentation model (e.g. Mask R-CNN), not a box-only detector')
+        raise ValueError('pred_instances has no masks: SAMRefinerHook needs an instance '
+                         'segmentation model (e.g. Mask R-CNN), not a box-only detector')
     masks = as_bool_tensor(instances.masks)
     if keep_coarse:
         instances.coarse_masks = masks.clone()
@@ -114,7 +103,8 @@ def refine_seg_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarr
     Args:
         data_sample: a ``SegDataSample`` whose ``pred_sem_seg.data`` is a
             (1, H, W) integer label map, H x W = the image's size.
-        image: (H, W, 3) uint8 in ``channel_order``.
+        image: (H, W, 3) uint8 in ``channel_order`` (None when the map holds
+            no class to refine).
         classes, background, ignore_index: as in
             :meth:`SAMRefiner.refine_semantic`.
         keep_coarse: store the unrefined map as ``coarse_sem_seg``.

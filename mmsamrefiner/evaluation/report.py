@@ -14,6 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from mmsamrefiner.mask_io.coarse_masks import (
+    READ_ERRORS,
     BinaryMasks,
     CocoInstances,
     LabelMaps,
@@ -31,10 +32,10 @@ from .functional import boundary_iou, mask_iou
 def evaluate_collection(collection, gt: str, left_out: Optional[LeftOut] = None,
                         ignore_index: int = 255) -> Dict[str, Dict[str, float]]:
     """``{'coarse': metrics, 'refined': metrics}`` of a collection
-    (:class:`~mmsamrefiner.apis.mask_collections.MaskCollection`: its coarse
-    input and its refined output) against the ground truth ``gt`` (in the
-    input format): :meth:`~mmsamrefiner.apis.mask_collections.MaskCollection.
-    evaluate`, which calls the format's function below.
+    (:class:`~mmsamrefiner.mask_io.mask_collections.MaskCollection`: its
+    coarse input, ``source``, and its refined output, ``refined_path``)
+    against the ground truth ``gt`` (in the input format), by the function
+    below for the collection's format.
 
     Args:
         left_out: images to leave out (e.g. ``LeftOut(records)``: those that
@@ -44,7 +45,14 @@ def evaluate_collection(collection, gt: str, left_out: Optional[LeftOut] = None,
     """
     if left_out is None:
         left_out = LeftOut()
-    return collection.evaluate(gt, left_out, ignore_index=ignore_index)
+    source, refined = collection.source, collection.refined_path
+    if isinstance(source, CocoInstances):
+        return evaluate_coco(source, refined, gt, left_out)
+    if isinstance(source, LabelMaps):
+        return evaluate_label_maps(source, refined, gt, left_out, ignore_index)
+    if isinstance(source, BinaryMasks):
+        return evaluate_binary_masks(source, refined, gt, left_out)
+    raise TypeError(f'no scores for a collection of {type(source).__name__}')
 
 
 def _annotation_problem(ann: dict, position, height, width) -> Optional[str]:
@@ -57,7 +65,7 @@ def _annotation_problem(ann: dict, position, height, width) -> Optional[str]:
         return f'annotation {ann["id"]} has no segmentation'
     try:
         decode_segmentation(ann['segmentation'], height, width)
-    except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+    except ValueError as error:  # a malformed segmentation (its documented error)
         return f'annotation {ann["id"]}: {error}'
     return None
 
@@ -132,7 +140,7 @@ def evaluate_label_maps(source: LabelMaps, refined_dir: str, gt_dir: str, left_o
                     raise ValueError(f'the label map is {label_map.shape[0]}x'
                                      f'{label_map.shape[1]}, the ground truth '
                                      f'{gt.shape[0]}x{gt.shape[1]}')
-        except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+        except READ_ERRORS as error:  # this image is left out, with the reason
             left_out.add(item.key, f'{which}: {type(error).__name__}: {error}')
             continue
         for which, label_map in maps.items():
@@ -163,7 +171,7 @@ def evaluate_binary_masks(source: BinaryMasks, refined_dir: str, gt_dir: str,
                         raise ValueError(f'{name} is {pred.shape[0]}x{pred.shape[1]}, the '
                                          f'ground truth {gt.shape[0]}x{gt.shape[1]}')
                     pairs[which].append((pred, gt))
-        except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+        except READ_ERRORS as error:  # this image is left out, with the reason
             left_out.add(item.key, f'{which}: {type(error).__name__}: {error}')
             continue
         for which, image_pairs in pairs.items():

@@ -1,6 +1,18 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
-"""Readers and writers: coarse-mask collections, the refined-mask writers (one
-family, one resume scheme).
+"""Reading and writing mask files.
+
+* :mod:`.coarse_masks`: the coarse-mask collections users have (COCO, label
+  maps, binary PNGs), read per image;
+* :mod:`.mask_collections`: a collection and its refined output, one class per
+  format (what ``tools/refine.py`` refines and the SAMRefiner++ datasets read);
+* :mod:`.refined_masks`: the writers of refined masks and pseudo-labels, one
+  protocol;
+* :mod:`.records`: per-image records (resume), the output lock, the error of
+  an output that cannot be written;
+* :mod:`.run_settings`: ``encode_batch``, checked one way by the tool and the
+  hook;
+* :mod:`.rle`, :mod:`.png`: RLE and PNG coding; :mod:`.left_out`: images a
+  pass over a refined collection leaves out.
 
 The atomic writers and the content-keyed array cache live in
 :mod:`mmsamrefiner.utils` (the refiner core uses them too); their names are
@@ -9,20 +21,32 @@ also exported here.
 from mmsamrefiner.utils.atomic import atomic_write_bytes, atomic_write_json, atomic_write_npz
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
 
+from .mask_collections import (
+    BinaryMaskCollection,
+    CoarseInstances,
+    CoarseLabelMap,
+    CocoCollection,
+    LabelMapCollection,
+    MaskCollection,
+    RefinedInstances,
+    as_collection,
+)
 from .png import encode_png
+from .records import OutputBusyError, OutputLock, OutputWriteError, RecordBook
 from .refined_masks import (
-                                       PseudoLabelCocoWriter,
-                                       PseudoLabelMapWriter,
-                                       RecordBook,
-                                       RefinedBinaryMaskWriter,
-                                       RefinedCocoWriter,
-                                       RefinedLabelMapWriter,
+    PseudoLabelCocoWriter,
+    PseudoLabelMapWriter,
+    RefinedBinaryMaskWriter,
+    RefinedCocoWriter,
+    RefinedLabelMapWriter,
 )
 from .rle import decode_rle, encode_rle
 
 __all__ = [
     'atomic_write_bytes', 'atomic_write_json', 'atomic_write_npz', 'encode_png',
     'MaskCache', 'content_key', 'PseudoLabelCocoWriter', 'PseudoLabelMapWriter',
-    'RecordBook', 'RefinedCocoWriter', 'RefinedLabelMapWriter', 'RefinedBinaryMaskWriter',
-    'encode_rle', 'decode_rle'
+    'RecordBook', 'OutputLock', 'OutputBusyError', 'OutputWriteError', 'RefinedCocoWriter',
+    'RefinedLabelMapWriter', 'RefinedBinaryMaskWriter', 'encode_rle', 'decode_rle',
+    'MaskCollection', 'CocoCollection', 'LabelMapCollection', 'BinaryMaskCollection',
+    'CoarseInstances', 'CoarseLabelMap', 'RefinedInstances', 'as_collection'
 ]

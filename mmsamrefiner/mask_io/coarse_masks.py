@@ -48,6 +48,13 @@ from mmsamrefiner.utils.file_keys import file_key
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
+#: What reading a mask, label map or image file raises when the file is at
+#: fault: a missing or unreadable file (``OSError``), content that is not what
+#: it should be (``ValueError``, :class:`AnnotationError` and
+#: :class:`InputRefused` among them), and PIL's ``DecompressionBombError`` for
+#: a file over PIL's own pixel limit (read without ``max_pixels``).
+READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+
 
 class CollectionError(ValueError):
     """The collection as a whole cannot be refined (not COCO, duplicate ids)."""
@@ -121,7 +128,11 @@ def header_size(path: str) -> Optional[Tuple[int, int]]:
     try:
         with pil_pixel_limit_lifted(), Image.open(path) as image:
             width, height = image.size
-    except Exception:  # noqa: BLE001 - unidentified, missing, damaged: left to the decoder
+    except Exception:  # noqa: BLE001
+        # Broad on purpose: PIL's format plugins report a damaged header with
+        # whatever their parsing step raised (OSError, SyntaxError,
+        # struct.error, ValueError, ...); any failure here leaves the file to
+        # the decoder, which reports it, or to the check of its decoded size.
         return None
     return height, width
 
@@ -202,7 +213,10 @@ def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
             if isinstance(rle['counts'], str):
                 rle['counts'] = rle['counts'].encode('ascii')
         mask = mask_utils.decode(rle)
-    except Exception as error:  # noqa: BLE001 - pycocotools' errors name no field
+    except Exception as error:  # noqa: BLE001
+        # Broad on purpose: pycocotools' C decoder raises TypeError, ValueError
+        # or its own errors for malformed counts, naming no field; each
+        # becomes the ValueError this function documents.
         raise ValueError(f'its RLE cannot be decoded ({type(error).__name__}: {error})') \
             from error
     if mask.shape != (height, width):

@@ -6,8 +6,9 @@ from typing import Optional
 
 import cv2
 
+from mmsamrefiner.mask_io.coarse_masks import READ_ERRORS
 from mmsamrefiner.mask_io.left_out import LeftOut
-from mmsamrefiner.mask_io.refined_masks import writing
+from mmsamrefiner.mask_io.records import writing
 from mmsamrefiner.refiner.inputs import load_rgb_image
 from mmsamrefiner.utils.atomic import atomic_write_bytes
 
@@ -17,7 +18,7 @@ from .overlay import draw_masks, side_by_side
 def show_collection(collection, show_dir: str, left_out: Optional[LeftOut] = None,
                     ignore_index: int = 255, background: int = 0) -> LeftOut:
     """Write ``<show_dir>/<key>.jpg``: the image with coarse and refined masks
-    of ``collection`` (a :class:`~mmsamrefiner.apis.mask_collections.
+    of ``collection`` (a :class:`~mmsamrefiner.mask_io.mask_collections.
     MaskCollection`, which gives the masks: :meth:`overlay_masks`; label maps
     are drawn as class masks, ``ignore_index`` and ``background`` left out).
 
@@ -25,7 +26,7 @@ def show_collection(collection, show_dir: str, left_out: Optional[LeftOut] = Non
     failed) are not drawn, nor are images whose picture or masks cannot be
     read or decoded: those are added to ``left_out``, which is returned.
     An overlay that cannot be written raises
-    :class:`~mmsamrefiner.mask_io.refined_masks.OutputWriteError`.
+    :class:`~mmsamrefiner.mask_io.records.OutputWriteError`.
     """
     if left_out is None:
         left_out = LeftOut()
@@ -47,7 +48,7 @@ def show_collection(collection, show_dir: str, left_out: Optional[LeftOut] = Non
                     raise ValueError(f'the masks are {masks[which].shape[1]}x'
                                      f'{masks[which].shape[2]}, the image '
                                      f'{image.shape[0]}x{image.shape[1]}')
-        except Exception as error:  # noqa: BLE001 - this image is left out, with the reason
+        except READ_ERRORS as error:  # this image is left out, with the reason
             left_out.add(item.key, f'{which}: {type(error).__name__}: {error}')
             _remove_stale(overlay)
             continue

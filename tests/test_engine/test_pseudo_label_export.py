@@ -135,7 +135,6 @@ def test_stale_exports_are_counted_with_why(tmp_path, image):
     assert why(det_sample(image, seed=1)) == {'prediction'}
     assert why(det_sample(image, scores=(0.9, 0.3))) == {'prediction'}
     assert why(det_sample(image), encode_batch=2) == {'settings'}
-    assert why(det_sample(image), encode_batch=True) == {'settings'}
     assert why(det_sample(image), keep_coarse=True) == set()  # keep_coarse: not a setting
     record = tmp_path / '.records' / '1.json'
     stored = json.loads(record.read_text())
@@ -198,8 +197,16 @@ def test_exports_that_cannot_be_named_or_labelled_raise(tmp_path, image):
     export, _ = make_export(tmp_path)
     sample = seg_sample(image)
     sample.set_metainfo(dict(img_path=None))
-    with pytest.raises(KeyError, match='img_path'):
-        export.check(sample)
+    with pytest.raises(ValueError, match='exporting label maps needs img_path'):
+        export.claim(sample)
+    with pytest.raises(ValueError, match='exporting label maps needs img_path'):
+        export.read_back(sample)
+    nameless = det_sample(image)
+    nameless.set_metainfo(dict(img_id=None, img_path=None))
+    with pytest.raises(ValueError, match='needs img_id'):
+        export.read_back(nameless)
+    with pytest.raises(ValueError, match='none of pred_instances .mmdet., pred_sem_seg'):
+        export.read_back(DetDataSample(metainfo=dict(img_id=1, img_path=image)))
     export = PseudoLabelExport(str(tmp_path), SimpleNamespace(metainfo={}), 'r',
                                RefineOptions(), LoopCounts(), True)
     with pytest.raises(ValueError, match='class names'):

@@ -29,7 +29,7 @@ def test_no_image_at_all_is_a_clear_error():
 def test_box_only_predictions_are_refused(tiny_sam, scene):
     sample = DetDataSample()
     sample.pred_instances = InstanceData(bboxes=torch.zeros(1, 4), scores=torch.ones(1))
-    with pytest.raises(KeyError, match='instance segmentation model'):
+    with pytest.raises(ValueError, match='instance segmentation model'):
         refine_det_sample(SAMRefiner(tiny_sam), sample, scene[0])
 
 

@@ -62,10 +62,17 @@ def test_score_threshold_leaves_low_scored_instances(tmp_path, tiny_sam_cfg):
     hooks = with_tiny_sam(lines['custom_hooks'], tiny_sam_cfg, keep_coarse=True,
                           score_thr=2.0)  # above any score
     cfg = mask_rcnn_cfg(tmp_path / 'coco', tmp_path / 'work', lines['custom_imports'], hooks)
-    _, _, _, received = run_test(cfg)
+    runner, hook, _, received = run_test(cfg)
+    skipped = sum(len(sample['pred_instances']['scores']) for sample in received)
+    assert skipped > 0 and len(received) == 2  # the hook ran on instances it left alone
+    assert (hook.num_refined, hook.num_nothing_to_refine) == (0, 2)
+    assert (hook.num_instances_refined, hook.num_instances_skipped) == (0, skipped)
     for sample in received:
         pred = sample['pred_instances']
         np.testing.assert_array_equal(pred['masks'], pred['coarse_masks'])
+    log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log')).read()
+    assert ('2 images: 0 refined, 2 with nothing to refine (kept as predicted), 0 reused' in log
+            and f'instances: 0 refined, {skipped} skipped by score_thr=2.0' in log)
 
 
 def mask_iou(a, b):
@@ -78,7 +85,7 @@ def test_encode_batch_encodes_a_batch_at_once_and_gives_the_same_masks(tmp_path,
                                                                        monkeypatch):
     lines = readme_snippet('mmdet-hook')
     hooks = with_tiny_sam(lines['custom_hooks'], tiny_sam_cfg, keep_coarse=True,
-                          encode_batch=True)
+                          encode_batch=2)
     cfg = mask_rcnn_cfg(tmp_path / 'coco', tmp_path / 'work', lines['custom_imports'], hooks)
     cfg.test_dataloader.batch_size = 2
     calls = []

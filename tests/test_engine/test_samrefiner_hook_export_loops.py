@@ -90,7 +90,8 @@ def test_mmdet_loop_exports_and_resumes_images_without_instances(tmp_path, tiny_
         [metric], hooks, 'mmdet', visualization)
 
     assert 'coco/segm_mAP' in metrics and metrics['recorded'] == 3
-    assert (hook.num_refined, hook.num_resumed, hook.num_instances_refined) == (3, 0, 6)
+    assert (hook.num_refined, hook.num_resumed, hook.num_instances_refined) == (2, 0, 6)
+    assert hook.num_nothing_to_refine == 1  # image 2: no instance
     by_id = {s['img_id']: s['pred_instances'] for s in received}
     empty = by_id[2]
     assert empty['masks'].shape == empty['coarse_masks'].shape == (0, HEIGHT, WIDTH)
@@ -141,7 +142,7 @@ def test_mmdet_ids_that_look_like_paths_are_exported_inside_out_dir(tmp_path, ti
         ScriptedDetector(det_predictions(ids, empty={'../../x'})), tmp_path / 'work',
         coco_dataset(tmp_path / 'coco', ann_file), [], hooks, 'mmdet')
 
-    assert hook.num_refined == 5 and len(received) == 5
+    assert (hook.num_refined, hook.num_nothing_to_refine, len(received)) == (4, 1, 5)
     new = files_under(tmp_path) - before
     assert all(f.split(os.sep)[0] in ('export', 'work') for f in new), sorted(new)
     keys = [file_key(img_id) for img_id in ids]
@@ -227,7 +228,8 @@ def test_mmseg_loop_exports_a_nested_folder_and_empty_maps_and_resumes(tmp_path,
         [dict(type='IoUMetric', iou_metrics=['mIoU'])], hooks, 'mmseg', visualization)
 
     assert 'mIoU' in metrics and metrics['recorded'] == 4
-    assert (hook.num_refined, hook.num_resumed) == (4, 0)
+    # b/x: background only, c/y: ignore_index only: nothing to refine
+    assert (hook.num_refined, hook.num_nothing_to_refine, hook.num_resumed) == (2, 2, 0)
     pngs = {f for f in files_under(out_dir) if not f.startswith('.records')}
     assert pngs == {'a/x.png', 'b/x.png', 'c/y.png', 'z.png'}  # a/x and b/x both kept
     refined = {}

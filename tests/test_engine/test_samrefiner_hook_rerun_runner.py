@@ -48,5 +48,6 @@ def test_a_reinitialised_mask_rcnn_in_the_same_work_dir_gets_its_own_refined_mas
             decode_rle([a['segmentation'] for a in anns], HEIGHT, WIDTH), fresh)
 
     log = open(osp.join(runner.log_dir, f'{runner.timestamp}.log')).read()
-    assert 'SAMRefinerHook (test): 2 images: 2 refined, 0 reused from a previous run' in log
+    assert ('SAMRefinerHook (test): 2 images: 2 refined, 0 with nothing to refine (kept as '
+            'predicted), 0 reused from a previous run') in log
     assert '2 earlier exports were stale (prediction differs: 2)' in log

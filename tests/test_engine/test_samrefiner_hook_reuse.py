@@ -183,7 +183,8 @@ def test_the_same_detector_rerun_reuses_its_export_and_logs_it(tmp_path, images,
     predictions = det_predictions(images, 1)
     first = fake_runner(DetDouble(predictions), tmp_path / 'work')
     want = det_masks(run_loop(make_hook(tiny_sam_cfg), first, images))
-    assert 'SAMRefinerHook (test): 2 images: 2 refined, 0 reused' in first.logger.text()
+    assert 'SAMRefinerHook (test): 2 images: 2 refined, 0 with nothing to refine' \
+        in first.logger.text()
 
     again = fake_runner(DetDouble(predictions), tmp_path / 'work')
     hook = make_hook(tiny_sam_cfg, keep_coarse=True)
@@ -192,8 +193,8 @@ def test_the_same_detector_rerun_reuses_its_export_and_logs_it(tmp_path, images,
     assert_all_equal(det_masks(outputs), want)
     for output, (img_id, _, _) in zip(outputs, images):
         np.testing.assert_array_equal(output.pred_instances.coarse_masks, predictions[img_id][0])
-    assert 'SAMRefinerHook (test): 2 images: 0 refined, 2 reused from a previous run' \
-        in again.logger.text('info')
+    assert ('SAMRefinerHook (test): 2 images: 0 refined, 0 with nothing to refine (kept as '
+            'predicted), 2 reused from a previous run') in again.logger.text('info')
     assert 'instances: 0 refined, 0 skipped by score_thr=0.0, 6 read back refined' \
         in again.logger.text('info')
 
@@ -261,6 +262,8 @@ def test_a_score_thr_that_lets_no_instance_through_warns(tmp_path, images, tiny_
     runner = fake_runner(DetDouble(det_predictions(images, 1)), tmp_path)
     outputs = run_loop(hook, runner, images)
     assert hook.report['num_instances_refined'] == 0
+    assert (hook.num_refined, hook.num_nothing_to_refine) == (0, 2)
+    assert '2 images: 0 refined, 2 with nothing to refine' in runner.logger.text('info')
     assert 'score_thr=0.95 let no instance through: nothing was refined' \
         in runner.logger.text('warning')
     predictions = det_predictions(images, 1)
@@ -297,7 +300,8 @@ def test_another_segmentor_in_the_same_out_dir_gets_its_own_label_maps(tmp_path,
     hook = make_hook(tiny_sam_cfg)
     assert_all_equal(seg_maps(run_loop(hook, again, images)), want)
     assert (hook.num_refined, hook.num_resumed) == (0, 2)
-    assert '0 refined, 2 reused from a previous run' in again.logger.text('info')
+    assert '0 refined, 0 with nothing to refine (kept as predicted), 2 reused from a previous ' \
+        'run' in again.logger.text('info')
 
 
 def test_a_label_map_changed_or_unrecorded_since_is_recomputed(tmp_path, images,
@@ -335,7 +339,9 @@ def test_a_detector_that_predicts_nothing_exports_empty_images_warns_and_resumes
     runner = fake_runner(DetDouble(predictions), tmp_path / 'work')
     hook = make_hook(tiny_sam_cfg, keep_coarse=True)
     outputs = run_loop(hook, runner, images)
-    assert (hook.num_refined, hook.num_instances_refined, hook.num_instances_skipped) == (2, 0, 0)
+    assert (hook.num_refined, hook.num_nothing_to_refine) == (0, 2)
+    assert (hook.num_instances_refined, hook.num_instances_skipped) == (0, 0)
+    assert '2 images: 0 refined, 2 with nothing to refine' in runner.logger.text('info')
     assert 'the model predicted no instance: nothing was refined' in runner.logger.text('warning')
     assert [o.pred_instances.coarse_masks.shape for o in outputs] == [(0, HEIGHT, WIDTH)] * 2
     coco = json.load(open(tmp_path / 'work' / 'pseudo_labels' / 'instances.json'))
@@ -346,7 +352,8 @@ def test_a_detector_that_predicts_nothing_exports_empty_images_warns_and_resumes
     outputs = run_loop(hook, again, images)
     assert (hook.num_refined, hook.num_resumed, hook.num_stale) == (0, 2, 0)
     assert [o.pred_instances.masks.shape for o in outputs] == [(0, HEIGHT, WIDTH)] * 2
-    assert '0 refined, 2 reused from a previous run' in again.logger.text('info')
+    assert '0 refined, 0 with nothing to refine (kept as predicted), 2 reused from a previous ' \
+        'run' in again.logger.text('info')
 
 
 def test_images_with_nothing_over_score_thr_are_not_encoded(tmp_path, images, tiny_sam_cfg,
@@ -359,13 +366,14 @@ def test_images_with_nothing_over_score_thr_are_not_encoded(tmp_path, images, ti
         return encode_images(self, rgbs, channel_order)
 
     monkeypatch.setattr(SAMRefiner, 'encode_images', counting)
-    hook = make_hook(tiny_sam_cfg, encode_batch=True, keep_coarse=True, out_dir=None)
+    hook = make_hook(tiny_sam_cfg, encode_batch=2, keep_coarse=True, out_dir=None)
     runner = fake_runner(DetDouble(no_predictions(images, empty=[2])), tmp_path)
     hook.before_test(runner)
     metas = [dict(img_id=img_id, img_path=path, ori_shape=(HEIGHT, WIDTH),
                   img_shape=(HEIGHT, WIDTH)) for img_id, path, _ in images]
     outputs = runner.model.test_step(dict(data_samples=metas))  # one batch of both
     hook.after_test(runner)
-    assert calls == [1] and hook.num_refined == 2  # image 2 refined (nothing to do), not encoded
+    assert calls == [1]  # image 2 has nothing to refine: not encoded
+    assert (hook.num_refined, hook.num_nothing_to_refine) == (1, 1)
     assert outputs[1].pred_instances.masks.shape == (0, HEIGHT, WIDTH)
     assert (outputs[0].pred_instances.masks != outputs[0].pred_instances.coarse_masks).any()

@@ -16,7 +16,7 @@ from mmsamrefiner.mask_io.coarse_masks import (
     CollectionError,
     decode_segmentation,
 )
-from mmsamrefiner.mask_io.refined_masks import (
+from mmsamrefiner.mask_io.records import (
     INPUT_CHANGED,
     NEW,
     OUTPUT_CHANGED,
@@ -25,11 +25,17 @@ from mmsamrefiner.mask_io.refined_masks import (
     OutputBusyError,
     OutputLock,
     RecordBook,
+)
+from mmsamrefiner.mask_io.refined_masks import (
+    PseudoLabelCocoWriter,
+    PseudoLabelMapWriter,
     RefinedBinaryMaskWriter,
     RefinedCocoWriter,
+    RefinedLabelMapWriter,
 )
 from mmsamrefiner.refiner.inputs import check_complete_jpeg, load_rgb_image
 from mmsamrefiner.synthetic.coco_collection import write_coco_collection
+from mmsamrefiner.utils.digest import digest_file
 
 
 def write(path, obj):
@@ -139,7 +145,7 @@ def test_input_digest_follows_annotations_and_image_file(tmp_path):
 def test_record_check_reasons(tmp_path):
     book = RecordBook(str(tmp_path))
     (tmp_path / 'a.png').write_bytes(b'png')
-    from mmsamrefiner.mask_io.refined_masks import digest_bytes
+    from mmsamrefiner.utils.digest import digest_bytes
     assert book.check('a', 'in', 'set') == (None, NEW)
     book.write('a', status='refined', input='in', settings='set',
                outputs={'a.png': digest_bytes(b'png')})
@@ -189,10 +195,58 @@ def test_coco_parts_apply_to_their_own_image_only(tmp_path):
     writer = RefinedCocoWriter(str(tmp_path / 'out.json'), coco)
     mask = np.zeros((1, 3, 3), bool)
     writer.write('1', [5], mask, np.ones(1))
-    writer.discard('2')
+    writer.write('2', [5], mask, np.ones(1))  # an earlier run's part ...
+    assert writer.discard('2') == {}  # ... removed: image 2's annotations pass through
     merged = json.load(open(writer.merge()))
     assert merged['annotations'][0]['refined_score'] == 1.0
     assert merged['annotations'][1:] == coco['annotations'][1:]
+
+
+def writers(root):
+    """Each writer of refined masks, the arguments of one ``write`` and what
+    ``read`` gives back."""
+    masks = np.zeros((2, 3, 4), bool)
+    masks[0, 1, 1] = masks[1, 2, 3] = True
+    scores = np.array([0.5, 0.25], np.float32)
+    label_map = np.arange(12).reshape(3, 4) % 3
+    return [
+        (RefinedCocoWriter(osp.join(root, 'c.json'), dict(images=[], annotations=[])),
+         (['7', '8'], masks, scores), dict(ann_ids=['7', '8'], masks=masks, scores=scores)),
+        (RefinedLabelMapWriter(osp.join(root, 'l')), (label_map, None),
+         dict(label_map=label_map, palette=None)),
+        (RefinedBinaryMaskWriter(osp.join(root, 'b')), (['0.png', '1.png'], masks),
+         dict(names=['0.png', '1.png'], masks=masks)),
+        (PseudoLabelCocoWriter(osp.join(root, 'p'), ['a', 'b']),
+         (7, 'x.jpg', masks, np.array([1, 0]), scores),
+         dict(masks=masks, labels=np.array([1, 0]), scores=scores)),
+        (PseudoLabelMapWriter(osp.join(root, 'm')), (label_map, ), dict(label_map=label_map)),
+    ]
+
+
+def test_every_writer_keeps_one_protocol(tmp_path):
+    """write / has / read / relpath / discard / merge mean the same on each
+    writer: what is written is read back, discarded is gone, the outputs
+    named are the files written under root, records live under root."""
+    for writer, arguments, expected in writers(str(tmp_path)):
+        name = type(writer).__name__
+        assert not writer.has('k') and writer.read('k') is None, name
+        outputs = writer.write('k', *arguments)
+        assert writer.has('k') and outputs, name
+        for relpath, digest in outputs.items():
+            assert relpath.startswith(writer.relpath('k')), name
+            assert digest_file(osp.join(writer.root, relpath)) == digest, name
+        back = writer.read('k')
+        assert back.keys() == expected.keys(), name
+        for field, value in expected.items():
+            if value is None or isinstance(value, list):
+                assert back[field] == value, (name, field)
+            else:
+                np.testing.assert_array_equal(back[field], value, err_msg=f'{name} {field}')
+        assert writer.records.dir == osp.join(writer.root, '.records'), name
+        merged = writer.merge()
+        assert merged is None or osp.isfile(merged), name
+        assert writer.discard('k') == {} and not writer.has('k'), name
+        assert writer.read('k') is None, name
 
 
 def test_a_truncated_jpeg_is_refused_a_whole_one_read(tmp_path):

@@ -52,17 +52,20 @@ def test_coco_writer_parts_merge_and_read_back(tmp_path):
 
 
 def test_coco_writer_merge_leaves_out_instances_under_score_thr_but_no_image(tmp_path):
-    writer = PseudoLabelCocoWriter(str(tmp_path), classes=['a'])
+    writer = PseudoLabelCocoWriter(str(tmp_path), classes=['a'], score_thr=0.5)
     masks = np.ones((3, 4, 4), bool)
     writer.write('1', 1, 'x.jpg', masks, np.zeros(3, int), np.array([0.9, 0.5, 0.49]))
     writer.write('2', 2, 'y.jpg', masks[:1], np.zeros(1, int), np.array([0.1]))
-    coco = json.load(open(writer.merge(score_thr=0.5)))
+    coco = json.load(open(writer.merge()))
     assert [a['score'] for a in coco['annotations']] == [0.9, 0.5]  # 0.5 itself is kept
     assert [a['id'] for a in coco['annotations']] == [1, 2]
     assert [im['id'] for im in coco['images']] == [1, 2] and writer.num_left_out == 2
     assert len(writer.read('1')['masks']) == 3  # the part keeps every instance
+    writer = PseudoLabelCocoWriter(str(tmp_path), classes=['a'])
     coco = json.load(open(writer.merge()))
     assert len(coco['annotations']) == 4 and writer.num_left_out == 0
+    coco = json.load(open(writer.merge(['2'])))  # the parts of some images only
+    assert [im['id'] for im in coco['images']] == [2] and len(coco['annotations']) == 1
 
 
 def test_coco_writer_needs_one_cat_id_per_class(tmp_path):
@@ -76,10 +79,10 @@ def test_label_map_writer_round_trip(tmp_path):
     label_map[0, 0] = 255
     assert writer.write('img_01', label_map) == {
         'img_01.png': digest_file(str(tmp_path / 'img_01.png'))}
-    np.testing.assert_array_equal(writer.read('img_01'), label_map)
+    np.testing.assert_array_equal(writer.read('img_01')['label_map'], label_map)
     wide = label_map * 200  # over 255: a 16-bit PNG
     writer.write('img_02', wide)
-    np.testing.assert_array_equal(writer.read('img_02'), wide)
+    np.testing.assert_array_equal(writer.read('img_02')['label_map'], wide)
     assert writer.read('img_03') is None
     with pytest.raises(ValueError, match=r'\(H, W\)'):
         writer.write('a', label_map[None])

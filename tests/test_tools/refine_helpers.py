@@ -6,19 +6,18 @@ import json
 import os
 import os.path as osp
 import struct
-import sys
 import zlib
 
 from ..mm_data import make_coco_dataset
+from .tool_modules import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import refine as refine_tool  # noqa: E402
+refine_tool = load_tool('refine')
 
 
-def run(argv, after_image=None):
+def run(argv):
     """tools/refine.py with ``argv``, in this process."""
-    return refine_tool.run(refine_tool.parse_args(argv), after_image=after_image)
+    return refine_tool.run(refine_tool.parse_args(argv))
 
 
 def coco_collection(root, num_images=3):

@@ -4,13 +4,12 @@ quality where it is known, re-runs that reuse finished steps and redo only
 what a changed setting touches."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import benchmark_pseudo_labels as bench  # noqa: E402
+from .tool_modules import load_tool
+
+bench = load_tool('benchmark_pseudo_labels')
 
 #: real (tiny) Mask R-CNN and FCN trainings through the tool
 pytestmark = pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
+from mmsamrefiner.mask_io.records import RecordBook
 from mmsamrefiner.synthetic import make_scene
 from mmsamrefiner.synthetic.defects import make_coarse_masks
 
@@ -46,23 +47,25 @@ def test_coco_round_trip_keeps_fields_and_evaluates(tmp_path, config, capsys):
     assert sorted(os.listdir(tmp_path / 'show')) == ['1.jpg', '2.jpg', '3.jpg']
 
 
-def test_an_interrupted_run_resumes_to_the_same_output(tmp_path, config):
+def test_an_interrupted_run_resumes_to_the_same_output(tmp_path, config, monkeypatch):
     img_dir, coarse_file, _ = coco_collection(tmp_path)
     reference = str(tmp_path / 'reference.json')
     run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', reference])
 
     out = str(tmp_path / 'refined.json')
-    done = []
+    done, write_record = [], RecordBook.write
 
-    def crash_after_two(item):
-        done.append(item.key)
+    def crash_after_two(book, key, **record):  # Ctrl-C once two images are recorded
+        write_record(book, key, **record)
+        done.append(key)
         if len(done) == 2:
             raise KeyboardInterrupt
 
+    monkeypatch.setattr(RecordBook, 'write', crash_after_two)
     with pytest.raises(KeyboardInterrupt):
-        run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out],
-            after_image=crash_after_two)
-    assert not osp.exists(out)  # merged only at the end
+        run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out])
+    monkeypatch.undo()
+    assert done == ['1', '2'] and not osp.exists(out)  # merged only at the end
     report = run([config, '--img-dir', img_dir, '--coco', coarse_file, '--out', out])
     assert report['rank_summary']['skipped'] == 2 and report['rank_summary']['done'] == 1
     assert json.load(open(out)) == json.load(open(reference))

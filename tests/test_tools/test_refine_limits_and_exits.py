@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmsamrefiner.mask_io import coarse_masks, refined_masks
+from mmsamrefiner.mask_io import coarse_masks, records, refined_masks
 from mmsamrefiner.mask_io.refined_masks import RefinedCocoWriter
 from mmsamrefiner.testing import write_label_map_collection
 
@@ -126,8 +126,8 @@ def test_pils_bomb_limit_gives_way_to_ours_and_is_restored(tmp_path, config, mon
 
 
 def disk_full_after(monkeypatch, writes: int, error=errno.ENOSPC):
-    """Make the outputs' atomic writes fail with ``error`` after ``writes`` of
-    them."""
+    """Make the atomic writes of outputs and records fail with ``error``
+    after ``writes`` of them."""
     atomic_write_bytes, done = refined_masks.atomic_write_bytes, []
 
     def write(path, data):
@@ -136,7 +136,8 @@ def disk_full_after(monkeypatch, writes: int, error=errno.ENOSPC):
         done.append(path)
         atomic_write_bytes(path, data)
 
-    monkeypatch.setattr(refined_masks, 'atomic_write_bytes', write)
+    for module in (refined_masks, records):
+        monkeypatch.setattr(module, 'atomic_write_bytes', write)
 
 
 def test_a_full_disk_stops_in_one_sentence_and_a_rerun_gives_the_same_bytes(

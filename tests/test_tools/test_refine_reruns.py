@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmsamrefiner.mask_io.refined_masks import OutputLock
+from mmsamrefiner.mask_io.records import OutputLock
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.testing import write_label_map_collection
 

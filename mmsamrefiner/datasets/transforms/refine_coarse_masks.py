@@ -12,6 +12,8 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import MessageHub, print_log
 from torch.utils.data import get_worker_info
 
+from mmsamrefiner.refiner.inputs import check_channel_order
+from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.registry import TRANSFORMS, build_in_scope
 from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
 from mmsamrefiner.utils.mask_cache import MaskCache, content_key
@@ -97,7 +99,11 @@ class _Tally:
                          "this worker's epoch)")
             else:
                 self.log(f'totals of {self._epoch_name()} in {self.where}')
-        except Exception:  # noqa: BLE001 - logging may be shut down at exit
+        except Exception:  # noqa: BLE001
+            # Broad on purpose: this runs from a finalizer at the process's
+            # exit, when logging's handlers and streams may already be closed
+            # (ValueError, OSError, AttributeError, ...); the totals are lost,
+            # the exit must not fail.
             pass
 
 
@@ -202,8 +208,7 @@ class RefineCoarseMasks(BaseTransform):
                  log_interval: Optional[int] = 500) -> None:
         if mask_format not in ('bitmap', 'polygon'):
             raise ValueError(f"mask_format must be 'bitmap' or 'polygon', got {mask_format!r}")
-        if channel_order not in ('rgb', 'bgr'):
-            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        check_channel_order(channel_order)
         self.refiner_cfg = refiner
         self.device = device
         self.cache = MaskCache(cache_dir) if cache_dir else None
@@ -240,13 +245,11 @@ class RefineCoarseMasks(BaseTransform):
 
     def settings(self) -> str:
         """What the refined masks depend on besides the inputs (the cache key's
-        part): :meth:`SAMRefiner.fingerprint` (settings and the content of SAM's
-        weights; builds the refiner) and the label-map options."""
-        refiner = self.refiner
-        fingerprint = (refiner.fingerprint() if hasattr(refiner, 'fingerprint')
-                       else repr(refiner))
-        return repr(('RefineCoarseMasks', fingerprint, self.classes, self.background,
-                     self.ignore_index, self.channel_order))
+        part): the refiner's fingerprint (settings and the content of SAM's
+        weights: :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`;
+        builds the refiner) and the label-map options."""
+        return repr(('RefineCoarseMasks', fingerprint_of(self.refiner), self.classes,
+                     self.background, self.ignore_index, self.channel_order))
 
     # -- counts, per process -----------------------------------------------------
     @property
@@ -293,7 +296,12 @@ class RefineCoarseMasks(BaseTransform):
                     f'img is {getattr(image, "dtype", type(image).__name__)}, not uint8 '
                     '(LoadImageFromFile(to_float32=True) gives float32 images)')
             outcome = refine(results)
-        except Exception as error:  # noqa: BLE001 - a bad sample must not stop training
+        except Exception as error:  # noqa: BLE001
+            # Broad on purpose: whatever one sample raises (bad pixels, masks
+            # of another size, an error of SAM on them) keeps its coarse masks
+            # and is counted and logged, so one bad sample does not stop
+            # training; strict=True re-raises, and fail_fast_after stops a
+            # pipeline whose every sample fails.
             if self.strict:
                 raise
             self._failed(tally, results, error)

@@ -3,7 +3,8 @@
 
 The hook holds the settings and wires the loops; the work is done by
 :mod:`..prediction_refiner` (wrapping ``val_step``/``test_step``, refining),
-:mod:`..pseudo_label_export` (export and resume), :mod:`..loop_report`
+:mod:`..prediction_kinds` (what depends on the kind of prediction, mmdet or
+mmseg), :mod:`..pseudo_label_export` (export and resume), :mod:`..loop_report`
 (counts and log lines) and :mod:`..teacher` (semi-supervised pseudo-labels).
 """
 import os.path as osp
@@ -12,6 +13,9 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
+from mmsamrefiner.mask_io.run_settings import check_encode_batch
+from mmsamrefiner.refiner.inputs import check_channel_order
+from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.registry import HOOKS, build_in_scope
 from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
 
@@ -20,11 +24,10 @@ from ..prediction_refiner import (
     STEP_OF_MODE,
     PredictionRefiner,
     RefineOptions,
-    encode_batch_size,
     unwrap_step,
     wrap_step,
 )
-from ..pseudo_label_export import PseudoLabelExport, export_key
+from ..pseudo_label_export import PseudoLabelExport
 from ..teacher import TeacherMaskRefiner, attach_mask_refiner
 
 
@@ -49,12 +52,12 @@ class SAMRefinerHook(Hook):
     map per image, at its path under the dataset's image folder), images
     without predictions included; names are never paths, and two images of a
     loop that would share one are refused, naming both
-    (:func:`~mmsamrefiner.engine.pseudo_label_export.sample_key`); then a
-    record (``<out_dir>/.records/``, the scheme ``tools/refine.py`` uses) of
-    what it was computed from: the model's
-    unrefined prediction, the image, :meth:`SAMRefiner.fingerprint` (settings
-    and the *content* of SAM's weights) and the hook's settings, and of the
-    files' digests (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
+    (:meth:`~mmsamrefiner.engine.pseudo_label_export.PseudoLabelExport.claim`);
+    then a record (``<out_dir>/.records/``, the scheme ``tools/refine.py``
+    uses) of what it was computed from: the model's unrefined prediction, the
+    image, :meth:`SAMRefiner.fingerprint` (settings and the *content* of SAM's
+    weights) and the hook's settings, and of the files' digests
+    (:mod:`~mmsamrefiner.engine.pseudo_label_export`).
 
     Resume: in the **test loop**, an image whose record matches is read back
     instead of refined again (an interrupted run resumes; the same checkpoint
@@ -63,13 +66,16 @@ class SAMRefinerHook(Hook):
     exports: each validation refines every image and rewrites the export, so
     a metric is never computed from another epoch's masks.
 
-    Each loop logs how many images were refined, reused and found stale (and
-    why), and for mmdet how many instances were refined and how many
+    Each loop logs how many images were refined, had nothing to refine (mmdet:
+    no instance scored at least ``score_thr``, none at all included; mmseg:
+    no class to refine; kept as predicted), were reused and were found stale
+    (and why), and for mmdet how many instances were refined and how many
     ``score_thr`` skipped, with a warning when it let no instance through;
     the numbers are also in :attr:`report` (summed over ranks) and, for this
-    process, in ``num_refined``, ``num_resumed``, ``num_stale``,
-    ``stale_reasons``, ``num_instances_refined``, ``num_instances_reused``,
-    ``num_instances_skipped`` (:mod:`~mmsamrefiner.engine.loop_report`).
+    process, in ``num_refined``, ``num_nothing_to_refine``, ``num_resumed``,
+    ``num_stale``, ``stale_reasons``, ``num_instances_refined``,
+    ``num_instances_reused``, ``num_instances_skipped``, ``num_det_images``
+    (:mod:`~mmsamrefiner.engine.loop_report`).
 
     Semi-supervised training (``refine_pseudo_labels=True``): with
     :class:`~mmsamrefiner.models.semi_mask_detector.SemiMaskDetector`, the
@@ -92,7 +98,7 @@ class SAMRefinerHook(Hook):
         export_score_thr (float, optional): mmdet: instances scored under it
             are left out of the exported ``instances.json`` (the evaluator
             still sees them).  None (default): every predicted instance is
-            exported, as before this option; pseudo-labelling configs set it
+            exported; pseudo-labelling configs set it
             (``configs/self_training/``).  Applied when the loop's parts are
             merged, so changing it refines nothing again.
         classes (Sequence[int], optional): mmseg class ids to refine (default:
@@ -101,15 +107,15 @@ class SAMRefinerHook(Hook):
         ignore_index (int): mmseg label left alone.
         refine_pseudo_labels (bool): refine the teacher's pseudo-masks
             during semi-supervised training (``SemiMaskDetector``).
-        channel_order (str): channel order of the batch inputs, used when an
-            image must be rebuilt from them (MM loaders give ``'bgr'``).
+        channel_order (str): channel order of the batch inputs, ``'rgb'`` or
+            ``'bgr'``, used when an image must be rebuilt from them (MM
+            loaders give ``'bgr'``).
         encode_batch (int): images of a loader batch per image-encoder call,
-            as ``tools/refine.py --encode-batch``: ``1`` (default) encodes
-            each image on its own; more is faster on GPUs (the masks equal
-            the one-by-one ones up to float rounding, so it is part of the
-            export's key).  Images whose export is read back are not encoded.
-            ``True``, the earlier bool form, still means the whole loader
-            batch in one call (``False``: 1).
+            an int >= 1, as ``tools/refine.py --encode-batch``: ``1``
+            (default) encodes each image on its own; more is faster on GPUs
+            (the masks equal the one-by-one ones up to float rounding, so it
+            is part of the export's key).  Images whose export is read back,
+            or that have nothing to refine, are not encoded.
     """
 
     priority = 'LOW'
@@ -127,13 +133,12 @@ class SAMRefinerHook(Hook):
                  ignore_index: int = 255,
                  refine_pseudo_labels: bool = False,
                  channel_order: str = 'bgr',
-                 encode_batch: Union[int, bool] = 1) -> None:
+                 encode_batch: int = 1) -> None:
         unknown = set(modes) - set(STEP_OF_MODE)
         if unknown:
             raise ValueError(f'modes must be among {sorted(STEP_OF_MODE)}, got {sorted(unknown)}')
-        if channel_order not in ('rgb', 'bgr'):
-            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
-        encode_batch_size(encode_batch)  # refuse anything but a count or a bool now
+        check_channel_order(channel_order)
+        check_encode_batch(encode_batch)
         if export_score_thr is not None and (isinstance(export_score_thr, bool) or
                                              not isinstance(export_score_thr, (int, float))):
             raise ValueError('export_score_thr is a score (instances under it are not exported) '
@@ -180,11 +185,9 @@ class SAMRefinerHook(Hook):
         return self._refiner
 
     def _fingerprint(self) -> str:
-        """:meth:`SAMRefiner.fingerprint` (computed once), the key's ``refiner``."""
+        """The refiner's fingerprint (computed once), the key's ``refiner``."""
         if self._refiner_digest is None:
-            refiner = self.refiner()
-            fingerprint = getattr(refiner, 'fingerprint', None)
-            self._refiner_digest = fingerprint() if callable(fingerprint) else repr(refiner)
+            self._refiner_digest = fingerprint_of(self.refiner())
         return self._refiner_digest
 
     def _export_dir(self, runner) -> Optional[str]:
@@ -230,21 +233,6 @@ class SAMRefinerHook(Hook):
         self.report = summarize(self._counts, mode)
         log_report(runner.logger, self.report, self.score_thr, self._export_dir(runner),
                    reuses=self._export is not None and self._export.reuse)
-
-    def refine_sample(self, runner, data_sample, batch_input=None,
-                      image_embedding=None) -> None:
-        """Refine one prediction in place (or, in the test loop, read back its
-        export made from the same inputs); the image's embedding is computed
-        unless given.  Outside a loop: refined, not exported."""
-        if self._predictions is None:
-            self._predictions = PredictionRefiner(self.refiner(runner), self.options(),
-                                                  self._counts)
-        self._predictions.refine_sample(data_sample, batch_input, image_embedding)
-
-    def export_key(self, data_sample, batch_input=None) -> dict:
-        """What the refinement of ``data_sample``'s (unrefined) prediction is
-        computed from: the fields stored in its export's record."""
-        return export_key(data_sample, batch_input, self._fingerprint(), self.options())
 
     # -- semi-supervised training --------------------------------------------
     def before_train(self, runner) -> None:

@@ -2,11 +2,16 @@
 """A coarse-mask collection and its refined output, one class per format.
 
 Every kind has the same interface, so the code that refines, scores and draws
-a collection never asks which format it has:
+a collection (:func:`mmsamrefiner.apis.refine_collection`,
+:mod:`mmsamrefiner.evaluation.report`,
+:mod:`mmsamrefiner.visualization.collection`) and the SAMRefiner++ datasets
+(:mod:`mmsamrefiner.datasets.coarse_mask_dataset`, which open collections for
+reading only) never ask which format they have:
 
 * :meth:`~MaskCollection.items`, :meth:`~MaskCollection.input_digest`,
   :meth:`~MaskCollection.read`: an image's coarse input (the reader,
-  :mod:`mmsamrefiner.mask_io.coarse_masks`);
+  :mod:`.coarse_masks`), as :class:`CoarseInstances` or
+  :class:`CoarseLabelMap`;
 * :meth:`~MaskCollection.check`, :meth:`~MaskCollection.check_image`: the
   collection as a whole (no two images share an output key) and, before any
   pixel is decoded, an image (not outside the image folder, not over the
@@ -16,26 +21,27 @@ a collection never asks which format it has:
 * :meth:`~MaskCollection.write`, :meth:`~MaskCollection.discard`,
   :attr:`~MaskCollection.records`, :meth:`~MaskCollection.finish`: atomic
   writes, the per-image completion records
-  (:class:`~mmsamrefiner.mask_io.refined_masks.RecordBook`) and the merged
-  output (:mod:`mmsamrefiner.mask_io.refined_masks`);
-* :meth:`~MaskCollection.evaluate`: coarse and refined against ground truth
-  (:mod:`mmsamrefiner.evaluation.report`);
-* :meth:`~MaskCollection.overlay_masks`: the masks an overlay draws
-  (:mod:`mmsamrefiner.visualization.collection`).
+  (:class:`~.records.RecordBook`) and the merged output, through the
+  collection's writer (:mod:`.refined_masks`);
+* :attr:`~MaskCollection.refined_path`, :meth:`~MaskCollection.eval_file`:
+  what ``--eval`` scores and where it writes the scores;
+* :meth:`~MaskCollection.overlay_masks`: the masks an overlay draws.
 
 :class:`CocoCollection` (COCO instance json), :class:`LabelMapCollection` (PNG
 label maps) and :class:`BinaryMaskCollection` (per-image folders of binary
-PNGs).  Each keeps its reader's class name as :attr:`~MaskCollection.
-format_name`: it is part of the settings digest of every record, so outputs
-written before these classes existed are still reused.
+PNGs).  :attr:`~MaskCollection.format_name`, the reader's class name, is part
+of the settings digest of every record.
 """
 import json
 import os.path as osp
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from mmsamrefiner.mask_io.coarse_masks import (
+from mmsamrefiner.utils.file_keys import find_collision
+
+from .coarse_masks import (
     BinaryMasks,
     CoarseItem,
     CocoInstances,
@@ -45,20 +51,46 @@ from mmsamrefiner.mask_io.coarse_masks import (
     read_binary_mask,
     read_label_map,
 )
-from mmsamrefiner.mask_io.left_out import LeftOut
-from mmsamrefiner.mask_io.refined_masks import (
-    RefinedBinaryMaskWriter,
-    RefinedCocoWriter,
-    RefinedLabelMapWriter,
-)
-from mmsamrefiner.utils.file_keys import find_collision
+from .refined_masks import RefinedBinaryMaskWriter, RefinedCocoWriter, RefinedLabelMapWriter
+
+
+@dataclass
+class CoarseInstances:
+    """An image's coarse instances.
+
+    Attributes:
+        masks: (N, H, W) bool, the image's frame ((0, 0, 0) or (0, H, W) for
+            none).
+        ids: what names each mask in the collection: its annotation id
+            (COCO) or its file name (binary masks).
+    """
+    masks: np.ndarray
+    ids: list
+
+
+@dataclass
+class CoarseLabelMap:
+    """An image's coarse label map: ``label_map`` (H, W) int64 and its
+    ``palette`` ((K, 3) uint8 RGB, or None for a grey PNG)."""
+    label_map: np.ndarray
+    palette: Optional[np.ndarray]
+
+
+@dataclass
+class RefinedInstances:
+    """An image's refined instances: ``masks`` (N, H, W) bool, ``scores``
+    (N,) float32 (0 for masks passed through unrefined), ``empty`` (N,)
+    bool (the refined mask is empty)."""
+    masks: np.ndarray
+    scores: np.ndarray
+    empty: np.ndarray
 
 
 class MaskCollection:
-    """A coarse-mask collection (``source``, a reader of
-    :mod:`~mmsamrefiner.mask_io.coarse_masks`) and the writer of its refined
-    output (``writer``, of :mod:`~mmsamrefiner.mask_io.refined_masks`; None
-    for a collection that is only read, as the SAMRefiner++ datasets do)."""
+    """A coarse-mask collection (``source``, a reader of :mod:`.coarse_masks`)
+    and the writer of its refined output (``writer``, of
+    :mod:`.refined_masks`; None for a collection that is only read, as the
+    SAMRefiner++ datasets do)."""
 
     #: what an image's coarse input is checked against the image as
     what = 'masks'
@@ -121,15 +153,15 @@ class MaskCollection:
         return dict(max_pixels=max_pixels or 0)
 
     def check_image(self, item: CoarseItem, max_pixels: Optional[int] = None) -> None:
-        """Raise :class:`~mmsamrefiner.mask_io.coarse_masks.InputRefused`,
-        before any pixel is decoded, if the image must not be read: its header
-        says it has more than ``max_pixels`` pixels (None or 0: no limit)."""
+        """Raise :class:`~.coarse_masks.InputRefused`, before any pixel is
+        decoded, if the image must not be read: its header says it has more
+        than ``max_pixels`` pixels (None or 0: no limit)."""
         check_file_pixels('image', item.img_path, max_pixels)
 
     def read(self, item: CoarseItem, max_pixels: Optional[int] = None):
         """The image's coarse input (what :meth:`refine` takes); an input of
         more than ``max_pixels`` pixels is refused before it is decoded."""
-        return self.source.load(item, max_pixels=max_pixels)
+        raise NotImplementedError
 
     def size(self, coarse):
         """The (H, W) the image must have for ``coarse`` (None: no check)."""
@@ -155,21 +187,26 @@ class MaskCollection:
         raise NotImplementedError
 
     def discard(self, key: str) -> Dict[str, str]:
-        """The output of an image whose coarse input cannot be read."""
-        return self.writer.discard(key)
+        """Remove the output of an image whose coarse input cannot be read
+        (a COCO image without a part keeps its annotations in the merged
+        json); ``{}``."""
+        return self._output().discard(key)
 
     def finish(self, keys: Iterable[str]) -> None:
-        """After all ranks are done: write what gathers the images (if any)."""
+        """After all ranks are done: write what gathers the images (the
+        writer's ``merge``; nothing for formats without one file)."""
+        self._output().merge(keys)
 
     # -- scoring and drawing -----------------------------------------------------
+    @property
+    def refined_path(self) -> str:
+        """The refined output as its reader takes it: the output folder (the
+        merged json for COCO)."""
+        return self._output().root
+
     def eval_file(self) -> str:
         """Where ``tools/refine.py --eval`` writes its scores."""
-        return osp.join(self.writer.root, 'eval.json')
-
-    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
-        """``{'coarse': metrics, 'refined': metrics}`` against the ground
-        truth ``gt`` (in the input format); see :mod:`mmsamrefiner.evaluation.report`."""
-        raise NotImplementedError
+        return osp.join(self._output().root, 'eval.json')
 
     def prepare_overlays(self) -> None:
         """Open what :meth:`overlay_masks` reads for every image."""
@@ -181,36 +218,40 @@ class MaskCollection:
 
 
 class _InstanceCollection(MaskCollection):
-    """Instances: ``read`` gives (N, H, W) bool masks and their ids."""
+    """Instances: ``read`` gives :class:`CoarseInstances`, ``refine``
+    :class:`RefinedInstances`."""
 
-    def size(self, coarse):
-        masks, _ = coarse
-        return masks.shape[-2:] if len(masks) else None
+    def read(self, item: CoarseItem, max_pixels: Optional[int] = None) -> CoarseInstances:
+        masks, ids = self.source.load(item, max_pixels=max_pixels)
+        return CoarseInstances(masks=masks, ids=ids)
 
-    def num_masks(self, coarse) -> int:
-        return int(len(coarse[0]))
+    def size(self, coarse: CoarseInstances):
+        return coarse.masks.shape[-2:] if len(coarse.masks) else None
 
-    def passthrough(self, coarse):
-        masks, _ = coarse
-        return dict(masks=masks, scores=np.zeros(len(masks), np.float32),
-                    empty=np.zeros(len(masks), bool))
+    def num_masks(self, coarse: CoarseInstances) -> int:
+        return int(len(coarse.masks))
 
-    def refine(self, refiner, image, coarse, embedding, semantic_options: dict):
-        masks, _ = coarse
-        if not len(masks):
+    def passthrough(self, coarse: CoarseInstances) -> RefinedInstances:
+        count = len(coarse.masks)
+        return RefinedInstances(masks=coarse.masks, scores=np.zeros(count, np.float32),
+                                empty=np.zeros(count, bool))
+
+    def refine(self, refiner, image, coarse: CoarseInstances, embedding,
+               semantic_options: dict) -> RefinedInstances:
+        if not len(coarse.masks):
             return self.passthrough(coarse)
-        result = refiner.refine(image, masks, image_embedding=embedding)
-        return dict(masks=result.masks, scores=result.scores, empty=result.empty)
+        result = refiner.refine(image, coarse.masks, image_embedding=embedding)
+        return RefinedInstances(masks=result.masks, scores=result.scores, empty=result.empty)
 
-    def num_empty(self, output) -> int:
-        return int(np.sum(output['empty']))
+    def num_empty(self, output: RefinedInstances) -> int:
+        return int(np.sum(output.empty))
 
 
 class CocoCollection(_InstanceCollection):
     """A COCO instance json (:class:`CocoInstances`) refined into the same json
     (:class:`RefinedCocoWriter`)."""
 
-    def __init__(self, source: CocoInstances, writer: RefinedCocoWriter):
+    def __init__(self, source: CocoInstances, writer: Optional[RefinedCocoWriter]):
         super().__init__(source, writer)
         self._refined: Optional[CocoInstances] = None
 
@@ -247,29 +288,28 @@ class CocoCollection(_InstanceCollection):
         return [a for a in self.source.anns_of[item.meta['image']['id']]
                 if self.source.refinable(a)]
 
-    def write(self, key: str, coarse, output) -> Dict[str, str]:
-        return self.writer.write(key, coarse[1], output['masks'], output['scores'])
+    def write(self, key: str, coarse: CoarseInstances,
+              output: RefinedInstances) -> Dict[str, str]:
+        return self.writer.write(key, coarse.ids, output.masks, output.scores)
 
-    def finish(self, keys: Iterable[str]) -> None:
-        self.writer.merge(keys)
+    @property
+    def refined_path(self) -> str:
+        return self._output().out_file
 
     def eval_file(self) -> str:
-        return self.writer.out_file + '.eval.json'
-
-    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
-        from mmsamrefiner.evaluation.report import evaluate_coco
-        return evaluate_coco(self.source, self.writer.out_file, gt, left_out)
+        return self._output().out_file + '.eval.json'
 
     def prepare_overlays(self) -> None:
-        self._refined = CocoInstances(self.writer.out_file, self.source.img_dir)
+        self._refined = CocoInstances(self._output().out_file, self.source.img_dir)
 
     def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
                       background: int = 0) -> np.ndarray:
         if which == 'coarse':
-            return self.source.load(item)[0]
+            return self.read(item).masks
         if self._refined is None:
             self.prepare_overlays()
-        return self._refined.load(item)[0]
+        masks, _ = self._refined.load(item)
+        return masks
 
 
 class BinaryMaskCollection(_InstanceCollection):
@@ -287,21 +327,19 @@ class BinaryMaskCollection(_InstanceCollection):
     def input_path(self) -> str:
         return self.source.mask_dir
 
-    def write(self, key: str, coarse, output) -> Dict[str, str]:
-        return self.writer.write(key, coarse[1], output['masks'])
-
-    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
-        from mmsamrefiner.evaluation.report import evaluate_binary_masks
-        return evaluate_binary_masks(self.source, self.writer.out_dir, gt, left_out)
+    def write(self, key: str, coarse: CoarseInstances,
+              output: RefinedInstances) -> Dict[str, str]:
+        return self.writer.write(key, coarse.ids, output.masks)
 
     def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
                       background: int = 0) -> np.ndarray:
         if which == 'coarse':
-            return self.source.load(item)[0]
+            return self.read(item).masks
         names = item.meta['names']
         if not names:
             return np.zeros((0, 0, 0), bool)
-        masks = [read_binary_mask(osp.join(self.writer.out_dir, item.key, n)) for n in names]
+        folder = osp.join(self.writer.root, self.writer.relpath(item.key))
+        masks = [read_binary_mask(osp.join(folder, n)) for n in names]
         if len({m.shape for m in masks}) > 1:
             raise ValueError(f'the masks differ in size: {sorted({m.shape for m in masks})}')
         return np.stack(masks)
@@ -316,8 +354,8 @@ def _class_masks(label_map: np.ndarray, ignore_index: int, background: int) -> n
 
 class LabelMapCollection(MaskCollection):
     """PNG label maps (:class:`LabelMaps`) refined into PNG label maps, palette
-    kept (:class:`RefinedLabelMapWriter`); ``read`` gives the label map and
-    its palette."""
+    kept (:class:`RefinedLabelMapWriter`); ``read`` gives a
+    :class:`CoarseLabelMap`, ``refine`` the refined (H, W) label map."""
 
     what = 'label_map'
 
@@ -335,31 +373,34 @@ class LabelMapCollection(MaskCollection):
     def format_options(self, semantic_options: dict) -> Optional[dict]:
         return semantic_options
 
-    def size(self, coarse):
-        return coarse[0].shape
+    def read(self, item: CoarseItem, max_pixels: Optional[int] = None) -> CoarseLabelMap:
+        label_map, palette = self.source.load(item, max_pixels=max_pixels)
+        return CoarseLabelMap(label_map=label_map, palette=palette)
 
-    def num_masks(self, coarse) -> int:
+    def size(self, coarse: CoarseLabelMap):
+        return coarse.label_map.shape
+
+    def num_masks(self, coarse: CoarseLabelMap) -> int:
         return 1
 
-    def passthrough(self, coarse):
-        return coarse[0]
+    def passthrough(self, coarse: CoarseLabelMap) -> np.ndarray:
+        return coarse.label_map
 
-    def refine(self, refiner, image, coarse, embedding, semantic_options: dict):
-        return refiner.refine_semantic(image, coarse[0], image_embedding=embedding,
+    def refine(self, refiner, image, coarse: CoarseLabelMap, embedding,
+               semantic_options: dict) -> np.ndarray:
+        return refiner.refine_semantic(image, coarse.label_map, image_embedding=embedding,
                                        **semantic_options)
 
-    def write(self, key: str, coarse, output) -> Dict[str, str]:
-        return self.writer.write(key, output, coarse[1])
-
-    def evaluate(self, gt: str, left_out: LeftOut, ignore_index: int = 255):
-        from mmsamrefiner.evaluation.report import evaluate_label_maps
-        return evaluate_label_maps(self.source, self.writer.out_dir, gt, left_out,
-                                   ignore_index)
+    def write(self, key: str, coarse: CoarseLabelMap, output: np.ndarray) -> Dict[str, str]:
+        return self.writer.write(key, output, coarse.palette)
 
     def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
                       background: int = 0) -> np.ndarray:
-        label_map = (self.source.load(item)[0] if which == 'coarse' else
-                     read_label_map(osp.join(self.writer.out_dir, item.key + '.png'))[0])
+        if which == 'coarse':
+            label_map = self.read(item).label_map
+        else:
+            label_map, _ = read_label_map(osp.join(self.writer.root,
+                                                   self.writer.relpath(item.key)))
         return _class_masks(label_map, ignore_index, background)
 
 
