@@ -49,9 +49,8 @@ from mmsamrefiner.mask_io.coarse_masks import (
 )
 from mmsamrefiner.mask_io.mask_collections import MaskCollection, as_collection
 from mmsamrefiner.mask_io.records import OutputWriteError, RecordBook
-from mmsamrefiner.mask_io.run_settings import check_encode_batch
 from mmsamrefiner.refiner import SAMRefiner
-from mmsamrefiner.refiner.inputs import check_same_size, load_rgb_image
+from mmsamrefiner.refiner.inputs import check_encode_batch, check_same_size, load_rgb_image
 from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.utils.digest import digest_json
 
@@ -281,7 +280,7 @@ def refine_collection(refiner: SAMRefiner,
         encode_batch: images per image-encoder call, an int >= 1 (1: one by
             one; more is faster on GPUs, masks equal the one-by-one ones up
             to float rounding), as ``SAMRefinerHook(encode_batch=N)``
-            (:func:`~mmsamrefiner.mask_io.run_settings.check_encode_batch`).
+            (:func:`~mmsamrefiner.refiner.inputs.check_encode_batch`).
             An image that cannot be read is left out of the batch and fails
             on its own.
         overwrite: redo every image, whatever its record says.

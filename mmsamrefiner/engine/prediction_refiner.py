@@ -22,7 +22,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 import torch
 
-from mmsamrefiner.mask_io.run_settings import check_encode_batch
+from mmsamrefiner.refiner.inputs import check_encode_batch
 
 from .loop_report import LoopCounts
 from .prediction_kinds import PredictionKind, prediction_kind
@@ -44,7 +44,7 @@ class RefineOptions:
             :meth:`SAMRefiner.refine_semantic`.
         channel_order: of the batch inputs, for images rebuilt from them.
         encode_batch: images per image-encoder call, an int >= 1
-            (:func:`~mmsamrefiner.mask_io.run_settings.check_encode_batch`).
+            (:func:`~mmsamrefiner.refiner.inputs.check_encode_batch`).
     """
     score_thr: float = 0.0
     keep_coarse: bool = False

@@ -9,8 +9,6 @@
   protocol;
 * :mod:`.records`: per-image records (resume), the output lock, the error of
   an output that cannot be written;
-* :mod:`.run_settings`: ``encode_batch``, checked one way by the tool and the
-  hook;
 * :mod:`.rle`, :mod:`.png`: RLE and PNG coding; :mod:`.left_out`: images a
   pass over a refined collection leaves out.
 

@@ -18,7 +18,7 @@ from mmsamrefiner.engine.prediction_refiner import (
     unwrap_step,
     wrap_step,
 )
-from mmsamrefiner.mask_io.run_settings import check_encode_batch
+from mmsamrefiner.refiner.inputs import check_encode_batch
 
 HEIGHT, WIDTH = 12, 16
 

@@ -131,9 +131,10 @@ class RefineCoarseMasks(BaseTransform):
 
     The SAM is built lazily, once per process: each DataLoader worker builds
     its own copy on ``device``.  With ``device='cuda'`` and workers, set
-    ``multiprocessing_context='spawn'`` (or ``persistent_workers=True`` and
-    few workers) in the dataloader: CUDA cannot be used in forked workers, and
-    every worker holds a SAM in GPU memory.
+    ``multiprocessing_context='spawn'`` in the dataloader (CUDA cannot be used
+    in forked workers, and ``persistent_workers`` does not change how they are
+    started), and keep the workers few: every worker holds a SAM in GPU
+    memory.
 
     ``cache_dir`` stores refined masks keyed by the image pixels, the coarse
     masks and the settings, which include :meth:`SAMRefiner.fingerprint` (the

@@ -13,8 +13,7 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 
-from mmsamrefiner.mask_io.run_settings import check_encode_batch
-from mmsamrefiner.refiner.inputs import check_channel_order
+from mmsamrefiner.refiner.inputs import check_channel_order, check_encode_batch
 from mmsamrefiner.refiner.refiner import fingerprint_of
 from mmsamrefiner.registry import HOOKS, build_in_scope
 from mmsamrefiner.runner_checkpoints import install as install_runner_checkpoints
