@@ -73,6 +73,7 @@ PUBLIC_NAMES = {
     'IoUAdapter': ('mmsamrefiner.refiner.iou_adapter', 'IoUAdapter', None),
     'split_then_merge': ('mmsamrefiner.refiner.stm', 'split_then_merge', None),
     'merge_instances': ('mmsamrefiner.refiner.stm', 'merge_instances', None),
+    'residual_fragments': ('mmsamrefiner.refiner.stm', 'residual_fragments', None),
     # the MM components
     'SAMRefinerHook': ('mmsamrefiner.engine.hooks.samrefiner_hook', 'SAMRefinerHook', 'hook'),
     'SaveIoUAdapterHook': ('mmsamrefiner.engine.hooks.iou_adapter_hook', 'SaveIoUAdapterHook',

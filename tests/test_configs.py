@@ -29,7 +29,8 @@ SAM_VIT_H = dict(type='SAM', arch='vit_h',
                  checkpoint='https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth')
 REFINER_SETTINGS = dict(type='SAMRefiner', iters=5, use_point=True, use_box=True, use_mask=True,
                         add_neg=True, elastic_margin=0.0, box_geometry='authors', gamma=4.0,
-                        strength=30.0, max_batch=64)
+                        strength=30.0, stm='residual', residual_passes=2, residual_opening=2,
+                        residual_min_area=64, max_batch=64)
 REFINER_VIT_H = dict(REFINER_SETTINGS, sam=SAM_VIT_H)
 HOOK = dict(type='mmsamrefiner.SAMRefinerHook', refiner=REFINER_VIT_H, score_thr=0.0,
             keep_coarse=False, out_dir=None)

@@ -9,14 +9,15 @@ Method
   with seeds ``--seed``, ``--seed + 1``, ... (the toy SAM trains on seeds drawn
   from another generator, so these are held out), ``--height`` x ``--width``
   pixels (larger than the toy SAM's input, so the resize path is exercised),
-  4 objects each.
+  ``--objects`` objects each.
 * Coarse masks: each object's true (visible) mask spoiled by one defect of
   :data:`mmsamrefiner.synthetic.defects.DEFECTS` (dilation, erosion, jittered or
   simplified boundary, holes, missing part, spurious fragments, 28x28 upsampled,
   box), ``--amount`` pixels strong, each kind reported on its own; plus a
   ``semantic`` kind: one label map per scene in which all objects share one
   class (occluding objects touch), each spoiled by a random defect, refined
-  through split-then-merge.
+  through split-then-merge (each row's refiner, so the default
+  ``stm='residual'``).
 * Rows (:data:`ROWS`): the coarse masks; SAM with a single prompt; the prompt
   ablation (P = the mined positive and negative points, B = the box, M = the
   Gaussian mask prompt, one round each); SAMRefiner (all prompts) after 1, 3
@@ -27,6 +28,23 @@ Method
   ``--adapt-seed``) and their coarse masks only, no ground truth, as a user
   would (``--adapt-scenes 0`` skips it).  One image embedding per scene is
   shared by all rows.
+* Semantic cases (:data:`CASES`): ``--case-scenes`` label maps per case from
+  :func:`mmsamrefiner.synthetic.make_class_scene` (seeds ``--seed +
+  1_000_000 + i``, same size): 1, 2 and 4 objects of one class apart or
+  touching, and one object cut by an occluding bar; each object spoiled by
+  a random defect as in ``semantic``; plus the ``semantic`` maps of the
+  scenes above.  Refined by the default SAMRefiner with the authors'
+  split-then-merge (``stm='authors'``) and with the default
+  (``stm='residual'``); and, as an upper reference, the per-object oracle:
+  each object's own coarse mask refined as an instance.  Besides mIoU and
+  boundary IoU: objects lost (coarse recall > 0.5, refined recall < 0.2)
+  with their cause in the authors' split (the object's main coarse fragment,
+  the one holding most of it, also holds another object: ``touching``; it
+  is grouped with another object's fragment: ``grouped``; else ``alone``),
+  8-connected coarse fragments of at least 5 pixels and the authors'
+  instances per map, SAM decoder calls and masks decoded per map, and the
+  time of ``refine_semantic`` per map (the image embedding given; the
+  image encoder's time per map beside it).
 * Metrics: mean over masks of the IoU and of the boundary IoU (Cheng et al.
   2021, dilation ratio 0.02) against the true masks; for ``semantic``, per image
   of the class mask.  ``overall`` is the mean over kinds.  For the IoU
@@ -36,8 +54,9 @@ Method
   refinement round (points + box + mask, mined from the coarse mask), and
   for the box-only prompts that adapter training uses.
 
-Deterministic: the same arguments give the same table.  Writes
-``quality.md`` and ``quality.json`` to ``--out-dir``::
+Deterministic: the same arguments give the same table (the times aside).
+Torch runs on ``--threads`` CPU threads.  Writes ``quality.md`` and
+``quality.json`` to ``--out-dir``::
 
     python tools/benchmark_quality.py            # toy SAM, 40 scenes
 """
@@ -59,7 +78,8 @@ from mmsamrefiner import SAMRefiner
 from mmsamrefiner.evaluation import boundary_iou, mask_iou
 from mmsamrefiner.refiner.iou_adapter import IoUAdapter
 from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
-from mmsamrefiner.synthetic import make_scene
+from mmsamrefiner.refiner.stm import fragments, group_fragments
+from mmsamrefiner.synthetic import make_class_scene, make_scene
 from mmsamrefiner.synthetic.coco_collection import write_coco_collection
 from mmsamrefiner.synthetic.defects import DEFECTS, make_coarse_mask
 
@@ -89,9 +109,25 @@ MAIN_ROWS = ('coarse', 'SAM, box only', 'SAM, positive point only', 'SAM, mask o
 SINGLE_PROMPT_ROWS = ('SAM, box only', 'SAM, positive point only', 'SAM, mask only',
                       'P, 1 round')
 KINDS = DEFECTS + ('semantic',)
+#: Semantic case -> (objects, layout of make_class_scene); ``semantic`` is the
+#: semantic kind's maps of the random scenes.
+CASES = {
+    '1 object': (1, 'apart'),
+    '2 apart': (2, 'apart'),
+    '2 touching': (2, 'touching'),
+    '4 apart': (4, 'apart'),
+    '4 touching': (4, 'touching'),
+    '1 object cut by an occluder': (1, 'occluded'),
+    'semantic (random scenes)': None,
+}
+#: Split-then-merge rows of the semantic cases: SAMRefiner settings (None:
+#: the coarse map; 'oracle': each object's own coarse mask refined alone).
+STM_ROWS = {'coarse': None, "authors' STM": dict(stm='authors'),
+            'residual STM (default)': dict(), 'per-object oracle': 'oracle'}
+LOST_CAUSES = ('touching', 'grouped', 'alone')
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', default='toy')
     parser.add_argument('--checkpoint', default=None,
@@ -100,23 +136,122 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=10_000_000)
     parser.add_argument('--height', type=int, default=288)
     parser.add_argument('--width', type=int, default=384)
+    parser.add_argument('--objects', type=int, default=4, help='objects per random scene')
     parser.add_argument('--amount', type=int, default=5, help='defect size in pixels')
+    parser.add_argument('--case-scenes', type=int, default=40,
+                        help='label maps per semantic case (0: no semantic cases)')
     parser.add_argument('--adapt-scenes', type=int, default=100,
                         help='training scenes of the IoU adapter (0: no SAMRefiner++ row)')
     parser.add_argument('--adapt-seed', type=int, default=40_000_000)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=1, help="torch's CPU threads")
     parser.add_argument('--out-dir', default='work_dirs/benchmark_quality')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def semantic_case(scene, rng, amount):
-    """(true, coarse) (H, W) bool class masks: all objects share one class."""
+    """(true, coarse, coarse_objects): (H, W) bool class masks (all objects
+    share one class) and each object's own (N, H, W) coarse mask."""
     truth = scene.masks.any(0)
     kinds = rng.choice(DEFECTS, len(scene.masks))
-    coarse = np.zeros_like(truth)
-    for mask, kind in zip(scene.masks, kinds):
-        coarse |= make_coarse_mask(mask, str(kind), amount, rng)
-    return truth, coarse
+    coarse_objects = np.stack([make_coarse_mask(mask, str(kind), amount, rng)
+                               for mask, kind in zip(scene.masks, kinds)])
+    return truth, coarse_objects.any(0), coarse_objects
+
+
+class DecoderCount:
+    """Counts a refiner's SAM decoder calls and the masks (prompt sets) they
+    decode, by wrapping its backend's ``decode``."""
+
+    def __init__(self, refiner):
+        self.calls = self.masks = 0
+        decode = refiner.backend.decode
+
+        def counted(embedding, points, labels, boxes, mask_inputs):
+            self.calls += 1
+            self.masks += len(next(t for t in (points, boxes, mask_inputs) if t is not None))
+            return decode(embedding, points, labels, boxes, mask_inputs)
+
+        refiner.backend.decode = counted
+
+
+def split_diagnosis(objects, coarse):
+    """How the authors' split sees one class map.
+
+    Args:
+        objects: (N, H, W) bool true (visible) masks of the class's objects.
+        coarse: (H, W) bool coarse class mask.
+
+    Returns:
+        ``(fragment count, instance count, causes)``: 8-connected fragments of
+        at least 5 pixels, the authors' instances (groups) and, per object,
+        ``'touching'`` when its main fragment (the one holding most of its
+        coarse pixels) is another object's main fragment too, ``'grouped'``
+        when another object's main fragment is in its group, else
+        ``'alone'`` (``None`` for an object the coarse mask misses).
+    """
+    labels, boxes, areas = fragments(coarse, 5)
+    if len(areas) == 0:
+        return 0, 0, [None] * len(objects)
+    group = np.concatenate([[-1], group_fragments(boxes, areas)])  # fragment id -> group
+    counts = np.stack([np.bincount(labels[mask], minlength=len(areas) + 1)[1:]
+                       for mask in objects])
+    main = np.where(counts.max(1) > 0, counts.argmax(1) + 1, 0)
+    causes = []
+    for index, fragment in enumerate(main):
+        others = np.delete(main, index)
+        others = others[others > 0]
+        if fragment == 0:
+            causes.append(None)
+        elif (others == fragment).any():
+            causes.append('touching')
+        elif (group[others] == group[fragment]).any():
+            causes.append('grouped')
+        else:
+            causes.append('alone')
+    return len(areas), len(np.unique(group[1:])), causes
+
+
+def lost_objects(objects, coarse, refined):
+    """(N,) bool: objects the coarse mask has (recall > 0.5) and the refined
+    mask lost (recall < 0.2)."""
+    area = objects.reshape(len(objects), -1).sum(1)
+    recall = [(objects & mask).reshape(len(objects), -1).sum(1) / area
+              for mask in (coarse, refined)]
+    return (recall[0] > 0.5) & (recall[1] < 0.2)
+
+
+def evaluate_case(stm_refiners, counters, stats, case, scene, coarse_objects, embedding):
+    """Every split-then-merge row on one class map; adds to ``stats[case,
+    row]``."""
+    truth, coarse = scene.masks.any(0), coarse_objects.any(0)
+    fragment_count, instance_count, causes = split_diagnosis(scene.masks, coarse)
+    for row, setting in STM_ROWS.items():
+        entry = stats[case, row]
+        start = time.perf_counter()
+        if setting is None:
+            pred = coarse
+        elif setting == 'oracle':
+            pred = stm_refiners["authors' STM"].refine(
+                None, coarse_objects, image_embedding=embedding).masks.any(0)
+        else:
+            counter = counters[row]
+            calls, masks = counter.calls, counter.masks
+            pred = stm_refiners[row].refine_semantic(
+                None, coarse.astype(np.uint8), image_embedding=embedding) == 1
+            entry['decoder_calls'].append(counter.calls - calls)
+            entry['decoder_masks'].append(counter.masks - masks)
+            entry['seconds'].append(time.perf_counter() - start)
+        entry['miou'].append(float(mask_iou(pred[None], truth[None])[0]))
+        entry['biou'].append(float(boundary_iou(pred[None], truth[None])[0]))
+        lost = lost_objects(scene.masks, coarse, pred)
+        entry['objects'].append(len(scene.masks))
+        entry['lost'].append(int(lost.sum()))
+        for cause in LOST_CAUSES:
+            entry[f'lost_{cause}'].append(sum(1 for c, gone in zip(causes, lost)
+                                              if gone and c == cause))
+        entry['fragments'].append(fragment_count)
+        entry['instances'].append(instance_count)
 
 
 def train_iou_adapter(args, checkpoint, work_dir: str) -> str:
@@ -166,12 +301,27 @@ def candidate_top1(refiner, adapter, coarse, truth, embedding, box_only: bool):
 
 
 def run(args):
+    """Every row on every scene, with torch on ``args.threads`` threads
+    (restored after); returns ``(table, top-1 accuracy, semantic cases)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return measure(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def measure(args):
     checkpoint = args.checkpoint or SAM_CHECKPOINT_URLS.get(args.arch)
     if checkpoint == 'none':  # random weights, to try the script
         checkpoint = None
     sam = build_sam(args.arch, checkpoint).to(args.device)
     refiners = {name: SAMRefiner(sam, **cfg) for name, cfg in ROWS.items()
                 if isinstance(cfg, dict)}
+    stm_refiners = {row: SAMRefiner(sam, **cfg) for row, cfg in STM_ROWS.items()
+                    if isinstance(cfg, dict)}
+    counters = {row: DecoderCount(refiner) for row, refiner in stm_refiners.items()}
+    stats = defaultdict(lambda: defaultdict(list))  # (case, STM row) -> name -> per-map values
     adapted = adapter = None
     if args.adapt_scenes:
         with tempfile.TemporaryDirectory() as work_dir:
@@ -184,13 +334,19 @@ def run(args):
     start = time.perf_counter()
     for index in range(args.scenes):
         seed = args.seed + index
-        scene = make_scene(seed=seed, height=args.height, width=args.width, num_objects=4)
+        scene = make_scene(seed=seed, height=args.height, width=args.width,
+                           num_objects=args.objects)
         rng = np.random.default_rng(seed)
+        encode_start = time.perf_counter()
         embedding = refiners['SAMRefiner'].encode_image(scene.image)
+        stats['semantic (random scenes)', 'coarse']['encoder_seconds'].append(
+            time.perf_counter() - encode_start)
         for kind in KINDS:
             if kind == 'semantic':
-                truth, coarse = semantic_case(scene, rng, args.amount)
+                truth, coarse, coarse_objects = semantic_case(scene, rng, args.amount)
                 truth, coarse = truth[None], coarse[None]
+                evaluate_case(stm_refiners, counters, stats, 'semantic (random scenes)', scene,
+                              coarse_objects, embedding)
             else:
                 truth = scene.masks
                 coarse = np.stack([make_coarse_mask(m, kind, args.amount, rng)
@@ -220,6 +376,19 @@ def run(args):
             elapsed = time.perf_counter() - start
             print(f'[{index + 1}/{args.scenes}] {elapsed:.0f} s, '
                   f'ETA {elapsed / (index + 1) * (args.scenes - index - 1):.0f} s', flush=True)
+    for case, layout in CASES.items():
+        if layout is None:
+            continue
+        for index in range(args.case_scenes):
+            seed = args.seed + 1_000_000 + index
+            scene = make_class_scene(seed, args.height, args.width, *layout)
+            rng = np.random.default_rng(seed)
+            _, _, coarse_objects = semantic_case(scene, rng, args.amount)
+            encode_start = time.perf_counter()
+            embedding = refiners['SAMRefiner'].encode_image(scene.image)
+            stats[case, 'coarse']['encoder_seconds'].append(time.perf_counter() - encode_start)
+            evaluate_case(stm_refiners, counters, stats, case, scene, coarse_objects, embedding)
+        print(f'semantic case {case}: {time.perf_counter() - start:.0f} s', flush=True)
 
     table = {}
     for row in ROWS:
@@ -235,7 +404,16 @@ def run(args):
         table[row] = entry
     accuracy = {f'{prompts}, {which}': float(np.mean(hits))
                 for (prompts, which), hits in top1.items()}
-    return table, accuracy
+    semantic = {}
+    for (case, row), entry in stats.items():
+        semantic.setdefault(case, {})[row] = dict(
+            maps=len(entry['miou']),
+            **{name: float(np.mean(values)) for name, values in entry.items()
+               if name not in ('objects', 'lost') and not name.startswith('lost_')},
+            objects=int(np.sum(entry['objects'])), lost=int(np.sum(entry['lost'])),
+            **{name: int(np.sum(values)) for name, values in entry.items()
+               if name.startswith('lost_')})
+    return table, accuracy, semantic
 
 
 def markdown(table, metric: str, title: str) -> str:
@@ -265,7 +443,39 @@ def ablation_markdown(table, accuracy) -> str:
     return '\n'.join(lines)
 
 
-def verdict(table, accuracy) -> str:
+def semantic_markdown(semantic) -> str:
+    """The semantic cases: quality, then the diagnosis and the cost."""
+    cases = [case for case in CASES if case in semantic]
+    rows = list(STM_ROWS)
+    quality = ['**Semantic label maps: mIoU / boundary IoU (%) of the class mask**', '',
+               '| case | maps | ' + ' | '.join(rows) + ' |',
+               '| --- | ---: |' + ' ---: |' * len(rows)]
+    for case in cases:
+        cells = [f"{100 * semantic[case][row]['miou']:.1f} / "
+                 f"{100 * semantic[case][row]['biou']:.1f}" for row in rows]
+        quality.append(f"| {case} | {semantic[case]['coarse']['maps']} | "
+                       + ' | '.join(cells) + ' |')
+    authors, default = "authors' STM", 'residual STM (default)'
+    diagnosis = [
+        "**Semantic label maps: the authors' split, objects lost and the cost, per map**", '',
+        "| case | objects | coarse fragments | authors' instances | objects lost: authors' "
+        "(touching / grouped / alone) | objects lost: default | decoder calls: authors' -> "
+        "default | masks decoded: authors' -> default | ms: authors' -> default "
+        "(image encoder) |",
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for case in cases:
+        a, d = semantic[case][authors], semantic[case][default]
+        causes = ' / '.join(str(a[f'lost_{cause}']) for cause in LOST_CAUSES)
+        diagnosis.append(
+            f"| {case} | {a['objects']} | {a['fragments']:.2f} | {a['instances']:.2f} | "
+            f"{a['lost']} ({causes}) | {d['lost']} | {a['decoder_calls']:.1f} -> "
+            f"{d['decoder_calls']:.1f} | {a['decoder_masks']:.1f} -> {d['decoder_masks']:.1f} | "
+            f"{1000 * a['seconds']:.0f} -> {1000 * d['seconds']:.0f} "
+            f"({1000 * semantic[case]['coarse']['encoder_seconds']:.0f}) |")
+    return '\n'.join(quality) + '\n\n' + '\n'.join(diagnosis)
+
+
+def verdict(table, accuracy, semantic=None) -> str:
     """The expectations of the benchmark, checked and written down."""
     ref, coarse = table['SAMRefiner'], table['coarse']
     best_single = max(SINGLE_PROMPT_ROWS, key=lambda r: table[r]['overall']['miou'])
@@ -282,24 +492,35 @@ def verdict(table, accuracy) -> str:
         change = accuracy['refinement prompts, adapted'] - accuracy['refinement prompts, plain']
         lines.append(f'IoU adapter, held-out top-1 accuracy (refinement prompts): '
                      f'{100 * change:+.1f} points')
+    lines.append(f"semantic vs coarse: mIoU "
+                 f"{100 * (ref['semantic']['miou'] - coarse['semantic']['miou']):+.1f}, "
+                 f"boundary IoU "
+                 f"{100 * (ref['semantic']['biou'] - coarse['semantic']['biou']):+.1f} points")
+    for case, entry in (semantic or {}).items():
+        authors, default = entry["authors' STM"], entry['residual STM (default)']
+        lines.append(f"{case}: residual vs authors' STM, mIoU "
+                     f"{100 * (default['miou'] - authors['miou']):+.1f}, boundary IoU "
+                     f"{100 * (default['biou'] - authors['biou']):+.1f} points; objects lost "
+                     f"{authors['lost']} -> {default['lost']} of {authors['objects']}")
     return '\n'.join(lines)
 
 
 def main():
     args = parse_args()
-    table, accuracy = run(args)
+    table, accuracy, semantic = run(args)
     report = '\n\n'.join([
         markdown(table, 'miou', 'mIoU (%)'),
         markdown(table, 'biou', 'Boundary IoU (%)'),
         ablation_markdown(table, accuracy),
-        verdict(table, accuracy)])
+        semantic_markdown(semantic),
+        verdict(table, accuracy, semantic)])
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'quality.md'), 'w') as f:
         f.write(report + '\n')
     with open(osp.join(args.out_dir, 'quality.json'), 'w') as f:
-        json.dump(dict(settings=vars(args), table=table, top1_accuracy=accuracy), f,
-                  indent=1)
+        json.dump(dict(settings=vars(args), table=table, top1_accuracy=accuracy,
+                       semantic=semantic), f, indent=1)
     print(f'wrote {args.out_dir}/quality.md and quality.json')
 
 

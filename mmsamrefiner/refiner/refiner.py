@@ -38,8 +38,11 @@ from .inputs import (
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
 from .sam import as_sam
-from .stm import merge_instances, split_then_merge
+from .stm import merge_instances, residual_fragments, split_then_merge
 from .upscale import upscale_bands, upscale_to_masks
+
+#: Split-then-merge modes of :meth:`SAMRefiner.refine_semantic`.
+STM_MODES = ('residual', 'authors')
 
 
 @dataclass
@@ -124,9 +127,21 @@ class SAMRefiner(nn.Module):
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
             attached to ``sam`` in place; one made for another SAM
             architecture is refused.
+        stm: split-then-merge of :meth:`refine_semantic`: ``'residual'``
+            (default) refines, after the authors' split and grouping, what
+            the refined instances left out of each class's coarse mask as
+            instances of their own, so objects that touch or were grouped
+            together are kept; ``'authors'``: the authors' split-then-merge
+            alone (unclaimed pixels become background).
+        residual_passes: how many times (at most) ``'residual'`` refines
+            what is still left out; each pass is one batch for all classes.
+        residual_opening: radius (pixels) of the disk that opens what is
+            left out before it is split (thinner slivers are not objects).
+        residual_min_area: the smallest left-out fragment refined (pixels).
 
-    The defaults are those of the authors' ``sam_refiner``.  SAM's weights are
-    frozen (``requires_grad=False``).
+    The defaults are those of the authors' ``sam_refiner``, except ``stm``
+    (docs/method.md says why).  SAM's weights are frozen
+    (``requires_grad=False``).
     """
 
     def __init__(self,
@@ -143,8 +158,24 @@ class SAMRefiner(nn.Module):
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,
-                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None) -> None:
+                 iou_adapter: Optional[Union[dict, IoUAdapter]] = None,
+                 stm: str = 'residual',
+                 residual_passes: int = 2,
+                 residual_opening: int = 2,
+                 residual_min_area: int = 64) -> None:
         super().__init__()
+        if stm not in STM_MODES:
+            raise ValueError(f'stm must be one of {STM_MODES}, got {stm!r}')
+        for name, value, least in (('residual_passes', residual_passes, 0),
+                                   ('residual_opening', residual_opening, 0),
+                                   ('residual_min_area', residual_min_area, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+                    value < least:
+                raise ValueError(f'{name} must be an integer >= {least}, got {value!r}')
+        self.stm = stm
+        self.residual_passes = int(residual_passes)
+        self.residual_opening = int(residual_opening)
+        self.residual_min_area = int(residual_min_area)
         if encoder_dtype not in (None, 'float16', 'bfloat16'):
             raise ValueError(f"encoder_dtype must be None, 'float16' or 'bfloat16', "
                              f'got {encoder_dtype!r}')
@@ -372,13 +403,18 @@ class SAMRefiner(nn.Module):
 
         Each class in ``classes`` (default: every class present except
         ``background`` and ``ignore_index``) is split into instances
-        (:func:`split_then_merge`); all instances are refined in one batch;
-        :func:`merge_instances` writes them back:
+        (:func:`split_then_merge`: fragments under ``min_area`` pixels are
+        dropped, the rest grouped by the authors' rule); all instances are
+        refined in one batch.  With ``stm='residual'`` (the default) up to
+        ``residual_passes`` more batches follow (:meth:`refine_residuals`):
+        what the refined instances left out of each class's mask is refined
+        as instances of its own.  :func:`merge_instances` writes all refined
+        instances back:
 
         * pixels of refined classes that no refined instance claims become
-          ``background`` (fragments under ``min_area`` pixels are dropped);
-        * where refined instances of different classes overlap, the one with
-          the higher predicted IoU wins (ties: the lower class id's instance);
+          ``background``;
+        * where refined instances overlap, the one with the higher predicted
+          IoU wins (ties: the lower class id's instance, then the earlier);
         * refined instances only claim pixels that are ``background`` or of a
           refined class: other classes and ``ignore_index`` pixels are kept.
 
@@ -409,10 +445,66 @@ class SAMRefiner(nn.Module):
         if len(instance_masks):
             result = self.refine(None, instance_masks, image_embedding=image_embedding)
             refined, scores = result.masks, result.scores
+            if self.stm == 'residual':
+                refined, instance_classes, scores = self.refine_residuals(
+                    label_map, classes, refined, instance_classes, scores, image_embedding)
         else:
             refined, scores = instance_masks, np.zeros(0, np.float32)
         return merge_instances(label_map, refined, instance_classes, scores,
                                classes, background=background)
+
+    @torch.no_grad()
+    def refine_residuals(self, label_map: np.ndarray, classes: Sequence[int],
+                         masks: np.ndarray, mask_classes: np.ndarray,
+                         scores: np.ndarray, image_embedding: ImageEmbedding
+                         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Refine what refined instances left out of a label map's classes.
+
+        Each pass takes :func:`residual_fragments` of the pixels no instance
+        so far covers (the disk of ``residual_opening``, fragments of at
+        least ``residual_min_area`` pixels) and refines them, all classes in
+        one batch.  A fragment that SAM answered with nothing in every round
+        is dropped (:meth:`refine` would return it unchanged: SAM saw no
+        object there); a fragment already refined in an earlier pass is not
+        refined again (its prompts, and so SAM's answer, would be the same).
+        Passes stop after ``residual_passes``, or when nothing new is left.
+
+        Args:
+            label_map: (H, W) integer class ids.
+            classes: the refined classes.
+            masks, mask_classes, scores: (M, H, W) bool refined instances,
+                their (M,) classes and predicted IoUs.
+            image_embedding: the image's :meth:`encode_image` result.
+
+        Returns:
+            ``(masks, classes, scores)``: the instances given, then the new
+            ones.
+        """
+        all_masks, all_classes, all_scores = [masks], [mask_classes], [scores]
+        covered = masks.any(0)
+        refined_before = set()
+        for _ in range(self.residual_passes):
+            residual, residual_classes = residual_fragments(
+                label_map, classes, covered, self.residual_opening, self.residual_min_area)
+            if not len(residual):
+                break
+            packed = np.packbits(residual.reshape(len(residual), -1), axis=1)
+            keys = [(int(c), row.tobytes()) for c, row in zip(residual_classes, packed)]
+            new = np.array([key not in refined_before for key in keys], bool)
+            refined_before.update(keys)
+            if not new.any():
+                break
+            residual, residual_classes = residual[new], residual_classes[new]
+            result = self.refine(None, residual, image_embedding=image_embedding)
+            # refine() keeps a mask SAM never answered, with score 0
+            unanswered = (result.scores == 0) & (result.masks == residual).all((1, 2))
+            answered = ~unanswered
+            all_masks.append(result.masks[answered])
+            all_classes.append(residual_classes[answered])
+            all_scores.append(result.scores[answered])
+            covered |= all_masks[-1].any(0)
+        return (np.concatenate(all_masks), np.concatenate(all_classes),
+                np.concatenate(all_scores))
 
     @property
     def iou_adapter(self) -> Optional[IoUAdapter]:
@@ -424,8 +516,10 @@ class SAMRefiner(nn.Module):
         """Every setting the refined masks and scores depend on besides the
         inputs and the weights, as a JSON-able dict: ``iters``, the prompt
         miner's settings (:meth:`PromptMiner.settings`), ``encoder_dtype``,
-        what the SAM is (model class, family, sizes, mask threshold) and the
-        IoU adapter's ``rank`` and ``scale`` (None without one).
+        what the SAM is (model class, family, sizes, mask threshold), the
+        IoU adapter's ``rank`` and ``scale`` (None without one) and the
+        split-then-merge settings of :meth:`refine_semantic` (``stm`` and the
+        ``residual_*`` settings, recorded whatever the mode).
 
         Not in it: ``max_batch``, which only splits the decoder and upscaling
         into chunks (each mask is decoded on its own: the masks do not depend
@@ -443,7 +537,10 @@ class SAMRefiner(nn.Module):
                      low_res_size=list(backend.low_res_size),
                      mask_threshold=float(backend.mask_threshold)),
             iou_adapter=None if adapter is None else dict(rank=adapter.rank,
-                                                          scale=adapter.scale))
+                                                          scale=adapter.scale),
+            stm=self.stm, residual_passes=self.residual_passes,
+            residual_opening=self.residual_opening,
+            residual_min_area=self.residual_min_area)
 
     def fingerprint(self) -> str:
         """A 32-hex-digit digest of everything the refined masks depend on
@@ -472,4 +569,5 @@ class SAMRefiner(nn.Module):
         adapter = '' if adapter is None else f'iou_adapter=IoUAdapter({adapter.extra_repr()}), '
         return (f'{self.__class__.__name__}(iters={self.iters}, '
                 f'max_batch={self.max_batch}, miner={self.miner!r}, {adapter}'
+                f'stm={self.stm!r}, '
                 f'sam={type(self.sam).__name__}({self.backend.describe()}))')

@@ -6,6 +6,12 @@ first *split* into 8-connected fragments, fragments that look like parts of one
 object are greedily *merged* into instances, the instances are refined, and the
 refined instances are *merged back* into one label map.
 
+An instance that holds several objects (objects that touch form one fragment;
+the grouping rule also joins separate nearby objects) comes back from SAM as
+one of them.  :func:`residual_fragments` finds what the refined instances left
+out of each class's mask, so that it can be refined as instances of its own
+(``SAMRefiner(stm='residual')``, docs/method.md).
+
 All frames are the original image frame; boxes are xyxy inclusive pixel indices.
 """
 from typing import Sequence, Tuple
@@ -60,26 +66,41 @@ def group_fragments(boxes: np.ndarray, areas: np.ndarray) -> np.ndarray:
     return group
 
 
+def fragments(class_mask: np.ndarray, min_area: int = 5
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 8-connected fragments of an (H, W) bool mask with at least
+    ``min_area`` pixels.
+
+    Returns:
+        ``(labels, boxes, areas)``: (H, W) int32 map of fragment ids (0: no
+        fragment, ``k`` the ``k``-th kept fragment, in OpenCV's scan order),
+        (C, 4) int xyxy inclusive boxes and (C,) pixel counts.
+    """
+    num, labels, stats, _ = cv2.connectedComponentsWithStats(
+        class_mask.astype(np.uint8), connectivity=8)
+    stats = stats[1:]  # row 0 is the background
+    keep = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area)
+    lut = np.zeros(num, np.int32)  # component label -> kept fragment id
+    lut[keep + 1] = np.arange(1, len(keep) + 1)
+    x, y = stats[keep, cv2.CC_STAT_LEFT], stats[keep, cv2.CC_STAT_TOP]
+    boxes = np.stack([x, y, x + stats[keep, cv2.CC_STAT_WIDTH] - 1,
+                      y + stats[keep, cv2.CC_STAT_HEIGHT] - 1], 1).reshape(-1, 4)
+    return lut[labels], boxes, stats[keep, cv2.CC_STAT_AREA]
+
+
 def split_class_mask(class_mask: np.ndarray, min_area: int = 5) -> np.ndarray:
     """Split one class's (H, W) bool mask into instance masks (M, H, W) bool.
 
     Fragments are 8-connected components; those under ``min_area`` pixels are
     dropped; the rest are grouped by :func:`group_fragments`.
     """
-    num, labels, stats, _ = cv2.connectedComponentsWithStats(
-        class_mask.astype(np.uint8), connectivity=8)
-    stats = stats[1:]  # row 0 is the background
-    keep = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_area)
+    labels, boxes, areas = fragments(class_mask, min_area)
     height, width = class_mask.shape
-    if len(keep) == 0:
+    if len(areas) == 0:
         return np.zeros((0, height, width), bool)
-    x, y = stats[keep, cv2.CC_STAT_LEFT], stats[keep, cv2.CC_STAT_TOP]
-    boxes = np.stack([x, y, x + stats[keep, cv2.CC_STAT_WIDTH] - 1,
-                      y + stats[keep, cv2.CC_STAT_HEIGHT] - 1], 1)
-    group = group_fragments(boxes, stats[keep, cv2.CC_STAT_AREA])
-    roots, instance_of_kept = np.unique(group, return_inverse=True)
-    lut = np.full(num, -1, np.int64)  # component label -> instance index
-    lut[keep + 1] = instance_of_kept
+    group = group_fragments(boxes, areas)
+    roots, instance_of_fragment = np.unique(group, return_inverse=True)
+    lut = np.concatenate([[-1], instance_of_fragment])  # fragment id -> instance
     instance_map = lut[labels]
     return instance_map[None] == np.arange(len(roots))[:, None, None]
 
@@ -97,6 +118,43 @@ def split_then_merge(label_map: np.ndarray, classes: Sequence[int],
         instances = split_class_mask(label_map == cls, min_area)
         masks.append(instances)
         labels.append(np.full(len(instances), cls, np.int64))
+    if not masks:
+        return np.zeros((0,) + label_map.shape, bool), np.zeros(0, np.int64)
+    return np.concatenate(masks), np.concatenate(labels)
+
+
+def residual_fragments(label_map: np.ndarray, classes: Sequence[int],
+                       covered: np.ndarray, opening: int = 2,
+                       min_area: int = 64) -> Tuple[np.ndarray, np.ndarray]:
+    """The parts of each class's mask that no refined instance covers.
+
+    For each class ``c`` of ``classes``: ``(label_map == c) & ~covered``,
+    opened with a disk of radius ``opening`` pixels (slivers narrower than
+    ``2 * opening + 1`` pixels go: boundary disagreements between the coarse
+    and the refined masks, not objects), split into 8-connected fragments;
+    each fragment of at least ``min_area`` pixels is one instance (fragments
+    are not grouped: grouping is what joined the objects that got lost).
+
+    Args:
+        label_map: (H, W) integer class ids.
+        classes: the classes to look at.
+        covered: (H, W) bool, the pixels refined instances hold.
+        opening: radius of the opening's disk (0: no opening).
+        min_area: the smallest fragment kept (pixels, after the opening).
+
+    Returns:
+        ``(masks, classes)``: (M, H, W) bool instance masks and (M,) int64
+        class ids, in the order of ``classes``.
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opening + 1,) * 2)
+    masks, labels = [], []
+    for cls in classes:
+        residual = ((label_map == cls) & ~covered).astype(np.uint8)
+        if opening > 0:
+            residual = cv2.morphologyEx(residual, cv2.MORPH_OPEN, kernel)
+        ids, _, areas = fragments(residual, min_area)
+        masks.append(ids[None] == np.arange(1, len(areas) + 1)[:, None, None])
+        labels.append(np.full(len(areas), cls, np.int64))
     if not masks:
         return np.zeros((0,) + label_map.shape, bool), np.zeros(0, np.int64)
     return np.concatenate(masks), np.concatenate(labels)

@@ -260,7 +260,8 @@ def test_elastic_margin_is_the_only_name_of_the_elastic_threshold(tiny_sam):
 #: One value away from the default for every setting that changes the results.
 RESULT_SETTINGS = dict(iters=3, use_point=False, use_box=False, use_mask=False, add_neg=False,
                        elastic_margin=0.1, gamma=2.0, strength=10.0, box_geometry='symmetric',
-                       encoder_dtype='bfloat16')
+                       encoder_dtype='bfloat16', stm='authors', residual_passes=1,
+                       residual_opening=1, residual_min_area=16)
 
 
 def test_every_result_setting_is_named_in_the_fingerprint_settings(tiny_sam):

@@ -1,8 +1,9 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
+import cv2
 import numpy as np
 import pytest
 
-from mmsamrefiner.synthetic import make_coarse_masks, make_scene
+from mmsamrefiner.synthetic import make_class_scene, make_coarse_masks, make_scene
 from mmsamrefiner.synthetic.defects import make_coarse_mask
 
 
@@ -28,3 +29,25 @@ def test_defects_do_what_they_say():
     with pytest.raises(ValueError, match='unknown defect'):
         make_coarse_mask(mask, 'smudge')
     assert make_coarse_masks(mask[None], seed=0).shape == (1, 64, 64)
+
+
+def components(mask):
+    return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
+
+
+@pytest.mark.parametrize('count', [1, 2, 4])
+def test_class_scenes_place_objects_apart_touching_or_occluded(count):
+    for seed in range(3):
+        apart = make_class_scene(seed, 144, 192, count, 'apart')
+        assert len(apart.masks) == count and (apart.masks.sum(0) <= 1).all()
+        grown = [cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)) for m in apart.masks]
+        assert (np.sum(grown, 0) <= 1).all()  # more than 4 pixels between objects
+        touching = make_class_scene(seed, 144, 192, count, 'touching')
+        assert len(touching.masks) == count and components(touching.masks.any(0)) == 1
+        occluded = make_class_scene(seed, 144, 192, count, 'occluded')
+        assert components(occluded.masks.any(0)) > count  # the bars cut the objects
+    again = make_class_scene(5, 144, 192, count, 'touching')
+    np.testing.assert_array_equal(again.image, make_class_scene(5, 144, 192, count,
+                                                                'touching').image)
+    with pytest.raises(ValueError, match="layout must be one of .*, got 'stacked'"):
+        make_class_scene(0, 144, 192, count, 'stacked')

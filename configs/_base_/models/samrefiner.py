@@ -1,4 +1,5 @@
-# SAMRefiner's settings, the reference's defaults (authors' `sam_refiner`).
+# SAMRefiner's settings, the reference's defaults (authors' `sam_refiner`),
+# except split-then-merge for label maps (stm; docs/method.md says why).
 # The SAM comes from a piece of ./sam/ (one per family and size); a config
 # combines the two:
 #   _base_ = ['../_base_/models/samrefiner.py', '../_base_/models/sam/sam_vit-h.py']
@@ -15,4 +16,8 @@ refiner = dict(
     box_geometry='authors',  # elastic box steps/strips as the authors' code; or 'symmetric'
     gamma=4.0,
     strength=30.0,
+    stm='residual',  # label maps: also refine what the first refinement left out; or 'authors'
+    residual_passes=2,
+    residual_opening=2,
+    residual_min_area=64,
     max_batch=64)
