@@ -7,7 +7,9 @@ the encoder square and its crop for SAM and HQ-SAM; straight for SAM 2), i.e.
 ``R_y @ logits @ R_x.T`` with banded matrices (:func:`upscale_matrices`).
 Every output pixel is a convex combination of a few logits, so a mask is
 evaluated only on the window its positive logits reach; narrow windows as
-two small products, wide ones row by row and only along the boundary.
+two small products, wide ones row by row and only along the boundary.  Masks
+go in groups of similar window size, as the prompt miner's crops do, so that
+a small mask is not padded to a large one's window.
 """
 from functools import lru_cache
 from typing import List, NamedTuple, Optional, Tuple
