@@ -102,10 +102,10 @@ def _threshold_by_taps(logits: Tensor, positive: Tensor, row_band: Band, col_ban
     cells its rows of ``R_y`` and ``R_x`` read: if all of them exceed the
     threshold the pixel does, if none does it does not; only pixels with both
     kinds (along the masks' boundaries) are computed.  ``positive``: (N, h, w)
-    uint8, ``logits > threshold``.  Two host syncs (the boundary's size and
-    its indices).  Returns None when more than
+    uint8, ``logits > threshold``.  Returns None when more than
     ``max_boundary`` of the pixels are on a boundary (ragged, noisy logits),
-    where the matrix products are cheaper.
+    where the matrix products are cheaper.  Host syncs: the boundary's size,
+    and its indices where they are used.
     """
     n, h, w = logits.shape
     device = logits.device
