@@ -109,6 +109,9 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_speed')
+    parser.add_argument('--upscale-bench', action='store_true',
+                        help='only time the upscale of 50 mixed-size masks, in window-size '
+                        'groups and as one batch (see benchmark_upscale)')
     return parser.parse_args()
 
 
@@ -349,6 +352,63 @@ def benchmark_stm(fragments: int, runs: int) -> float:
     return float(np.median(times[1:]))
 
 
+def benchmark_upscale(args) -> str:
+    """Upscale in window-size groups against one batch padded to the largest
+    window (``--upscale-bench``).
+
+    Synthetic low-res logits in the frames of SAM ViT-B/L/H (encoder square
+    1024, logits 256x256; no SAM is built) for a ``--height`` x ``--width``
+    image: 45 small discs/ellipses (10-40 px radius in the image) and 5 large
+    ones (120-220 px), SAM-like logits (2 per low-res cell from the edge,
+    clamped to +-20, Gaussian noise of 0.3), fixed by ``--seed``.  Each mode
+    upscales all 50 at once with ``upscale_to_masks`` (as
+    ``SAMRefiner.upscale`` does with ``max_batch`` >= 50); ``--warmup``
+    untimed calls, then max(``--runs``, 7) timed calls each, the two modes
+    alternating; medians in ms.  The masks are checked equal.
+    """
+    from mmsamrefiner.refiner.resize import resized_shape
+    from mmsamrefiner.refiner.upscale import upscale_bands, upscale_to_masks
+    encoder_size, low_res = 1024, 256  # SAM ViT-B/L/H
+    device = torch.device(args.device)
+    height, width = args.height, args.width
+    input_size = resized_shape(height, width, encoder_size)
+    cell = low_res / encoder_size * input_size[0] / height  # low-res cells per image pixel
+    rng = np.random.default_rng(args.seed)
+    yy, xx = np.mgrid[:low_res, :low_res]
+    logits = []
+    for radius in np.concatenate([rng.uniform(10, 40, 45), rng.uniform(120, 220, 5)]):
+        ry, rx = radius * cell * rng.uniform(0.7, 1.3, 2)
+        cy = rng.uniform(0, input_size[0] * low_res / encoder_size)
+        cx = rng.uniform(0, input_size[1] * low_res / encoder_size)
+        edge = 1 - np.sqrt(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2)
+        logits.append(np.clip(2 * min(ry, rx) * edge, -20, 20) + rng.normal(0, 0.3, edge.shape))
+    logits = torch.from_numpy(np.stack(logits)).float().to(device)
+    rows, cols = upscale_bands((low_res, low_res), encoder_size, input_size, (height, width),
+                               device)
+    times = {True: [], False: []}
+    masks = {}
+    for run in range(args.warmup + max(args.runs, 7)):
+        for group_windows in (True, False):
+            sync(device)
+            start = time.perf_counter()
+            masks[group_windows] = upscale_to_masks(logits, rows, cols,
+                                                    group_windows=group_windows)
+            sync(device)
+            if run >= args.warmup:
+                times[group_windows].append(1000 * (time.perf_counter() - start))
+    if not torch.equal(masks[True], masks[False]):
+        raise AssertionError('grouped and one-batch upscaling gave different masks')
+    grouped, one_batch = (float(np.median(times[g])) for g in (True, False))
+    area = masks[True].flatten(1).float().mean(1).cpu().numpy()
+    return '\n'.join([
+        f'upscale of 50 masks (45 small, 5 large: {100 * area[:45].mean():.2f}% and '
+        f'{100 * area[45:].mean():.1f}% of the image on average), {height}x{width} image, '
+        f'logits {low_res}x{low_res}, encoder {encoder_size}, {args.device}, '
+        f'{torch.get_num_threads()} threads; median of {len(times[True])} runs (ms):', '',
+        '| one batch | window-size groups | speed-up |', '| ---: | ---: | ---: |',
+        f'| {one_batch:.1f} | {grouped:.1f} | {one_batch / grouped:.1f}x |'])
+
+
 def markdown(args, rows, stm_seconds, encode_rows) -> str:
     fixed = ', coarse masks re-mined every round (`--fixed-masks`)' if args.fixed_masks else ''
     lines = [f'{args.family} `{args.arch}`, {args.height}x{args.width} image, {args.iters} '
@@ -395,6 +455,9 @@ def markdown(args, rows, stm_seconds, encode_rows) -> str:
 
 def main():
     args = parse_args()
+    if args.upscale_bench:
+        print(benchmark_upscale(args))
+        return
     refiners = build_refiners(args)
     rows = benchmark_refiner(args, refiners)
     encode_rows = benchmark_encode_batch(args, refiners) if args.encode_batch > 0 else []

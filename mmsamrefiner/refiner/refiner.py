@@ -26,7 +26,7 @@ from mmsamrefiner.registry import MODELS
 from mmsamrefiner.utils.digest import digest_json, digest_tensors
 
 from .backends import ImageEmbedding, backend_of
-from .bool_ops import any_along
+from .bool_ops import any_along, replace_masks_
 from .inputs import (
     ImageLike,
     MaskLike,
@@ -294,6 +294,12 @@ class SAMRefiner(nn.Module):
             ious.append(iou)
         return torch.cat(logits), torch.cat(ious)
 
+    #: Upscale masks in groups of similar window size (:meth:`upscale`);
+    #: False pads each ``max_batch`` chunk to its largest mask's window.  The
+    #: masks are the same either way, so it is not a :meth:`result_settings`
+    #: entry; a baseline for benchmarks.
+    group_windows: bool = True
+
     @torch.no_grad()
     def upscale(self, low_res_logits: Tensor,
                 image_embedding: ImageEmbedding) -> Tensor:
@@ -301,20 +307,22 @@ class SAMRefiner(nn.Module):
 
         SAM's ``postprocess_masks`` (bilinear to the encoder square, crop,
         bilinear to the original size) as matrices, evaluated only on the
-        window each mask's positive cells can reach (:func:`upscale_to_masks`):
-        the same masks up to float rounding, at a cost that follows the masks'
-        size instead of the image's.
+        window each mask's positive cells can reach (:func:`upscale_to_masks`,
+        in groups of similar window size unless :attr:`group_windows` is
+        False): the same masks up to float rounding, at a cost that follows
+        the masks' size instead of the image's.
         """
         through = self.encoder_size if self.backend.upscale_through_encoder else None
         rows, cols = upscale_bands(self.low_res_size, through, image_embedding.input_size,
                                    image_embedding.original_size, low_res_logits.device)
         height, width = image_embedding.original_size
-        flat = torch.zeros(len(low_res_logits) * height * width + 1, dtype=torch.bool,
+        flat = torch.zeros((len(low_res_logits) * height + 1) * width, dtype=torch.bool,
                            device=low_res_logits.device)
         for start in range(0, len(low_res_logits), self.max_batch):
             upscale_to_masks(low_res_logits[start:start + self.max_batch], rows, cols,
-                             self.backend.mask_threshold, out=flat, start=start)
-        return flat[:-1].view(len(low_res_logits), height, width)
+                             self.backend.mask_threshold, out=flat, start=start,
+                             group_windows=self.group_windows)
+        return flat[:-width].view(len(low_res_logits), height, width)
 
     @torch.no_grad()
     def refine_once(self, masks: Tensor, image_embedding: ImageEmbedding
@@ -375,7 +383,7 @@ class SAMRefiner(nn.Module):
             for _ in range(self.iters):
                 new, new_scores, prompts = self.refine_once(current, image_embedding)
                 lost = ~any_along(new.flatten(1), 1)  # SAM answered nothing: keep
-                new[lost] = current[lost]
+                replace_masks_(new, current, lost)
                 current = new
                 current_scores = torch.where(lost, current_scores, new_scores)
             refined[active] = current

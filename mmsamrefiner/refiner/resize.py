@@ -12,7 +12,7 @@ matrices, the mask prompt's resize to SAM's mask-input frame, and the windows
 a range of inputs reaches (also used by :mod:`.upscale`).
 """
 from functools import lru_cache
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -135,10 +135,13 @@ def output_window(first: Tensor, last: Tensor, lo: Tensor, hi: Tensor):
             last[out_hi.clamp(min=0)])
 
 
-def index_range(lo: Tensor, hi: Tensor, limit: int):
-    """(N, k) indices ``lo .. lo + k - 1`` (k: the longest range, at least 1),
-    clamped below ``limit``, and whether each lies within ``lo .. hi``."""
-    size = max(int((hi - lo).max()) + 1, 1)
+def index_range(lo: Tensor, hi: Tensor, limit: int, size: Optional[int] = None):
+    """(N, k) indices ``lo .. lo + k - 1``, clamped below ``limit``, and
+    whether each lies within ``lo .. hi``.  k: ``size`` when given (at least
+    the longest range, else the ranges are cut), else the longest range, at
+    least 1, which is read back from the tensors (a host sync on a GPU)."""
+    if size is None:
+        size = max(int((hi - lo).max()) + 1, 1)
     index = lo[:, None] + torch.arange(size, device=lo.device)
     valid = (index <= hi[:, None]) & (index < limit)
     return index.clamp(max=limit - 1), valid
