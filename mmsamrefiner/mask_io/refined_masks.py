@@ -239,7 +239,8 @@ class RefinedCocoWriter(_Writer):
 class _ClassTables:
     """Label-map writers: the PNG ``<key>.png`` and beside it, when given,
     the image's class signals ``<key>.json`` (a list of rows,
-    :func:`class_table_rows`)."""
+    :func:`class_table_rows`); :meth:`merge` gathers them into
+    ``<root>/class_signals.csv``."""
 
     def relpath(self, key: str) -> str:
         return key + '.png'
@@ -265,6 +266,29 @@ class _ClassTables:
         _remove(osp.join(self.root, self.table_relpath(key)))
         return {}
 
+    @property
+    def out_file(self) -> str:
+        """The gathered table, ``<root>/class_signals.csv``."""
+        return osp.join(self.root, 'class_signals.csv')
+
+    def merge(self, keys: Optional[Iterable[str]] = None) -> str:
+        """Gather the class tables of ``keys`` (None: every ``<key>.json``
+        in the folder) into :attr:`out_file`, one row per image and refined
+        class: ``image`` (the key), then the tables' columns."""
+        if keys is None:
+            keys = sorted(osp.relpath(path, self.root)[:-len('.json')] for path in
+                          glob.glob(osp.join(glob.escape(self.root), '**', '*.json'),
+                                    recursive=True))
+        rows = [dict(image=key, **row) for key in keys for row in self.read_table(key) or []]
+        columns = list(dict.fromkeys(name for row in rows for name in row)) or ['image']
+        text = io.StringIO()
+        table = csv.DictWriter(text, columns, lineterminator='\n')
+        table.writeheader()
+        table.writerows(rows)
+        with writing(self.out_file):
+            atomic_write_bytes(self.out_file, text.getvalue().encode('utf-8'))
+        return self.out_file
+
 
 class RefinedLabelMapWriter(_ClassTables, _Writer):
     """Refined label maps as ``<root>/<key>.png``, palette kept, each with
@@ -289,28 +313,6 @@ class RefinedLabelMapWriter(_ClassTables, _Writer):
             return None
         return dict(label_map=label_map, palette=palette, classes=self.read_table(key))
 
-    @property
-    def out_file(self) -> str:
-        """The gathered table, ``<root>/class_signals.csv``."""
-        return osp.join(self.root, 'class_signals.csv')
-
-    def merge(self, keys: Optional[Iterable[str]] = None) -> str:
-        """Gather the class tables of ``keys`` (None: every ``<key>.json``
-        in the folder) into :attr:`out_file`, one row per image and refined
-        class: ``image`` (the key), then the tables' columns."""
-        if keys is None:
-            keys = sorted(osp.relpath(path, self.root)[:-len('.json')] for path in
-                          glob.glob(osp.join(glob.escape(self.root), '**', '*.json'),
-                                    recursive=True))
-        rows = [dict(image=key, **row) for key in keys for row in self.read_table(key) or []]
-        columns = list(dict.fromkeys(name for row in rows for name in row)) or ['image']
-        text = io.StringIO()
-        table = csv.DictWriter(text, columns, lineterminator='\n')
-        table.writeheader()
-        table.writerows(rows)
-        with writing(self.out_file):
-            atomic_write_bytes(self.out_file, text.getvalue().encode('utf-8'))
-        return self.out_file
 
 
 class RefinedBinaryMaskWriter(_Writer):
