@@ -26,8 +26,12 @@ Method
 * A row is **worse** when its IoU with the truth after refinement is lower
   than before.  Per signal, the AUROC of the signal ranking the not-worse
   rows above the worse ones (the Mann-Whitney statistic, ties counted half;
-  0.5: no better than chance), and of the signals combined without fitting
-  anything: the mean of each row's rank percentiles over the three signals.
+  0.5: no better than chance; under 0.5: the signal is *higher* on worse
+  rows), and of the signals combined: a logistic regression on the three
+  signals, each row scored by the model fitted on the other folds
+  (``--folds``, rows dealt to folds in order), so that no row is scored by
+  a model that saw it.  The same for **much worse** rows (IoU lower by more
+  than ``--margin``) against the others.
 * Fallback: with a signal under a threshold, keep the coarse mask instead of
   the refined one.  For each signal, the threshold that maximises the mean
   IoU of the rows (``--thresholds``) is reported with that mean, next to
@@ -81,6 +85,9 @@ def parse_args(argv=None):
     parser.add_argument('--check', nargs='*', default=[], metavar='SIGNAL=THRESHOLD',
                         help='fallback rules chosen elsewhere to measure on these rows, '
                              'e.g. stability=0.85')
+    parser.add_argument('--margin', type=float, default=0.05,
+                        help='a row is much worse when its IoU drops by more than this')
+    parser.add_argument('--folds', type=int, default=5)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--threads', type=int, default=1, help="torch's CPU threads")
     parser.add_argument('--out-dir', default='work_dirs/benchmark_signals')
@@ -114,10 +121,32 @@ def rank_average(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def combined(rows: dict) -> np.ndarray:
-    """Each row's mean rank percentile over :data:`SIGNALS` (nothing fitted)."""
-    count = len(rows['worse'])
-    return np.mean([rank_average(np.asarray(rows[name])) / count for name in SIGNALS], 0)
+def fit_logistic(features: np.ndarray, target: np.ndarray, steps: int = 50,
+                 ridge: float = 1e-3) -> np.ndarray:
+    """Weights (F + 1,) of a logistic regression of the (R,) bool ``target``
+    on (R, F) ``features`` (Newton steps, a small ridge; last weight: the
+    bias)."""
+    x = np.concatenate([features, np.ones((len(features), 1))], 1)
+    w = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-x @ w))
+        gradient = x.T @ (p - target) + ridge * w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(len(w))
+        w -= np.linalg.solve(hessian, gradient)
+    return w
+
+
+def combined(rows: dict, target: np.ndarray, folds: int) -> np.ndarray:
+    """Each row's out-of-fold logistic-regression score of ``target`` on
+    :data:`SIGNALS` (rows dealt to ``folds`` folds in order)."""
+    features = np.stack([np.asarray(rows[name], np.float64) for name in SIGNALS], 1)
+    fold = np.arange(len(target)) % folds
+    scores = np.zeros(len(target))
+    for k in range(folds):
+        train = fold != k
+        w = fit_logistic(features[train], target[train].astype(np.float64))
+        scores[~train] = features[~train] @ w[:-1] + w[-1]
+    return scores
 
 
 def fallback(rows: dict, name: str, threshold: float) -> float:
@@ -189,15 +218,17 @@ def _empty_rows():
     return {name: [] for name in ('iou_coarse', 'iou_refined', 'kind') + SIGNALS}
 
 
-def summarize(rows: dict, thresholds) -> dict:
+def summarize(rows: dict, thresholds, margin: float, folds: int) -> dict:
     worse = np.asarray(rows['worse'], bool)
-    summary = dict(rows=len(worse), worse=int(worse.sum()),
+    much_worse = np.asarray(rows['iou_refined']) < np.asarray(rows['iou_coarse']) - margin
+    summary = dict(rows=len(worse), worse=int(worse.sum()), much_worse=int(much_worse.sum()),
                    mean_iou_coarse=float(np.mean(rows['iou_coarse'])),
                    mean_iou_refined=float(np.mean(rows['iou_refined'])),
                    mean_iou_oracle=float(np.mean(np.maximum(rows['iou_coarse'],
                                                             rows['iou_refined']))))
-    summary['auroc'] = {name: auroc(rows[name], ~worse) for name in SIGNALS}
-    summary['auroc']['combined'] = auroc(combined(rows), ~worse)
+    for key, flagged in (('auroc', worse), ('auroc_much_worse', much_worse)):
+        summary[key] = {name: auroc(rows[name], ~flagged) for name in SIGNALS}
+        summary[key]['combined'] = auroc(combined(rows, ~flagged, folds), ~flagged)
     summary['fallback'] = {}
     for name in SIGNALS:
         means = [fallback(rows, name, t) for t in thresholds]
@@ -223,12 +254,14 @@ def check_rules(tables: dict, rules) -> dict:
 
 
 def markdown(summaries: dict, checked: dict) -> str:
-    lines = ['| rows | count | worse | AUROC score | AUROC stability | AUROC coarse IoU | '
+    lines = ['| rows | count | flagged | AUROC score | AUROC stability | AUROC coarse IoU | '
              'AUROC combined |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
     for name, s in summaries.items():
-        a = s['auroc']
-        lines.append(f"| {name} | {s['rows']} | {s['worse']} | {a['score']:.3f} | "
-                     f"{a['stability']:.3f} | {a['coarse_iou']:.3f} | {a['combined']:.3f} |")
+        for key, flagged in (('auroc', 'worse'), ('auroc_much_worse', 'much_worse')):
+            a = s[key]
+            lines.append(f"| {name} | {s['rows']} | {s[flagged]} {flagged.replace('_', ' ')} | "
+                         f"{a['score']:.3f} | {a['stability']:.3f} | {a['coarse_iou']:.3f} | "
+                         f"{a['combined']:.3f} |")
     lines += ['', '| rows | mean IoU refined | best fallback (signal < threshold: coarse kept) '
               '| mean IoU | coarse kept | oracle |', '| --- | ---: | --- | ---: | ---: | ---: |']
     for name, s in summaries.items():
@@ -253,7 +286,8 @@ def main(argv=None):
         tables = measure(args)
     finally:
         torch.set_num_threads(threads)
-    summaries = {name: summarize(rows, args.thresholds) for name, rows in tables.items()}
+    summaries = {name: summarize(rows, args.thresholds, args.margin, args.folds)
+                 for name, rows in tables.items()}
     checked = check_rules(tables, args.check)
     report = markdown(summaries, checked)
     print(report)
