@@ -65,6 +65,7 @@ PUBLIC_NAMES = {
     # the algorithm (no mmcv, mmdet, mmseg)
     'SAMRefiner': ('mmsamrefiner.refiner.refiner', 'SAMRefiner', 'model'),
     'RefineResult': ('mmsamrefiner.refiner.refiner', 'RefineResult', None),
+    'SemanticRefineResult': ('mmsamrefiner.refiner.refiner', 'SemanticRefineResult', None),
     'ImageEmbedding': ('mmsamrefiner.refiner.refiner', 'ImageEmbedding', None),
     'Prompts': ('mmsamrefiner.refiner.prompts', 'Prompts', None),
     'PromptMiner': ('mmsamrefiner.refiner.prompts', 'PromptMiner', None),

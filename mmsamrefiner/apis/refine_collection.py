@@ -73,14 +73,20 @@ def is_input_error(error: BaseException, reading: bool) -> bool:
     return reading and isinstance(error, INPUT_ERRORS)
 
 
+#: the signals every output carries (:mod:`mmsamrefiner.mask_io.refined_masks`);
+#: in the settings digest, so outputs written without them are redone
+OUTPUT_SIGNALS = ('score', 'stability', 'coarse_iou')
+
+
 def settings_digest(refiner, collection, semantic_options: Optional[dict] = None) -> str:
-    """Digest of what, besides an image's input, its refined masks depend on:
-    the refiner's fingerprint (settings and weights:
-    :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`), the
-    format and, for label maps, the semantic options."""
+    """Digest of what, besides an image's input, its outputs depend on: the
+    refiner's fingerprint (settings and weights:
+    :func:`~mmsamrefiner.refiner.refiner.fingerprint_of`), the format, for
+    label maps the semantic options, and the signals written
+    (:data:`OUTPUT_SIGNALS`)."""
     collection = as_collection(collection)
     return digest_json([fingerprint_of(refiner), collection.format_name,
-                        collection.format_options(semantic_options)])
+                        collection.format_options(semantic_options), list(OUTPUT_SIGNALS)])
 
 
 REFINED = dict(status='refined', reason=None, transient=False, ann_id=None)

@@ -13,10 +13,14 @@ name of its export, its writer, writing it and reading it back.
   instance (those scored under ``score_thr`` keep their masks), exported as
   COCO parts ``parts/<key>.json`` named after the image's ``img_id``, merged
   into ``instances.json`` at the end of the loop (leaving out instances under
-  ``export_score_thr``);
+  ``export_score_thr``); each annotation keeps the model's ``score`` and the
+  refiner's signals (``refined_score``, ``refined_stability``,
+  ``refined_coarse_iou``);
 * :class:`SegPredictions` (``'seg'``): mmseg's ``pred_sem_seg``, refined
   through split-then-merge, exported as PNG label maps at the image's path
-  under the dataset's image folder (:func:`label_map_key`).
+  under the dataset's image folder (:func:`label_map_key`), each with its
+  class signals (``<key>.json``), gathered into ``class_signals.csv`` at
+  the end of the loop.
 
 A third kind is a subclass added to :data:`KINDS`.
 """
@@ -34,7 +38,7 @@ from mmsamrefiner.utils.file_keys import file_key
 from mmsamrefiner.utils.masks import as_bool_tensor
 
 from .loop_report import LoopCounts
-from .sample_refiner import refine_det_sample, refine_seg_sample
+from .sample_refiner import SIGNALS, refine_det_sample, refine_seg_sample
 
 
 class PredictionKind:
@@ -209,8 +213,13 @@ class DetPredictions(PredictionKind):
         img_id = self.export_name(data_sample)
         img_path = data_sample.metainfo.get('img_path') or str(img_id)
         masks = as_bool_tensor(instances.masks).cpu().numpy()
+        signals = None
+        if 'refined_scores' in instances:
+            signals = {source: getattr(instances, name).cpu().numpy()
+                       for source, name in SIGNALS.items()}
         outputs = writer.write(key, img_id, osp.basename(img_path), masks,
-                               instances.labels.cpu().numpy(), instances.scores.cpu().numpy())
+                               instances.labels.cpu().numpy(), instances.scores.cpu().numpy(),
+                               signals)
         return outputs, len(masks)
 
     def read_back(self, writer, key, data_sample, options, counts) -> bool:
@@ -333,8 +342,10 @@ class SegPredictions(PredictionKind):
         return PseudoLabelMapWriter(out_dir)
 
     def write(self, writer, key, data_sample) -> Tuple[dict, int]:
-        """Its label map (one of background or ``ignore_index`` only included)."""
-        return writer.write(key, data_sample.pred_sem_seg.data[0].cpu().numpy()), 1
+        """Its label map (one of background or ``ignore_index`` only
+        included) and, when refined, its class signals (``<key>.json``)."""
+        return writer.write(key, data_sample.pred_sem_seg.data[0].cpu().numpy(),
+                            data_sample.get('refined_classes')), 1
 
     def read_back(self, writer, key, data_sample, options, counts) -> bool:
         """The exported label map, when it has the prediction's size."""
@@ -348,6 +359,13 @@ class SegPredictions(PredictionKind):
         data_sample.pred_sem_seg = PixelData(data=torch.from_numpy(exported['label_map']).to(
             label_map.device, label_map.dtype)[None])
         return True
+
+    def finish(self, writer, logger) -> None:
+        """The main process gathers the class signals of every exported map
+        into ``class_signals.csv`` once every rank has written its own."""
+        barrier()
+        if is_main_process():
+            logger.info(f'SAMRefinerHook: wrote {writer.merge()}')
 
 
 #: Every kind, in the order :func:`prediction_kind` tries them.

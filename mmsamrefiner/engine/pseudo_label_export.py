@@ -77,7 +77,7 @@ KEY_FIELDS = ('prediction', 'image', 'refiner', 'settings')
 #: The first word of every key's ``settings``: raised when the key's format or
 #: the refinement it describes changes, so that every earlier export is
 #: recomputed once (counted as ``version``).
-KEY_VERSION = 3
+KEY_VERSION = 4  # 4: exports carry the refiner's signals
 
 
 def prediction_digest(data_sample) -> str:

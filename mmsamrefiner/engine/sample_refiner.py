@@ -11,9 +11,13 @@ through :func:`mmsamrefiner.apis.refine_collection`.
 * :func:`refine_det_sample`: ``DetDataSample.pred_instances.masks``
   ((N, H, W) bool tensor, original image frame since mmdet rescales
   predictions) are refined in place; instances scored under ``score_thr`` are
-  left as they are.
+  left as they are.  The refiner's signals go beside them:
+  ``pred_instances.refined_scores``, ``.refined_stability``,
+  ``.refined_coarse_iou`` ((N,) float32, 0 for instances left as they are).
 * :func:`refine_seg_sample`: ``SegDataSample.pred_sem_seg`` ((1, H, W) label
-  map) goes through split-then-merge.
+  map) goes through split-then-merge; the signals of each refined class
+  (:func:`mmsamrefiner.refiner.signals.class_signals`) go to the field
+  ``refined_classes`` (a table, column -> array).
 * :func:`sample_image`: the image the predictions refer to, read from
   ``img_path`` or rebuilt from the batch input.
 """
@@ -82,6 +86,9 @@ def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarr
     masks = as_bool_tensor(instances.masks)
     if keep_coarse:
         instances.coarse_masks = masks.clone()
+    for name in SIGNALS.values():
+        setattr(instances, name, torch.zeros(len(masks), dtype=torch.float32,
+                                             device=masks.device))
     selected = torch.nonzero(instances.scores >= score_thr).flatten()
     if len(selected) == 0:
         instances.masks = masks
@@ -91,7 +98,17 @@ def refine_det_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarr
     refined = masks.clone()
     refined[selected] = torch.from_numpy(result.masks).to(masks.device)
     instances.masks = refined
+    for source, name in SIGNALS.items():
+        value = getattr(result, source, None)
+        if value is not None:
+            getattr(instances, name)[selected] = torch.as_tensor(
+                np.asarray(value, np.float32), device=masks.device)
     return len(selected)
+
+
+#: a refine result's signal -> its field in ``pred_instances``
+SIGNALS = dict(scores='refined_scores', stability='refined_stability',
+               coarse_iou='refined_coarse_iou')
 
 
 def refine_seg_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarray],
@@ -115,8 +132,13 @@ def refine_seg_sample(refiner: SAMRefiner, data_sample, image: Optional[np.ndarr
     label_map = data_sample.pred_sem_seg.data
     if keep_coarse:
         data_sample.coarse_sem_seg = PixelData(data=label_map.clone())
-    refined = refiner.refine_semantic(
-        image, label_map[0].cpu().numpy(), ignore_index=ignore_index, classes=classes,
-        background=background, channel_order=channel_order, image_embedding=image_embedding)
+    options = dict(ignore_index=ignore_index, classes=classes, background=background,
+                   channel_order=channel_order, image_embedding=image_embedding)
+    if hasattr(refiner, 'refine_label_map'):
+        result = refiner.refine_label_map(image, label_map[0].cpu().numpy(), **options)
+        refined = result.label_map
+        data_sample.set_field(result.classes, 'refined_classes')
+    else:  # any object with refine_semantic
+        refined = refiner.refine_semantic(image, label_map[0].cpu().numpy(), **options)
     data_sample.pred_sem_seg = PixelData(
         data=torch.from_numpy(refined).to(label_map.device, label_map.dtype)[None])

@@ -27,6 +27,7 @@ from .mask_collections import (
     LabelMapCollection,
     MaskCollection,
     RefinedInstances,
+    RefinedLabelMap,
     as_collection,
 )
 from .png import encode_png
@@ -46,5 +47,6 @@ __all__ = [
     'RecordBook', 'OutputLock', 'OutputBusyError', 'OutputWriteError', 'RefinedCocoWriter',
     'RefinedLabelMapWriter', 'RefinedBinaryMaskWriter', 'encode_rle', 'decode_rle',
     'MaskCollection', 'CocoCollection', 'LabelMapCollection', 'BinaryMaskCollection',
-    'CoarseInstances', 'CoarseLabelMap', 'RefinedInstances', 'as_collection'
+    'CoarseInstances', 'CoarseLabelMap', 'RefinedInstances', 'RefinedLabelMap',
+    'as_collection'
 ]

@@ -78,12 +78,25 @@ class CoarseLabelMap:
 
 @dataclass
 class RefinedInstances:
-    """An image's refined instances: ``masks`` (N, H, W) bool, ``scores``
-    (N,) float32 (0 for masks passed through unrefined), ``empty`` (N,)
-    bool (the refined mask is empty)."""
+    """An image's refined instances: ``masks`` (N, H, W) bool, ``empty`` (N,)
+    bool (the refined mask is empty) and the (N,) float32 signals
+    ``scores``, ``stability``, ``coarse_iou`` (0 for masks passed through
+    unrefined; see :class:`mmsamrefiner.refiner.RefineResult`)."""
     masks: np.ndarray
     scores: np.ndarray
     empty: np.ndarray
+    stability: np.ndarray
+    coarse_iou: np.ndarray
+
+
+@dataclass
+class RefinedLabelMap:
+    """An image's refined label map: ``label_map`` (H, W) and the signals of
+    its refined classes, ``classes`` (a table column -> array,
+    :func:`mmsamrefiner.refiner.signals.class_signals`; None for a map
+    passed through unrefined)."""
+    label_map: np.ndarray
+    classes: Optional[Dict[str, np.ndarray]] = None
 
 
 class MaskCollection:
@@ -217,6 +230,13 @@ class MaskCollection:
         raise NotImplementedError
 
 
+def _signal(result, name: str) -> np.ndarray:
+    """A signal of a refiner's result; zeros for a refiner (any object with
+    a ``refine`` method) whose results do not have it."""
+    value = getattr(result, name, None)
+    return np.zeros(len(result.masks), np.float32) if value is None else np.asarray(value)
+
+
 class _InstanceCollection(MaskCollection):
     """Instances: ``read`` gives :class:`CoarseInstances`, ``refine``
     :class:`RefinedInstances`."""
@@ -232,16 +252,18 @@ class _InstanceCollection(MaskCollection):
         return int(len(coarse.masks))
 
     def passthrough(self, coarse: CoarseInstances) -> RefinedInstances:
-        count = len(coarse.masks)
-        return RefinedInstances(masks=coarse.masks, scores=np.zeros(count, np.float32),
-                                empty=np.zeros(count, bool))
+        zeros = np.zeros(len(coarse.masks), np.float32)
+        return RefinedInstances(masks=coarse.masks, scores=zeros, empty=zeros.astype(bool),
+                                stability=zeros, coarse_iou=zeros)
 
     def refine(self, refiner, image, coarse: CoarseInstances, embedding,
                semantic_options: dict) -> RefinedInstances:
         if not len(coarse.masks):
             return self.passthrough(coarse)
         result = refiner.refine(image, coarse.masks, image_embedding=embedding)
-        return RefinedInstances(masks=result.masks, scores=result.scores, empty=result.empty)
+        return RefinedInstances(masks=result.masks, scores=result.scores, empty=result.empty,
+                                stability=_signal(result, 'stability'),
+                                coarse_iou=_signal(result, 'coarse_iou'))
 
     def num_empty(self, output: RefinedInstances) -> int:
         return int(np.sum(output.empty))
@@ -290,7 +312,8 @@ class CocoCollection(_InstanceCollection):
 
     def write(self, key: str, coarse: CoarseInstances,
               output: RefinedInstances) -> Dict[str, str]:
-        return self.writer.write(key, coarse.ids, output.masks, output.scores)
+        return self.writer.write(key, coarse.ids, output.masks, output.scores,
+                                 output.stability, output.coarse_iou)
 
     @property
     def refined_path(self) -> str:
@@ -329,7 +352,8 @@ class BinaryMaskCollection(_InstanceCollection):
 
     def write(self, key: str, coarse: CoarseInstances,
               output: RefinedInstances) -> Dict[str, str]:
-        return self.writer.write(key, coarse.ids, output.masks)
+        return self.writer.write(key, coarse.ids, output.masks, output.scores,
+                                 output.stability, output.coarse_iou)
 
     def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
                       background: int = 0) -> np.ndarray:
@@ -383,16 +407,23 @@ class LabelMapCollection(MaskCollection):
     def num_masks(self, coarse: CoarseLabelMap) -> int:
         return 1
 
-    def passthrough(self, coarse: CoarseLabelMap) -> np.ndarray:
-        return coarse.label_map
+    def passthrough(self, coarse: CoarseLabelMap) -> RefinedLabelMap:
+        return RefinedLabelMap(coarse.label_map)
 
     def refine(self, refiner, image, coarse: CoarseLabelMap, embedding,
-               semantic_options: dict) -> np.ndarray:
-        return refiner.refine_semantic(image, coarse.label_map, image_embedding=embedding,
-                                       **semantic_options)
+               semantic_options: dict) -> RefinedLabelMap:
+        """Through ``refiner.refine_label_map`` (with the class signals);
+        a refiner without it through ``refine_semantic``."""
+        if hasattr(refiner, 'refine_label_map'):
+            result = refiner.refine_label_map(image, coarse.label_map,
+                                              image_embedding=embedding, **semantic_options)
+            return RefinedLabelMap(result.label_map, result.classes)
+        return RefinedLabelMap(refiner.refine_semantic(
+            image, coarse.label_map, image_embedding=embedding, **semantic_options))
 
-    def write(self, key: str, coarse: CoarseLabelMap, output: np.ndarray) -> Dict[str, str]:
-        return self.writer.write(key, output, coarse.palette)
+    def write(self, key: str, coarse: CoarseLabelMap,
+              output: RefinedLabelMap) -> Dict[str, str]:
+        return self.writer.write(key, output.label_map, coarse.palette, output.classes)
 
     def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
                       background: int = 0) -> np.ndarray:

@@ -18,7 +18,8 @@ Every writer has:
 * ``records``: its :class:`~.records.RecordBook` (``<root>/.records/``),
   which the caller writes after the image's outputs;
 * ``relpath(key)``: where the output of ``key`` lies, relative to ``root``
-  (a file; a folder of files for :class:`RefinedBinaryMaskWriter`);
+  (its main file; a folder of files for :class:`RefinedBinaryMaskWriter`);
+  every file of the output is named ``<key>`` plus a suffix;
 * ``has(key)``: whether an output of ``key`` exists, recorded or not;
 * ``write(key, ...)``: one image's output (the format's arrays, named in each
   writer's ``write``), written atomically; returns ``{path relative to root:
@@ -38,18 +39,31 @@ Layouts:
 
 * :class:`RefinedCocoWriter`: ``--out refined.json`` is a file, so its root is
   the folder beside it, ``refined.json.parts/``, holding per image a part
-  ``<key>.json`` with the refined RLE and score of each refined annotation;
+  ``<key>.json`` with the refined RLE and signals of each refined annotation;
   :meth:`~RefinedCocoWriter.merge` writes the input json with those
-  segmentations replaced (every other field kept, the refined score in
-  ``refined_score``; an image without a part keeps its annotations);
-* :class:`RefinedLabelMapWriter`: ``<root>/<key>.png``, palette kept;
-* :class:`RefinedBinaryMaskWriter`: ``<root>/<key>/<name>.png`` (0/255);
-* :class:`PseudoLabelCocoWriter`: ``<root>/parts/<key>.json`` per image,
-  merged into ``<root>/instances.json``;
-* :class:`PseudoLabelMapWriter`: ``<root>/<key>.png``.
+  segmentations replaced (every other field kept, the signals added as
+  :data:`SIGNAL_FIELDS`; an image without a part keeps its annotations);
+* :class:`RefinedLabelMapWriter`: ``<root>/<key>.png``, palette kept, and the
+  image's table of class signals ``<root>/<key>.json``;
+  :meth:`~RefinedLabelMapWriter.merge` gathers the tables into
+  ``<root>/class_signals.csv``;
+* :class:`RefinedBinaryMaskWriter`: ``<root>/<key>/<name>.png`` (0/255) and
+  the masks' signals ``<root>/<key>/signals.json``;
+* :class:`PseudoLabelCocoWriter`: ``<root>/parts/<key>.json`` per image
+  (annotations with the signals), merged into ``<root>/instances.json``;
+* :class:`PseudoLabelMapWriter`: ``<root>/<key>.png`` and, when the refiner
+  gave them, the class signals ``<root>/<key>.json``.
+
+**Signals** (:mod:`mmsamrefiner.refiner.signals`): per refined mask SAM's
+predicted IoU, SAM's stability score and the IoU with the coarse mask; per
+class of a label map the table of
+:func:`~mmsamrefiner.refiner.signals.class_signals`.  0 for a mask that was
+not refined.
 """
 import copy
+import csv
 import glob
+import io
 import json
 import os
 import os.path as osp
@@ -83,6 +97,41 @@ def _remove(path: str) -> None:
 
 def _json_bytes(obj) -> bytes:
     return json.dumps(obj).encode('utf-8')
+
+
+#: each instance signal's field in the COCO outputs (annotations of the
+#: refined json, parts of the hook's export)
+SIGNAL_FIELDS = dict(score='refined_score', stability='refined_stability',
+                     coarse_iou='refined_coarse_iou')
+
+
+def signal_fields(scores: np.ndarray, stability: Optional[np.ndarray],
+                  coarse_iou: Optional[np.ndarray]) -> List[Dict[str, float]]:
+    """Per mask ``{field: value}`` of :data:`SIGNAL_FIELDS` (a signal given
+    as None is left out)."""
+    values = dict(score=scores, stability=stability, coarse_iou=coarse_iou)
+    given = {SIGNAL_FIELDS[name]: v for name, v in values.items() if v is not None}
+    return [{field: float(v[i]) for field, v in given.items()} for i in range(len(scores))]
+
+
+def class_table_rows(table: Optional[Dict[str, np.ndarray]]) -> Optional[List[dict]]:
+    """A class-signals table (column -> (K,) array, as
+    :func:`~mmsamrefiner.refiner.signals.class_signals` makes it) as K
+    JSON-able rows, columns in the table's order (None: None)."""
+    if table is None:
+        return None
+    count = len(next(iter(table.values()))) if table else 0
+    return [{name: np.asarray(column)[i].item() for name, column in table.items()}
+            for i in range(count)]
+
+
+def _read_json(path: str):
+    """The content of a json file; None when it is missing or unreadable."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 class _Writer:
@@ -127,14 +176,17 @@ class RefinedCocoWriter(_Writer):
     def relpath(self, key: str) -> str:
         return key + '.json'
 
-    def write(self, key: str, ann_ids: List, masks: np.ndarray,
-              scores: np.ndarray) -> Dict[str, str]:
-        """Refined (N, H, W) bool masks and (N,) scores of annotations
-        ``ann_ids`` (none: the image's annotations pass through unchanged)."""
+    def write(self, key: str, ann_ids: List, masks: np.ndarray, scores: np.ndarray,
+              stability: Optional[np.ndarray] = None,
+              coarse_iou: Optional[np.ndarray] = None) -> Dict[str, str]:
+        """Refined (N, H, W) bool masks of annotations ``ann_ids`` (none: the
+        image's annotations pass through unchanged) and their (N,) signals:
+        scores, stability scores, IoUs with the coarse masks."""
         rles = encode_rle(masks) if len(masks) else []
+        fields = signal_fields(scores, stability, coarse_iou)
         return _write(self.root, self.relpath(key), _json_bytes({
-            str(ann_id): dict(segmentation=rle, refined_score=float(score))
-            for ann_id, rle, score in zip(ann_ids, rles, scores)}))
+            str(ann_id): dict(segmentation=rle, **signals)
+            for ann_id, rle, signals in zip(ann_ids, rles, fields)}))
 
     def _part(self, key: str) -> Optional[dict]:
         try:
@@ -145,16 +197,18 @@ class RefinedCocoWriter(_Writer):
 
     def read(self, key: str) -> Optional[dict]:
         """``ann_ids`` (as str, the part's keys), ``masks`` (N, H, W) bool
-        ((0, 0, 0) for none) and ``scores`` (N,) float32."""
+        ((0, 0, 0) for none) and the signals ``scores``, ``stability``,
+        ``coarse_iou`` (N,) float32 (0 for a signal the part lacks)."""
         try:
             part = self._part(key)
             if part is None:
                 return None
             rles = [update['segmentation'] for update in part.values()]
             height, width = rles[0]['size'] if rles else (0, 0)
-            return dict(ann_ids=list(part), masks=decode_rle(rles, height, width),
-                        scores=np.array([u['refined_score'] for u in part.values()],
-                                        np.float32))
+            signals = {f'{name}s' if name == 'score' else name:
+                       np.array([u.get(field, 0.0) for u in part.values()], np.float32)
+                       for name, field in SIGNAL_FIELDS.items()}
+            return dict(ann_ids=list(part), masks=decode_rle(rles, height, width), **signals)
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
 
@@ -176,31 +230,89 @@ class RefinedCocoWriter(_Writer):
                 continue
             update = refined.get(file_key(ann['image_id']), {}).get(str(ann['id']))
             if update is not None:
-                ann['segmentation'] = update['segmentation']
-                ann['refined_score'] = update['refined_score']
+                ann.update(update)
         with writing(self.out_file):
             atomic_write_bytes(self.out_file, _json_bytes(coco))
         return self.out_file
 
 
-class RefinedLabelMapWriter(_Writer):
-    """Refined label maps as ``<root>/<key>.png``, palette kept."""
+class _ClassTables:
+    """Label-map writers: the PNG ``<key>.png`` and beside it, when given,
+    the image's class signals ``<key>.json`` (a list of rows,
+    :func:`class_table_rows`); :meth:`merge` gathers them into
+    ``<root>/class_signals.csv``."""
 
     def relpath(self, key: str) -> str:
         return key + '.png'
 
-    def write(self, key: str, label_map: np.ndarray,
-              palette: Optional[np.ndarray]) -> Dict[str, str]:
-        """An (H, W) label map and its palette ((K, 3) uint8, or None: grey)."""
-        return _write(self.root, self.relpath(key), encode_png(label_map, palette))
+    def table_relpath(self, key: str) -> str:
+        return key + '.json'
+
+    def _write_table(self, key: str, rows: Optional[List[dict]]) -> Dict[str, str]:
+        """The table of ``key`` (None: none, and an old one removed)."""
+        if rows is None:
+            _remove(osp.join(self.root, self.table_relpath(key)))
+            return {}
+        return _write(self.root, self.table_relpath(key), _json_bytes(rows))
+
+    def read_table(self, key: str) -> Optional[List[dict]]:
+        """The class signals of ``key`` as rows (None: none or unreadable)."""
+        rows = _read_json(osp.join(self.root, self.table_relpath(key)))
+        return rows if isinstance(rows, list) else None
+
+    def discard(self, key: str) -> Dict[str, str]:
+        """Remove the label map and the table of ``key``; ``{}``."""
+        _remove(osp.join(self.root, self.relpath(key)))
+        _remove(osp.join(self.root, self.table_relpath(key)))
+        return {}
+
+    @property
+    def out_file(self) -> str:
+        """The gathered table, ``<root>/class_signals.csv``."""
+        return osp.join(self.root, 'class_signals.csv')
+
+    def merge(self, keys: Optional[Iterable[str]] = None) -> str:
+        """Gather the class tables of ``keys`` (None: every ``<key>.json``
+        in the folder) into :attr:`out_file`, one row per image and refined
+        class: ``image`` (the key), then the tables' columns."""
+        if keys is None:
+            keys = sorted(osp.relpath(path, self.root)[:-len('.json')] for path in
+                          glob.glob(osp.join(glob.escape(self.root), '**', '*.json'),
+                                    recursive=True))
+        rows = [dict(image=key, **row) for key in keys for row in self.read_table(key) or []]
+        columns = list(dict.fromkeys(name for row in rows for name in row)) or ['image']
+        text = io.StringIO()
+        table = csv.DictWriter(text, columns, lineterminator='\n')
+        table.writeheader()
+        table.writerows(rows)
+        with writing(self.out_file):
+            atomic_write_bytes(self.out_file, text.getvalue().encode('utf-8'))
+        return self.out_file
+
+
+class RefinedLabelMapWriter(_ClassTables, _Writer):
+    """Refined label maps as ``<root>/<key>.png``, palette kept, each with
+    its class signals ``<root>/<key>.json``; :meth:`merge` gathers those
+    into ``<root>/class_signals.csv``."""
+
+    def write(self, key: str, label_map: np.ndarray, palette: Optional[np.ndarray],
+              classes: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, str]:
+        """An (H, W) label map, its palette ((K, 3) uint8, or None: grey)
+        and the signals of its refined classes (a table column -> array;
+        None for a map passed through unrefined: no table)."""
+        outputs = _write(self.root, self.relpath(key), encode_png(label_map, palette))
+        outputs.update(self._write_table(key, class_table_rows(classes)))
+        return outputs
 
     def read(self, key: str) -> Optional[dict]:
-        """``label_map`` (H, W) int64 and ``palette`` (or None)."""
+        """``label_map`` (H, W) int64, ``palette`` (or None) and ``classes``
+        (the table's rows, or None)."""
         try:
             label_map, palette = read_label_map(osp.join(self.root, self.relpath(key)))
         except (OSError, ValueError):
             return None
-        return dict(label_map=label_map, palette=palette)
+        return dict(label_map=label_map, palette=palette, classes=self.read_table(key))
+
 
 
 class RefinedBinaryMaskWriter(_Writer):
@@ -216,9 +328,17 @@ class RefinedBinaryMaskWriter(_Writer):
     def _pngs(self, key: str) -> List[str]:
         return sorted(glob.glob(osp.join(self.root, glob.escape(self.relpath(key)), '*.png')))
 
-    def write(self, key: str, names: List[str], masks: np.ndarray) -> Dict[str, str]:
-        """(N, H, W) bool masks as the files ``names``; removes the image's
-        PNGs not among ``names`` (left by an earlier run)."""
+    def signals_relpath(self, key: str) -> str:
+        return osp.join(self.relpath(key), 'signals.json')
+
+    def write(self, key: str, names: List[str], masks: np.ndarray,
+              scores: Optional[np.ndarray] = None, stability: Optional[np.ndarray] = None,
+              coarse_iou: Optional[np.ndarray] = None) -> Dict[str, str]:
+        """(N, H, W) bool masks as the files ``names`` and, given ``scores``,
+        their signals as ``signals.json`` (``{name: {field: value}}``,
+        :data:`SIGNAL_FIELDS`); removes the image's PNGs not among
+        ``names`` (left by an earlier run), and an old ``signals.json``
+        when no signals are given."""
         outputs = {}
         for name, mask in zip(names, masks):
             outputs.update(_write(self.root, osp.join(self.relpath(key), name),
@@ -226,6 +346,12 @@ class RefinedBinaryMaskWriter(_Writer):
         for path in self._pngs(key):
             if osp.join(self.relpath(key), osp.basename(path)) not in outputs:
                 _remove(path)
+        if scores is not None and len(names):
+            fields = signal_fields(scores, stability, coarse_iou)
+            outputs.update(_write(self.root, self.signals_relpath(key),
+                                  _json_bytes(dict(zip(names, fields)))))
+        else:
+            _remove(osp.join(self.root, self.signals_relpath(key)))
         return outputs
 
     def read(self, key: str) -> Optional[dict]:
@@ -236,7 +362,8 @@ class RefinedBinaryMaskWriter(_Writer):
             masks = np.stack([read_binary_mask(path) for path in paths])
         except (OSError, ValueError):  # none, unreadable, or masks of different sizes
             return None
-        return dict(names=[osp.basename(p) for p in paths], masks=masks)
+        return dict(names=[osp.basename(p) for p in paths], masks=masks,
+                    signals=_read_json(osp.join(self.root, self.signals_relpath(key))))
 
     def discard(self, key: str) -> Dict[str, str]:
         """Remove the image's masks; ``{}``."""
@@ -281,10 +408,13 @@ class PseudoLabelCocoWriter(_Writer):
         return osp.join('parts', key + '.json')
 
     def write(self, key: str, img_id, file_name: str, masks: np.ndarray,
-              labels: np.ndarray, scores: np.ndarray) -> Dict[str, str]:
+              labels: np.ndarray, scores: np.ndarray,
+              signals: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, str]:
         """One image's instances: (N, H, W) bool masks, (N,) int labels
-        (indices into ``classes``), (N,) float scores, N = 0 included (the
-        image entry alone)."""
+        (indices into ``classes``), (N,) float scores (the model's), N = 0
+        included (the image entry alone), and the refiner's (N,) signals
+        (``scores``, ``stability``, ``coarse_iou``; None: none), written as
+        :data:`SIGNAL_FIELDS`."""
         if masks.ndim != 3:
             raise ValueError(f'masks must be (N, H, W), got shape {masks.shape}')
         height, width = masks.shape[1:]
@@ -294,13 +424,15 @@ class PseudoLabelCocoWriter(_Writer):
                              "dataset's classes?)")
         from pycocotools import mask as mask_utils
         annotations = []
-        for rle, label, score in zip(encode_rle(masks), labels, scores):
+        fields = [{}] * len(masks) if signals is None else signal_fields(
+            signals['scores'], signals.get('stability'), signals.get('coarse_iou'))
+        for rle, label, score, extra in zip(encode_rle(masks), labels, scores, fields):
             coded = dict(rle, counts=rle['counts'].encode('ascii'))
             x, y, w, h = mask_utils.toBbox(coded)
             annotations.append(dict(
                 image_id=img_id, category_id=self.cat_ids[int(label)], segmentation=rle,
                 area=int(mask_utils.area(coded)), bbox=[float(x), float(y), float(w), float(h)],
-                score=float(score), iscrowd=0))
+                score=float(score), iscrowd=0, **extra))
         part = dict(image=dict(id=img_id, file_name=file_name, height=height, width=width),
                     annotations=annotations)
         return _write(self.root, self.relpath(key), _json_bytes(part))
@@ -358,21 +490,23 @@ class PseudoLabelCocoWriter(_Writer):
         return self.out_file
 
 
-class PseudoLabelMapWriter(_Writer):
+class PseudoLabelMapWriter(_ClassTables, _Writer):
     """A model's refined label maps (mmseg), one PNG per image,
     ``<root>/<key>.png``: 8-bit grey when every value fits 8 bits, else
-    16-bit.  ``key`` may hold ``/`` (``a/x``: ``<root>/a/x.png``, the
+    16-bit, with its class signals ``<root>/<key>.json`` when the refiner
+    gave them.  ``key`` may hold ``/`` (``a/x``: ``<root>/a/x.png``, the
     layout of mmseg's datasets, whose image folders may have sub-folders);
     the caller makes each of its components safe."""
 
-    def relpath(self, key: str) -> str:
-        return key + '.png'
-
-    def write(self, key: str, label_map: np.ndarray) -> Dict[str, str]:
-        """An (H, W) integer label map (values 0..65535)."""
+    def write(self, key: str, label_map: np.ndarray,
+              classes: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, str]:
+        """An (H, W) integer label map (values 0..65535) and the signals of
+        its refined classes (None: no table)."""
         if label_map.ndim != 2:
             raise ValueError(f'label map must be (H, W), got shape {label_map.shape}')
-        return _write(self.root, self.relpath(key), encode_png(label_map))
+        outputs = _write(self.root, self.relpath(key), encode_png(label_map))
+        outputs.update(self._write_table(key, class_table_rows(classes)))
+        return outputs
 
     def read(self, key: str) -> Optional[dict]:
         """``label_map`` (H, W) int64."""

@@ -38,6 +38,7 @@ from .inputs import (
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
 from .sam import as_sam
+from .signals import class_signals, low_res_valid_size, pairwise_iou, stability_scores
 from .stm import merge_instances, residual_fragments, split_then_merge
 from .upscale import upscale_bands, upscale_to_masks
 
@@ -56,16 +57,45 @@ class RefineResult:
             empty inputs and for masks SAM never returned non-empty.
         empty: (N,) bool, True where the coarse mask was empty (its refined
             mask is empty too; it was not sent to SAM).
+        stability: (N,) float32, SAM's stability score of each kept
+            candidate (:func:`~.signals.stability_scores`); 0 where
+            ``scores`` is 0.
+        coarse_iou: (N,) float32, the IoU of each refined mask with its
+            coarse mask (:func:`~.signals.pairwise_iou`); 0 for empty inputs.
         prompts: the last round's prompts of the non-empty masks, original
             image frame (None when N is 0 or all masks are empty).
+
+    The three signals (``scores``, ``stability``, ``coarse_iou``) are what
+    pseudo-labels can be filtered by (docs/python_api.md).
     """
     masks: Union[np.ndarray, Tensor]
     scores: Union[np.ndarray, Tensor]
     empty: Union[np.ndarray, Tensor]
+    stability: Union[np.ndarray, Tensor]
+    coarse_iou: Union[np.ndarray, Tensor]
     prompts: Optional[Prompts] = None
 
     def __len__(self) -> int:
         return len(self.masks)
+
+
+@dataclass
+class SemanticRefineResult:
+    """The result of :meth:`SAMRefiner.refine_label_map` for one label map.
+
+    Attributes:
+        label_map: (H, W) the refined label map (``refine_semantic``'s output).
+        instances: every instance SAM refined (a numpy :class:`RefineResult`
+            of M masks, original image frame; each one's ``coarse_iou`` is
+            against the fragment it was refined from; ``prompts`` None).
+        instance_classes: (M,) int64, the class of each instance.
+        classes: the signals of each refined class, a table (column ->
+            array, one row per class: :func:`~.signals.class_signals`).
+    """
+    label_map: np.ndarray
+    instances: RefineResult
+    instance_classes: np.ndarray
+    classes: Dict[str, np.ndarray]
 
 
 def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
@@ -326,17 +356,21 @@ class SAMRefiner(nn.Module):
 
     @torch.no_grad()
     def refine_once(self, masks: Tensor, image_embedding: ImageEmbedding
-                    ) -> Tuple[Tensor, Tensor, Prompts]:
+                    ) -> Tuple[Tensor, Tensor, Tensor, Prompts]:
         """One round for (N, H, W) bool non-empty masks on the refiner's device.
 
-        Returns ``(masks, scores, prompts)``: (N, H, W) bool, (N,) float, and
+        Returns ``(masks, scores, stability, prompts)``: (N, H, W) bool, (N,)
+        float predicted IoUs and stability scores of the kept candidates, and
         the prompts that made them.
         """
         prompts = self.mine(masks, image_embedding)
         logits, ious = self.decode(prompts, image_embedding)
         scores, best = ious.max(1)
         best_logits = logits[torch.arange(len(best), device=logits.device), best]
-        return self.upscale(best_logits, image_embedding), scores, prompts
+        valid = low_res_valid_size(self.low_res_size, self.encoder_size,
+                                   image_embedding.input_size)
+        stability = stability_scores(best_logits, self.backend.mask_threshold, valid)
+        return self.upscale(best_logits, image_embedding), scores, stability, prompts
 
     @torch.no_grad()
     def refine(self,
@@ -375,26 +409,32 @@ class SAMRefiner(nn.Module):
         empty = ~any_along(coarse.flatten(1), 1)
         refined = torch.zeros_like(coarse)
         scores = torch.zeros(len(coarse), device=self.device)
+        stability = torch.zeros(len(coarse), device=self.device)
         prompts = None
         active = torch.nonzero(~empty).flatten()
         if len(active):
             current = coarse[active]
             current_scores = torch.zeros(len(active), device=self.device)
+            current_stability = torch.zeros(len(active), device=self.device)
             for _ in range(self.iters):
-                new, new_scores, prompts = self.refine_once(current, image_embedding)
+                new, new_scores, new_stability, prompts = self.refine_once(
+                    current, image_embedding)
                 lost = ~any_along(new.flatten(1), 1)  # SAM answered nothing: keep
                 replace_masks_(new, current, lost)
                 current = new
                 current_scores = torch.where(lost, current_scores, new_scores)
+                current_stability = torch.where(lost, current_stability, new_stability)
             refined[active] = current
             scores[active] = current_scores
+            stability[active] = current_stability
 
-        result = RefineResult(refined.to(out_device), scores.float().to(out_device),
-                              empty.to(out_device), prompts)
+        result = RefineResult(
+            refined.to(out_device), scores.float().to(out_device), empty.to(out_device),
+            stability.float().to(out_device), pairwise_iou(refined, coarse).to(out_device),
+            prompts)
         if as_numpy:
-            result.masks = result.masks.cpu().numpy()
-            result.scores = result.scores.cpu().numpy()
-            result.empty = result.empty.cpu().numpy()
+            for name in ('masks', 'scores', 'empty', 'stability', 'coarse_iou'):
+                setattr(result, name, getattr(result, name).cpu().numpy())
         return result
 
     @torch.no_grad()
@@ -434,8 +474,25 @@ class SAMRefiner(nn.Module):
             background: label of unclaimed pixels.
 
         Returns:
-            (H, W) label map of ``label_map``'s dtype.
+            (H, W) label map of ``label_map``'s dtype (the ``label_map`` of
+            :meth:`refine_label_map`, which also gives the signals).
         """
+        return self.refine_label_map(image, label_map, ignore_index, classes, background,
+                                     channel_order, image_embedding, min_area).label_map
+
+    @torch.no_grad()
+    def refine_label_map(self,
+                         image: Optional[ImageLike],
+                         label_map: np.ndarray,
+                         ignore_index: Optional[int] = 255,
+                         classes: Optional[Sequence[int]] = None,
+                         background: int = 0,
+                         channel_order: str = 'rgb',
+                         image_embedding: Optional[ImageEmbedding] = None,
+                         min_area: int = 5) -> 'SemanticRefineResult':
+        """:meth:`refine_semantic` (same arguments), with every refined
+        instance and the signals of each refined class: a
+        :class:`SemanticRefineResult`."""
         check_channel_order(channel_order)
         label_map = np.asarray(label_map)
         if label_map.ndim != 2 or not np.issubdtype(label_map.dtype, np.integer):
@@ -451,21 +508,27 @@ class SAMRefiner(nn.Module):
             check_same_size(label_map.shape, rgb.shape[:2], 'label_map')
             image_embedding = self.encode_image(rgb) if len(instance_masks) else None
         if len(instance_masks):
-            result = self.refine(None, instance_masks, image_embedding=image_embedding)
-            refined, scores = result.masks, result.scores
+            instances = self.refine(None, instance_masks, image_embedding=image_embedding)
             if self.stm == 'residual':
-                refined, instance_classes, scores = self.refine_residuals(
-                    label_map, classes, refined, instance_classes, scores, image_embedding)
+                instances, instance_classes = self.refine_residuals(
+                    label_map, classes, instances, instance_classes, image_embedding)
         else:
-            refined, scores = instance_masks, np.zeros(0, np.float32)
-        return merge_instances(label_map, refined, instance_classes, scores,
-                               classes, background=background)
+            none = np.zeros(0, np.float32)
+            instances = RefineResult(instance_masks, none, np.zeros(0, bool), none, none)
+        refined = merge_instances(label_map, instances.masks, instance_classes,
+                                  instances.scores, classes, background=background)
+        instances.prompts = None
+        return SemanticRefineResult(
+            label_map=refined, instances=instances,
+            instance_classes=np.asarray(instance_classes, np.int64),
+            classes=class_signals(label_map, refined, classes, instance_classes,
+                                  instances.scores, instances.stability))
 
     @torch.no_grad()
     def refine_residuals(self, label_map: np.ndarray, classes: Sequence[int],
-                         masks: np.ndarray, mask_classes: np.ndarray,
-                         scores: np.ndarray, image_embedding: ImageEmbedding
-                         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         instances: RefineResult, instance_classes: np.ndarray,
+                         image_embedding: ImageEmbedding
+                         ) -> Tuple[RefineResult, np.ndarray]:
         """Refine what refined instances left out of a label map's classes.
 
         Each pass takes :func:`residual_fragments` of the pixels no instance
@@ -480,16 +543,20 @@ class SAMRefiner(nn.Module):
         Args:
             label_map: (H, W) integer class ids.
             classes: the refined classes.
-            masks, mask_classes, scores: (M, H, W) bool refined instances,
-                their (M,) classes and predicted IoUs.
+            instances: the (M,) refined instances (numpy :class:`RefineResult`;
+                their coarse masks: their fragments).
+            instance_classes: (M,) their classes.
             image_embedding: the image's :meth:`encode_image` result.
 
         Returns:
-            ``(masks, classes, scores)``: the instances given, then the new
-            ones.
+            ``(instances, classes)``: the instances given, then the new ones
+            (each new one's ``coarse_iou`` against its left-out fragment;
+            ``prompts`` None).
         """
-        all_masks, all_classes, all_scores = [masks], [mask_classes], [scores]
-        covered = masks.any(0)
+        fields = ('masks', 'scores', 'empty', 'stability', 'coarse_iou')
+        parts = {name: [getattr(instances, name)] for name in fields}
+        all_classes = [np.asarray(instance_classes)]
+        covered = instances.masks.any(0)
         refined_before = set()
         for _ in range(self.residual_passes):
             residual, residual_classes = residual_fragments(
@@ -507,12 +574,12 @@ class SAMRefiner(nn.Module):
             # refine() keeps a mask SAM never answered, with score 0
             unanswered = (result.scores == 0) & (result.masks == residual).all((1, 2))
             answered = ~unanswered
-            all_masks.append(result.masks[answered])
+            for name in fields:
+                parts[name].append(getattr(result, name)[answered])
             all_classes.append(residual_classes[answered])
-            all_scores.append(result.scores[answered])
-            covered |= all_masks[-1].any(0)
-        return (np.concatenate(all_masks), np.concatenate(all_classes),
-                np.concatenate(all_scores))
+            covered |= parts['masks'][-1].any(0)
+        merged = RefineResult(**{name: np.concatenate(parts[name]) for name in fields})
+        return merged, np.concatenate(all_classes)
 
     @property
     def iou_adapter(self) -> Optional[IoUAdapter]:

@@ -230,8 +230,20 @@ def test_mmseg_loop_exports_a_nested_folder_and_empty_maps_and_resumes(tmp_path,
     assert 'mIoU' in metrics and metrics['recorded'] == 4
     # b/x: background only, c/y: ignore_index only: nothing to refine
     assert (hook.num_refined, hook.num_nothing_to_refine, hook.num_resumed) == (2, 2, 0)
-    pngs = {f for f in files_under(out_dir) if not f.startswith('.records')}
-    assert pngs == {'a/x.png', 'b/x.png', 'c/y.png', 'z.png'}  # a/x and b/x both kept
+    written = {f for f in files_under(out_dir) if not f.startswith('.records')}
+    # a/x and b/x both kept; each map with its class signals, gathered in the csv
+    assert written == {'a/x.png', 'b/x.png', 'c/y.png', 'z.png', 'a/x.json', 'b/x.json',
+                       'c/y.json', 'z.json', 'class_signals.csv'}
+    with open(out_dir / 'a/x.json') as f:
+        table = json.load(f)
+    assert table and all(0 < row['score'] <= 1 and 0 <= row['stability'] <= 1 and
+                         0 <= row['coarse_iou'] <= 1 for row in table)
+    with open(out_dir / 'b/x.json') as f:
+        assert json.load(f) == []  # nothing to refine: no class
+    with open(out_dir / 'class_signals.csv') as f:
+        lines = f.read().splitlines()
+    assert lines[0].startswith('image,class,') and len(lines) == 1 + len(table) + len(
+        json.load(open(out_dir / 'z.json')))
     refined = {}
     for sample in received:
         relative = osp.relpath(sample['img_path'], root / 'img_dir')
@@ -291,6 +303,7 @@ def test_mmseg_images_outside_the_folder_get_their_stem_and_one_stem_twice_is_re
                           seg_dataset(root, ann_file='list.txt'), [], hooks, 'mmseg')
     new = files_under(tmp_path) - before
     assert all(f.split(os.sep)[0] in ('labels', 'work') for f in new), sorted(new)
-    assert files_under(out_dir) == {'a/x.png', 'x.png', '.records/a/x.json', '.records/x.json'}
+    assert files_under(out_dir) == {'a/x.png', 'x.png', 'a/x.json', 'x.json',
+                                    '.records/a/x.json', '.records/x.json'}
     record = json.load(open(out_dir / '.records' / 'x.json'))
     assert osp.normpath(record['img_path']) == one

@@ -208,18 +208,29 @@ def writers(root):
     masks = np.zeros((2, 3, 4), bool)
     masks[0, 1, 1] = masks[1, 2, 3] = True
     scores = np.array([0.5, 0.25], np.float32)
+    stability = np.array([0.75, 0.125], np.float32)
+    coarse_iou = np.array([1.0, 0.5], np.float32)
     label_map = np.arange(12).reshape(3, 4) % 3
+    classes = dict(classes=np.array([1, 2]), score=np.array([0.5, 0.25], np.float32))
+    rows = [dict(classes=1, score=0.5), dict(classes=2, score=0.25)]
+    signals = {'0.png': dict(refined_score=0.5, refined_stability=0.75, refined_coarse_iou=1.0),
+               '1.png': dict(refined_score=0.25, refined_stability=0.125,
+                             refined_coarse_iou=0.5)}
     return [
         (RefinedCocoWriter(osp.join(root, 'c.json'), dict(images=[], annotations=[])),
-         (['7', '8'], masks, scores), dict(ann_ids=['7', '8'], masks=masks, scores=scores)),
-        (RefinedLabelMapWriter(osp.join(root, 'l')), (label_map, None),
-         dict(label_map=label_map, palette=None)),
-        (RefinedBinaryMaskWriter(osp.join(root, 'b')), (['0.png', '1.png'], masks),
-         dict(names=['0.png', '1.png'], masks=masks)),
+         (['7', '8'], masks, scores, stability, coarse_iou),
+         dict(ann_ids=['7', '8'], masks=masks, scores=scores, stability=stability,
+              coarse_iou=coarse_iou)),
+        (RefinedLabelMapWriter(osp.join(root, 'l')), (label_map, None, classes),
+         dict(label_map=label_map, palette=None, classes=rows)),
+        (RefinedBinaryMaskWriter(osp.join(root, 'b')),
+         (['0.png', '1.png'], masks, scores, stability, coarse_iou),
+         dict(names=['0.png', '1.png'], masks=masks, signals=signals)),
         (PseudoLabelCocoWriter(osp.join(root, 'p'), ['a', 'b']),
          (7, 'x.jpg', masks, np.array([1, 0]), scores),
          dict(masks=masks, labels=np.array([1, 0]), scores=scores)),
-        (PseudoLabelMapWriter(osp.join(root, 'm')), (label_map, ), dict(label_map=label_map)),
+        (PseudoLabelMapWriter(osp.join(root, 'm')), (label_map, classes),
+         dict(label_map=label_map)),
     ]
 
 
@@ -233,12 +244,13 @@ def test_every_writer_keeps_one_protocol(tmp_path):
         outputs = writer.write('k', *arguments)
         assert writer.has('k') and outputs, name
         for relpath, digest in outputs.items():
-            assert relpath.startswith(writer.relpath('k')), name
+            assert relpath.startswith(writer.relpath('k')) or osp.splitext(
+                relpath)[0] == osp.splitext(writer.relpath('k'))[0], name
             assert digest_file(osp.join(writer.root, relpath)) == digest, name
         back = writer.read('k')
         assert back.keys() == expected.keys(), name
         for field, value in expected.items():
-            if value is None or isinstance(value, list):
+            if value is None or isinstance(value, (list, dict)):
                 assert back[field] == value, (name, field)
             else:
                 np.testing.assert_array_equal(back[field], value, err_msg=f'{name} {field}')
@@ -247,6 +259,8 @@ def test_every_writer_keeps_one_protocol(tmp_path):
         assert merged is None or osp.isfile(merged), name
         assert writer.discard('k') == {} and not writer.has('k'), name
         assert writer.read('k') is None, name
+        left = [path for path in outputs if osp.exists(osp.join(writer.root, path))]
+        assert not left, (name, left)
 
 
 def test_a_truncated_jpeg_is_refused_a_whole_one_read(tmp_path):

@@ -134,8 +134,10 @@ class ObjectAnswers(SAMRefiner):
         answered = overlap.max(1) > 0
         answers = self.objects[None] == (overlap.argmax(1) + 1)[:, None, None]
         answers[~answered] = masks[~answered]
-        return RefineResult(answers, np.where(answered, 0.5, 0).astype(np.float32),
-                            ~masks.any((1, 2)))
+        scores = np.where(answered, 0.5, 0).astype(np.float32)
+        inter, union = (answers & masks).sum((1, 2)), (answers | masks).sum((1, 2))
+        return RefineResult(answers, scores, ~masks.any((1, 2)), scores * 1.5,
+                            (inter / np.maximum(union, 1)).astype(np.float32))
 
 
 def todays_refine_semantic(refiner, label_map, embedding, classes):

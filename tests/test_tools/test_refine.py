@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from pycocotools import mask as COCO_MASK
 from pycocotools.coco import COCO
 
 from mmsamrefiner.mask_io.records import RecordBook
@@ -32,7 +33,14 @@ def test_coco_round_trip_keeps_fields_and_evaluates(tmp_path, config, capsys):
     assert len(refined['annotations']) == len(coarse['annotations'])
     for before, after in zip(coarse['annotations'], refined['annotations']):
         assert isinstance(after['segmentation'], dict)  # RLE
-        assert 0 <= after['refined_score'] <= 1
+        assert 0 < after['refined_score'] <= 1 and 0 < after['refined_coarse_iou'] <= 1
+        assert 0 <= after['refined_stability'] <= 1  # a tiny SAM's logits are weak
+        refined_mask = COCO_MASK.decode(after['segmentation']).astype(bool)
+        coarse_mask = COCO_MASK.decode(COCO_MASK.frPyObjects(
+            before['segmentation'], HEIGHT, WIDTH)).astype(bool)
+        coarse_mask = coarse_mask.any(-1) if coarse_mask.ndim == 3 else coarse_mask
+        iou = (refined_mask & coarse_mask).sum() / (refined_mask | coarse_mask).sum()
+        assert after['refined_coarse_iou'] == pytest.approx(iou, abs=1e-6)
         for key in ('id', 'image_id', 'category_id', 'bbox', 'area', 'iscrowd'):
             assert after[key] == before[key]
     api = COCO(out)  # pycocotools reads it
@@ -112,7 +120,23 @@ def test_palette_label_maps_round_trip(tmp_path, config):
                 np.array(image.getpalette(), np.uint8).reshape(-1, 3)[:256], palette)
             refined = np.array(image)
         assert refined.shape == (HEIGHT, WIDTH) and (refined[:3, :3] == 255).all()
+        # its class signals: one row per class refined, the pixels as in the maps
+        coarse = np.array(Image.open(tmp_path / 'coarse' / f'{index}.png'))
+        table = json.load(open(out / f'{index}.json'))
+        assert [row['class'] for row in table] == [
+            c for c in np.unique(coarse).tolist() if c not in (0, 255)]
+        for row in table:
+            assert row['coarse_pixels'] == (coarse == row['class']).sum()
+            assert row['refined_pixels'] == (refined == row['class']).sum()
+            assert row['instances'] >= 1 and 0 < row['score'] <= 1
     assert set(report['eval']['refined']) == {'miou', 'biou'}
+    with open(out / 'class_signals.csv') as f:
+        lines = f.read().splitlines()
+    assert lines[0] == ('image,class,instances,coarse_pixels,refined_pixels,coarse_iou,score,'
+                        'stability')
+    assert [line.split(',')[0] for line in lines[1:]] == sorted(
+        line.split(',')[0] for line in lines[1:]) and {line[0] for line in lines[1:]} == {
+            '0', '1'}
 
 
 def test_binary_mask_folders_round_trip(tmp_path, config):
@@ -127,7 +151,11 @@ def test_binary_mask_folders_round_trip(tmp_path, config):
     report = run([config, '--img-dir', str(tmp_path / 'images'), '--mask-dir',
                   str(tmp_path / 'coarse'), '--out', str(out), '--eval', str(tmp_path / 'gt')])
     names = sorted(os.listdir(out / 'a'))
-    assert names == [f'{k}.png' for k in range(len(scene.masks))]
+    assert names == [f'{k}.png' for k in range(len(scene.masks))] + ['signals.json']
+    signals = json.load(open(out / 'a' / 'signals.json'))
+    assert sorted(signals) == names[:-1]
+    assert all(set(v) == {'refined_score', 'refined_stability', 'refined_coarse_iou'}
+               for v in signals.values())
     mask = cv2.imread(str(out / 'a' / '0.png'), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (HEIGHT, WIDTH) and set(np.unique(mask)) <= {0, 255}
     assert report['records'][0]['num_masks'] == len(scene.masks)
