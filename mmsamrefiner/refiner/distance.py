@@ -100,12 +100,14 @@ def farthest_background_in_box(masks: np.ndarray, boxes: np.ndarray
 
 # -- the same transforms in torch, batched over box crops, on the masks' device --
 
-#: The most elements of one block of the per-row minimum (int32: 64 MB).
-MAX_BLOCK_ELEMENTS = 1 << 24
+#: The most elements of one block of the per-row minimum, by device type:
+#: cache-sized on the CPU (3x faster than 64 MB blocks there), 64 MB of int32
+#: elsewhere (fewer kernel launches).
+MAX_BLOCK_ELEMENTS = dict(cpu=1 << 18, other=1 << 24)
 
 
 def squared_distance_to_features(features: Tensor,
-                                 max_block_elements: int = MAX_BLOCK_ELEMENTS) -> Tensor:
+                                 max_block_elements: Optional[int] = None) -> Tensor:
     """Exact squared Euclidean distance from every pixel to the nearest True
     pixel of its own map, in integers.
 
@@ -120,7 +122,8 @@ def squared_distance_to_features(features: Tensor,
     Args:
         features: (K, h, w) bool.
         max_block_elements: the most elements of one (rows, w, w') block of
-            the per-row minimum.
+            the per-row minimum (default: :data:`MAX_BLOCK_ELEMENTS` of the
+            features' device type).
 
     Returns:
         (K, h, w) int32 (int64 for sides over 10,000), the squared
@@ -131,6 +134,8 @@ def squared_distance_to_features(features: Tensor,
         return squared_distance_to_features(features.transpose(1, 2),
                                             max_block_elements).transpose(1, 2)
     device = features.device
+    if max_block_elements is None:
+        max_block_elements = MAX_BLOCK_ELEMENTS.get(device.type, MAX_BLOCK_ELEMENTS['other'])
     far = height + width  # more than any distance within a map
     rows = torch.arange(height, device=device)[:, None]
     above = torch.where(features, rows, -far).cummax(1).values
@@ -237,8 +242,9 @@ def distance_box_crops_torch(masks: Tensor, boxes: Tensor, indices: Optional[Ten
     Returns:
         ``(crops, peaks)``: (K, hc, wc) float32 distances of each box at the
         top-left (zero beyond each box; a mask that fills the image, and so
-        has no background, gets OpenCV's value for that case), and (K, 2) int64 xy of each mask's first maximum
-        (image frame, row-major order; (0, 0) for an empty mask).
+        has no background, gets OpenCV's value for that case), and (K, 2)
+        int64 xy of each mask's first maximum (image frame, row-major order;
+        (0, 0) for an empty mask).
     """
     if len(boxes if indices is None else indices) == 0:
         return (torch.zeros((0, 1, 1), device=masks.device),
