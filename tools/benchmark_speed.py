@@ -357,15 +357,16 @@ def benchmark_distances(args) -> str:
     OpenCV (on a host copy of the masks) and in torch (on ``--device``), and
     the host syncs of one refined image with each.
 
-    Method: on the ``--height`` x ``--width`` scene, ``--masks`` coarse masks
-    (:func:`random_masks`: crops of 20-120 px) and 4 image-sized ellipses
+    Method: on the ``--height`` x ``--width`` scene, for each count in
+    ``--masks`` that many coarse masks (:func:`random_masks`: crops of
+    20-120 px), and 4 image-sized ellipses
     (half axes 30-50% of the image's sides).  One timed call = what the miner
     does per round: the positive-point transforms of every size group
     (``box_crops``) and the negative points (``farthest_background``), with
     the miner's own size groups (computed once, untimed); median of
     ``--runs`` calls after ``--warmup``; the results of the two are compared
     bit for bit.  Host syncs: one ``SAMRefiner.refine`` (``--iters`` rounds)
-    of the scene and the coarse masks per backend, counted by
+    of the scene and the most coarse masks, per backend, counted by
     :func:`mmsamrefiner.testing.syncs.count_host_syncs` (calls that copy
     between host and device on a GPU), all of it and the miner's part.
     """
@@ -425,9 +426,10 @@ def benchmark_distances(args) -> str:
         print(lines[-1], flush=True)
 
     refiner = build_refiners(args)['float32']
-    masks = torch.from_numpy(sets[0][1]).to(device)
+    name, masks = max(sets[:-1], key=lambda item: len(item[1]))  # the most coarse masks
+    masks = torch.from_numpy(masks).to(device)
     miner = refiner.miner
-    lines += ['', f'Host syncs of one `SAMRefiner.refine` ({args.arch}, {sets[0][0]} masks, '
+    lines += ['', f'Host syncs of one `SAMRefiner.refine` ({args.arch}, {name} masks, '
               f'{refiner.iters} rounds; `mmsamrefiner.testing.syncs`):', '',
               '| distance backend | whole refine | mining | mining, by call |',
               '| --- | ---: | ---: | --- |']
