@@ -395,7 +395,7 @@ def benchmark_distances(args) -> str:
 
     def one_round(backend, masks, tight, groups):
         distances = backend(masks, tight)
-        results = [distances.box_crops(group) for group in groups]
+        results = [distances.box_crops(*group) for group in groups]
         results.append(distances.farthest_background(groups))
         sync(device)
         return results

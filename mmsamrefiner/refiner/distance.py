@@ -159,10 +159,15 @@ def squared_distance_to_features(features: Tensor,
     return result.reshape(count, height, width)
 
 
-@lru_cache(maxsize=64)
 def _no_background_distance(height: int, width: int) -> float:
     """What :func:`exact_distance` gives on an (H, W) image without
-    background: a large finite value of OpenCV's, which depends on the size."""
+    background: a large finite value of OpenCV's, which depends on the size
+    and OpenCV's thread count (they choose between its two implementations)."""
+    return _opencv_no_background(height, width, cv2.getNumThreads())
+
+
+@lru_cache(maxsize=1024)
+def _opencv_no_background(height: int, width: int, threads: int) -> float:
     return float(exact_distance(np.ones((height, width), np.uint8))[0, 0])
 
 

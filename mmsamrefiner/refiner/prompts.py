@@ -15,7 +15,7 @@ frame*: the padded, square encoder input (side ``S``) downsampled to
   a Gaussian of the distance to the positive point.
 """
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -451,10 +451,11 @@ class OpenCVDistances:
         self.masks = masks.cpu().numpy()
         self.tight = tight.cpu().numpy()
 
-    def box_crops(self, group: Group) -> Tuple[Tensor, Tensor]:
-        """(k, hc, wc) float32 distances and (k, 2) int64 peaks of a group
-        (:func:`~.distance.distance_box_crops`)."""
-        crops, peaks = distance_box_crops(self.masks, self.tight, group[0].cpu().numpy())
+    def box_crops(self, index: Tensor, crop_size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+        """(k, hc, wc) float32 distances and (k, 2) int64 peaks of the (k,)
+        masks ``index`` (:func:`~.distance.distance_box_crops`; ``crop_size``
+        is not needed)."""
+        crops, peaks = distance_box_crops(self.masks, self.tight, index.cpu().numpy())
         return torch.from_numpy(crops).to(self.device), torch.from_numpy(peaks).to(self.device)
 
     def farthest_background(self, groups: List[Group]) -> Tuple[Tensor, Tensor]:
@@ -475,19 +476,23 @@ class TorchDistances:
         self.masks = masks
         self.tight = tight
 
-    def box_crops(self, group: Group) -> Tuple[Tensor, Tensor]:
-        """(k, hc, wc) float32 distances and (k, 2) int64 peaks of a group."""
-        return distance_box_crops_torch(self.masks, self.tight, *group)
+    def box_crops(self, index: Tensor, crop_size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+        """(k, hc, wc) float32 distances and (k, 2) int64 peaks of the (k,)
+        masks ``index``, whose crop size is ``crop_size`` (hc, wc)."""
+        return distance_box_crops_torch(self.masks, self.tight, index, crop_size)
 
     def farthest_background(self, groups: List[Group]) -> Tuple[Tensor, Tensor]:
         """(N, 2) int64 points and (N,) bool found, group by group."""
         n, device = len(self.masks), self.masks.device
         points = torch.zeros((n, 2), dtype=torch.long, device=device)
         found = torch.zeros(n, dtype=torch.bool, device=device)
-        for group in groups:
-            points[group[0]], found[group[0]] = farthest_background_in_box_torch(
-                self.masks, self.tight, *group)
+        for index, crop_size in groups:
+            points[index], found[index] = farthest_background_in_box_torch(
+                self.masks, self.tight, index, crop_size)
         return points, found
+
+
+Distances = Union[OpenCVDistances, TorchDistances]
 
 
 class PromptMiner:
@@ -530,9 +535,6 @@ class PromptMiner:
         if not (use_point or use_box or use_mask):
             raise ValueError('at least one of use_point, use_box, use_mask '
                              'must be True')
-        if distance_backend not in DISTANCE_BACKENDS:
-            raise ValueError(f'distance_backend must be one of {DISTANCE_BACKENDS}, '
-                             f'got {distance_backend!r}')
         self.encoder_size = encoder_size
         self.low_res_size = tuple(low_res_size)
         self.use_point = use_point
@@ -544,6 +546,18 @@ class PromptMiner:
         self.gamma = gamma
         self.strength = strength
         self.distance_backend = distance_backend
+
+    @property
+    def distance_backend(self) -> str:
+        """``'auto'``, ``'opencv'`` or ``'torch'`` (see the class); settable."""
+        return self._distance_backend
+
+    @distance_backend.setter
+    def distance_backend(self, value: str) -> None:
+        if value not in DISTANCE_BACKENDS:
+            raise ValueError(f'distance_backend must be one of {DISTANCE_BACKENDS}, '
+                             f'got {value!r}')
+        self._distance_backend = value
 
     def __call__(self, masks: Tensor,
                  image_embedding: Optional[Tensor] = None,
@@ -589,7 +603,7 @@ class PromptMiner:
         return elastic_boxes(masks, tight, embedding.to(masks.device), self.elastic_margin,
                              valid_grid, self.box_geometry)
 
-    def distances(self, masks: Tensor, tight: Tensor):
+    def distances(self, masks: Tensor, tight: Tensor) -> Distances:
         """The distance transforms of the (N, H, W) bool masks and their
         (N, 4) int64 tight boxes: an :class:`OpenCVDistances` or a
         :class:`TorchDistances`, as ``distance_backend`` says."""
@@ -599,7 +613,7 @@ class PromptMiner:
         return (TorchDistances if backend == 'torch' else OpenCVDistances)(masks, tight)
 
     def peaks_and_mask_prompts(self, masks: Tensor, tight: Tensor, groups: List[Group],
-                               distances, expanded: Tensor,
+                               distances: Optional[Distances], expanded: Tensor,
                                input_size: Optional[Tuple[int, int]]
                                ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         """``(peaks, mask_inputs)``: each mask's positive point, (N, 2) int64
@@ -631,17 +645,17 @@ class PromptMiner:
             mask_inputs = torch.empty((n, 1) + self.low_res_size, device=device)
             amplitude = torch.where(expanded, 1.0, float(self.strength))
             input_size = input_size or resized_shape(height, width, self.encoder_size)
-        for group in groups:
-            dist_crops, peaks[group[0]] = distances.box_crops(group)
+        for index, crop_size in groups:
+            dist_crops, peaks[index] = distances.box_crops(index, crop_size)
             if self.use_mask:
-                index = group[0]
                 mask_inputs[index] = gaussian_mask_prompts(
-                    box_crops(masks, tight, *group), dist_crops, tight[index],
+                    box_crops(masks, tight, index, crop_size), dist_crops, tight[index],
                     amplitude[index], self.gamma, (height, width), input_size,
                     self.encoder_size, self.low_res_size)
         return peaks, mask_inputs
 
-    def point_prompts(self, peaks: Optional[Tensor], groups: List[Group], distances
+    def point_prompts(self, peaks: Optional[Tensor], groups: List[Group],
+                      distances: Optional[Distances]
                       ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         """``(points, labels)``: (N, K, 2) float32 xy, original image frame,
         and (N, K) int64 (:class:`Prompts`), from the (N, 2) positive points
