@@ -359,8 +359,8 @@ def benchmark_distances(args) -> str:
 
     Method: on the ``--height`` x ``--width`` scene, for each count in
     ``--masks`` that many coarse masks (:func:`random_masks`: crops of
-    20-120 px), and 4 image-sized ellipses
-    (half axes 30-50% of the image's sides).  One timed call = what the miner
+    20-120 px), and 4 image-sized ellipses (half axes 30-50% of the image's
+    sides).  One timed call = what the miner
     does per round: the positive-point transforms of every size group
     (``box_crops``) and the negative points (``farthest_background``), with
     the miner's own size groups (computed once, untimed); median of
