@@ -259,8 +259,11 @@ def distance_box_crops_torch(masks: Tensor, boxes: Tensor, indices: Optional[Ten
                                 (crop_h + 2, crop_w + 2))
     background = ~values & in_image  # beyond the box's ring: the mask's own zeros
     squares = squared_distance_to_features(background)[:, 1:-1, 1:-1]
-    # Only a mask that fills the image has no background in its crop.
-    no_background = _no_background_distance(*masks.shape[1:])
+    # Only a mask that fills the image has no background in its crop, and
+    # only a box as large as the image can hold one.
+    no_background = float('inf')
+    if (crop_h, crop_w) == tuple(masks.shape[1:]):
+        no_background = _no_background_distance(crop_h, crop_w)
     crops = torch.where(inside, _sqrt_of_squares(squares, crop_h + crop_w + 4, no_background),
                         0.0)
     peaks, _ = _first_maximum(crops, chosen)
