@@ -44,3 +44,22 @@ def test_every_testing_helper_serves_the_tests_or_the_benchmarks():
     for name in testing.__all__:
         assert callable(getattr(testing, name)), name
         assert text.count(name) > 0, f'mmsamrefiner.testing.{name} is used by no test or tool'
+
+
+def test_host_sync_counter_counts_by_name_and_restores_torch():
+    import torch
+
+    from mmsamrefiner.testing.syncs import count_host_syncs
+    values = torch.arange(6)
+    getitem, item = torch.Tensor.__getitem__, torch.Tensor.item
+    with count_host_syncs() as counts:
+        int(values[2])  # plain indexing is not counted, int() is
+        values[values > 2]
+        values.tolist()
+        torch.where(values > 2)
+        torch.where(values > 2, values, 0)  # three arguments: no sync
+        torch.tensor([1, 2], device='cpu')
+        torch.tensor([1, 2])  # host data left on the host
+    assert counts == {'int': 1, 'bool index': 1, 'tolist': 1, 'nonzero': 1, 'to device': 1}
+    assert torch.Tensor.__getitem__ is getitem and torch.Tensor.item is item
+    assert 'item' not in vars(torch.Tensor) and '__getitem__' not in vars(torch.Tensor)

@@ -106,6 +106,9 @@ def parse_args():
                         help="image encoder dtype(s), each timed; masks compared with float32's")
     parser.add_argument('--encode-batch', type=int, default=0, metavar='N',
                         help='also time N images in one encode_images call vs N encode_image calls')
+    parser.add_argument('--distance-bench', action='store_true',
+                        help="only time the miner's distance transforms, OpenCV vs torch, "
+                        'and count host syncs (see benchmark_distances)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_speed')
@@ -408,6 +411,109 @@ def benchmark_upscale(args) -> str:
         '| one batch | window-size groups | speed-up |', '| ---: | ---: | ---: |',
         f'| {one_batch:.1f} | {grouped:.1f} | {one_batch / grouped:.1f}x |'])
 
+def benchmark_distances(args) -> str:
+    """``--distance-bench``: the prompt miner's exact distance transforms with
+    OpenCV (on a host copy of the masks) and in torch (on ``--device``), and
+    the host syncs of one refined image with each.
+
+    Method: on the ``--height`` x ``--width`` scene, for each count in
+    ``--masks`` that many coarse masks (:func:`random_masks`: crops of
+    20-120 px), and 4 image-sized ellipses (half axes 30-50% of the image's
+    sides).  One timed call = what the miner
+    does per round: the positive-point transforms of every size group
+    (``box_crops``) and the negative points (``farthest_background``), with
+    the miner's own size groups (computed once, untimed); median of
+    ``--runs`` calls after ``--warmup``; the results of the two are compared
+    bit for bit.  Host syncs: one ``SAMRefiner.refine`` (``--iters`` rounds)
+    of the scene and the most coarse masks, per backend, counted by
+    :func:`mmsamrefiner.testing.syncs.count_host_syncs` (calls that copy
+    between host and device on a GPU), all of it and the miner's part.
+    """
+    from collections import Counter
+
+    from mmsamrefiner.refiner.prompts import (
+        OpenCVDistances,
+        TorchDistances,
+        masks_to_boxes,
+        size_groups_and_crops,
+    )
+    from mmsamrefiner.testing.syncs import count_host_syncs
+    device = torch.device(args.device)
+    height, width = args.height, args.width
+    scene = make_scene(seed=args.seed, height=height, width=width).image
+    rng = np.random.default_rng(args.seed)
+    yy, xx = np.mgrid[:height, :width]
+    sets = [(f'{count} coarse', random_masks(count, height, width, args.seed))
+            for count in args.masks]
+    large = []
+    for _ in range(4):
+        ry, rx = rng.uniform(0.3, 0.5) * height, rng.uniform(0.3, 0.5) * width
+        cy, cx = rng.uniform(ry, height - ry), rng.uniform(rx, width - rx)
+        large.append(((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1)
+    sets.append(('4 image-sized', np.stack(large)))
+
+    def one_round(backend, masks, tight, groups):
+        distances = backend(masks, tight)
+        results = [distances.box_crops(*group) for group in groups]
+        results.append(distances.farthest_background(groups))
+        sync(device)
+        return results
+
+    lines = [f'Distance transforms of one mining round, {height}x{width}, {device}, median of '
+             f'{args.runs} after {args.warmup} warm-up (ms):', '',
+             '| masks | crop sides (px) | size groups | OpenCV | torch | torch / OpenCV '
+             '| identical |',
+             '| --- | --- | ---: | ---: | ---: | ---: | --- |']
+    for name, masks in sets:
+        masks = torch.from_numpy(masks).to(device)
+        tight = masks_to_boxes(masks)
+        groups = size_groups_and_crops(tight)
+        sides = (tight[:, 2:] - tight[:, :2] + 1).cpu()
+        times, outputs = {}, {}
+        for label, backend in (('opencv', OpenCVDistances), ('torch', TorchDistances)):
+            runs = []
+            for _ in range(args.warmup + args.runs):
+                start = time.perf_counter()
+                outputs[label] = one_round(backend, masks, tight, groups)
+                runs.append(time.perf_counter() - start)
+            times[label] = 1000 * float(np.median(runs[args.warmup:]))
+        identical = all(torch.equal(a, b) for x, y in zip(outputs['opencv'], outputs['torch'])
+                        for a, b in zip(x, y))
+        lines.append(f"| {name} | {int(sides.min())}-{int(sides.max())} | {len(groups)} | "
+                     f"{times['opencv']:.2f} | {times['torch']:.2f} | "
+                     f"{times['torch'] / times['opencv']:.1f}x | {'yes' if identical else 'NO'} |")
+        print(lines[-1], flush=True)
+
+    refiner = build_refiners(args)['float32']
+    name, masks = max(sets[:-1], key=lambda item: len(item[1]))  # the most coarse masks
+    masks = torch.from_numpy(masks).to(device)
+    miner = refiner.miner
+    lines += ['', f'Host syncs of one `SAMRefiner.refine` ({args.arch}, {name} masks, '
+              f'{refiner.iters} rounds; `mmsamrefiner.testing.syncs`):', '',
+              '| distance backend | whole refine | mining | mining, by call |',
+              '| --- | ---: | ---: | --- |']
+    for backend in ('opencv', 'torch'):
+        miner.distance_backend = backend
+        mining = Counter()
+
+        def counted_miner(*inputs, **options):
+            with count_host_syncs() as counts:
+                prompts = miner(*inputs, **options)
+            mining.update(counts)
+            return prompts
+
+        refiner.miner = counted_miner
+        try:
+            with count_host_syncs() as total:
+                refiner.refine(scene, masks)
+        finally:
+            refiner.miner = miner
+            miner.distance_backend = 'auto'
+        calls = ', '.join(f'{name} {count}' for name, count in sorted(mining.items()))
+        lines.append(f'| {backend} | {sum(total.values())} | {sum(mining.values())} | {calls} |')
+        print(lines[-1], flush=True)
+    return '\n'.join(lines)
+
 
 def markdown(args, rows, stm_seconds, encode_rows) -> str:
     fixed = ', coarse masks re-mined every round (`--fixed-masks`)' if args.fixed_masks else ''
@@ -457,6 +563,9 @@ def main():
     args = parse_args()
     if args.upscale_bench:
         print(benchmark_upscale(args))
+        return
+    if args.distance_bench:
+        print(benchmark_distances(args))
         return
     refiners = build_refiners(args)
     rows = benchmark_refiner(args, refiners)

@@ -15,15 +15,19 @@ frame*: the padded, square encoder input (side ``S``) downsampled to
   a Gaussian of the distance to the positive point.
 """
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .bool_ops import any_along
-from .distance import distance_box_crops, farthest_background_in_box
+from .distance import (
+    distance_box_crops,
+    distance_box_crops_torch,
+    farthest_background_in_box,
+    farthest_background_in_box_torch,
+)
 from .resize import (
     prompt_resize_matrices,
     prompt_resize_supports,
@@ -280,12 +284,14 @@ def elastic_boxes(masks: Tensor, boxes: Tensor, image_embedding: Tensor,
     return grown, left | right | top | bottom
 
 
-def box_crops(maps: Tensor, boxes: Tensor, indices: Optional[Tensor] = None) -> Tensor:
+def box_crops(maps: Tensor, boxes: Tensor, indices: Optional[Tensor] = None,
+              crop_size: Optional[Tuple[int, int]] = None) -> Tensor:
     """Each (N, H, W) map's box ((N, 4) xyxy inclusive), at the top-left of an
     (N, hc, wc) array (hc, wc: the largest box), zero beyond its own box.
 
     ``indices`` ((K,) int64): crop only those maps (read in place, not copied
-    first); the result is then (K, hc, wc)."""
+    first); the result is then (K, hc, wc).  ``crop_size``: (hc, wc) if known
+    on the host (else read from the device: one sync)."""
     height, width = maps.shape[1:]
     if indices is None:
         indices = torch.arange(len(maps), device=maps.device)
@@ -293,8 +299,10 @@ def box_crops(maps: Tensor, boxes: Tensor, indices: Optional[Tensor] = None) -> 
     n = len(indices)
     if n == 0:
         return maps.new_zeros((0, 1, 1))
-    crop_h = int((boxes[:, 3] - boxes[:, 1]).max()) + 1
-    crop_w = int((boxes[:, 2] - boxes[:, 0]).max()) + 1
+    if crop_size is None:
+        crop_size = (int((boxes[:, 3] - boxes[:, 1]).max()) + 1,
+                     int((boxes[:, 2] - boxes[:, 0]).max()) + 1)
+    crop_h, crop_w = crop_size
     dy = torch.arange(crop_h, device=maps.device)
     dx = torch.arange(crop_w, device=maps.device)
     ys = boxes[:, 1:2] + dy                       # (N, hc)
@@ -362,10 +370,15 @@ def gaussian_mask_prompts(mask_crops: Tensor, dist_crops: Tensor, boxes: Tensor,
     amplitude = amplitude.float()
     values = sign * amplitude[:, None, None] * gauss
     # Off its window a map resizes to exactly 0: the prompt is -amplitude there.
-    prompts = (-amplitude)[:, None, None].repeat(1, *low_res_size)
-    k, i, j = torch.nonzero(valid_y[:, :, None] & valid_x[:, None, :], as_tuple=True)
-    prompts[k, oy[k, i], ox[k, j]] = values[k, i, j]
-    return prompts[:, None]
+    # Window rows / columns outside the window are written to one extra row /
+    # column, dropped after (no host sync for the number of valid cells).
+    low_h, low_w = low_res_size
+    prompts = (-amplitude)[:, None, None].repeat(1, low_h + 1, low_w + 1)
+    out_y = torch.where(valid_y, oy, low_h)
+    out_x = torch.where(valid_x, ox, low_w)
+    index = torch.arange(n, device=prompts.device)[:, None, None]
+    prompts[index, out_y[:, :, None], out_x[:, None, :]] = values
+    return prompts[:, None, :low_h, :low_w]
 
 
 def size_groups(boxes: Tensor, max_padding: float = 2.0,
@@ -383,22 +396,103 @@ def size_groups(boxes: Tensor, max_padding: float = 2.0,
     Returns:
         A list of (k,) int64 index tensors that together hold each of 0..N-1 once.
     """
-    heights = (boxes[:, 3] - boxes[:, 1] + 1).tolist()
-    widths = (boxes[:, 2] - boxes[:, 0] + 1).tolist()
-    order = sorted(range(len(heights)), key=lambda i: heights[i] * widths[i])
+    return [group for group, _ in size_groups_and_crops(boxes, max_padding, min_crop)]
+
+
+def size_groups_and_crops(boxes: Tensor, max_padding: float = 2.0,
+                          min_crop: int = 128 * 128
+                          ) -> List[Tuple[Tensor, Tuple[int, int]]]:
+    """:func:`size_groups`, each group with its crop size (hc, wc): the
+    largest height and width of its boxes, known on the host.
+
+    Two host syncs in all, whatever the number of groups: the box sizes are
+    read once, and the order is copied to the device once (the groups are
+    slices of it).
+    """
+    sizes = (boxes[:, 2:] - boxes[:, :2] + 1).tolist()  # [[w, h], ...]
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1])
     groups, current, max_h, max_w, smallest = [], [], 0, 0, 0
     for i in order:
-        h, w = max(max_h, heights[i]), max(max_w, widths[i])
+        width, height = sizes[i]
+        h, w = max(max_h, height), max(max_w, width)
         if current and h * w > max(max_padding * smallest, min_crop):
-            groups.append(current)
-            current, h, w = [], heights[i], widths[i]
+            groups.append((len(current), (max_h, max_w)))
+            current, h, w = [], height, width
         if not current:
-            smallest = heights[i] * widths[i]
+            smallest = height * width
         current.append(i)
         max_h, max_w = h, w
     if current:
-        groups.append(current)
-    return [torch.tensor(g, dtype=torch.long, device=boxes.device) for g in groups]
+        groups.append((len(current), (max_h, max_w)))
+    if not groups:
+        return []
+    order_on_device = torch.tensor(order, dtype=torch.long, device=boxes.device)
+    result, start = [], 0
+    for length, crop_size in groups:
+        result.append((order_on_device[start:start + length], crop_size))
+        start += length
+    return result
+
+
+DISTANCE_BACKENDS = ('auto', 'opencv', 'torch')
+
+#: A group's crops: (k,) int64 mask indices and their crop size (hc, wc).
+Group = Tuple[Tensor, Tuple[int, int]]
+
+
+class OpenCVDistances:
+    """The miner's distance transforms with OpenCV, on a host copy of the
+    (N, H, W) bool masks and their (N, 4) int64 inclusive xyxy tight boxes
+    (one copy of each per call of the miner); results go back to the masks'
+    device.  On the CPU the copy is free and OpenCV is the fastest."""
+
+    def __init__(self, masks: Tensor, tight: Tensor) -> None:
+        self.device = masks.device
+        self.masks = masks.cpu().numpy()
+        self.tight = tight.cpu().numpy()
+
+    def box_crops(self, index: Tensor, crop_size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+        """(k, hc, wc) float32 distances and (k, 2) int64 peaks of the (k,)
+        masks ``index`` (:func:`~.distance.distance_box_crops`; ``crop_size``
+        is not needed)."""
+        crops, peaks = distance_box_crops(self.masks, self.tight, index.cpu().numpy())
+        return torch.from_numpy(crops).to(self.device), torch.from_numpy(peaks).to(self.device)
+
+    def farthest_background(self, groups: List[Group]) -> Tuple[Tensor, Tensor]:
+        """(N, 2) int64 points and (N,) bool found, for all masks at once
+        (:func:`~.distance.farthest_background_in_box`; mask by mask, so the
+        groups do not matter)."""
+        points, found = farthest_background_in_box(self.masks, self.tight)
+        return torch.from_numpy(points).to(self.device), torch.from_numpy(found).to(self.device)
+
+
+class TorchDistances:
+    """The miner's distance transforms in torch, on the device of the
+    (N, H, W) bool masks, batched over each group's box crops; no copy of
+    the masks leaves the device (:func:`~.distance.distance_box_crops_torch`,
+    the same results as :class:`OpenCVDistances` bit for bit)."""
+
+    def __init__(self, masks: Tensor, tight: Tensor) -> None:
+        self.masks = masks
+        self.tight = tight
+
+    def box_crops(self, index: Tensor, crop_size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+        """(k, hc, wc) float32 distances and (k, 2) int64 peaks of the (k,)
+        masks ``index``, whose crop size is ``crop_size`` (hc, wc)."""
+        return distance_box_crops_torch(self.masks, self.tight, index, crop_size)
+
+    def farthest_background(self, groups: List[Group]) -> Tuple[Tensor, Tensor]:
+        """(N, 2) int64 points and (N,) bool found, group by group."""
+        n, device = len(self.masks), self.masks.device
+        points = torch.zeros((n, 2), dtype=torch.long, device=device)
+        found = torch.zeros(n, dtype=torch.bool, device=device)
+        for index, crop_size in groups:
+            points[index], found[index] = farthest_background_in_box_torch(
+                self.masks, self.tight, index, crop_size)
+        return points, found
+
+
+Distances = Union[OpenCVDistances, TorchDistances]
 
 
 class PromptMiner:
@@ -416,13 +510,20 @@ class PromptMiner:
             or ``'authors'`` (see :func:`elastic_boxes`).
         gamma: Gaussian span of the mask prompt.
         strength: amplitude of the mask prompt (1 for expanded boxes).
+        distance_backend: where the exact distance transforms run (the same
+            prompts either way): ``'opencv'`` on a host copy of the masks
+            (:class:`OpenCVDistances`), ``'torch'`` on the masks' device
+            (:class:`TorchDistances`), ``'auto'`` (default) OpenCV for masks
+            on the CPU, where it is far faster, torch elsewhere.  Not a
+            result setting (:meth:`settings`); may be set on the attribute.
     """
 
     def __init__(self, encoder_size: int, low_res_size: Tuple[int, int],
                  use_point: bool = True, use_box: bool = True,
                  use_mask: bool = True, add_neg: bool = True,
                  elastic_margin: float = 0.0, gamma: float = 4.0,
-                 strength: float = 30.0, box_geometry: str = 'authors') -> None:
+                 strength: float = 30.0, box_geometry: str = 'authors',
+                 distance_backend: str = 'auto') -> None:
         if not 0 <= elastic_margin < 1:
             raise ValueError(f'elastic_margin must be in [0, 1), got {elastic_margin}')
         if box_geometry not in BOX_GEOMETRIES:
@@ -444,6 +545,19 @@ class PromptMiner:
         self.box_geometry = box_geometry
         self.gamma = gamma
         self.strength = strength
+        self.distance_backend = distance_backend
+
+    @property
+    def distance_backend(self) -> str:
+        """``'auto'``, ``'opencv'`` or ``'torch'`` (see the class); settable."""
+        return self._distance_backend
+
+    @distance_backend.setter
+    def distance_backend(self, value: str) -> None:
+        if value not in DISTANCE_BACKENDS:
+            raise ValueError(f'distance_backend must be one of {DISTANCE_BACKENDS}, '
+                             f'got {value!r}')
+        self._distance_backend = value
 
     def __call__(self, masks: Tensor,
                  image_embedding: Optional[Tensor] = None,
@@ -459,10 +573,13 @@ class PromptMiner:
         """
         tight = masks_to_boxes(masks)
         boxes, expanded = self.box_prompts(masks, tight, image_embedding, valid_grid)
-        masks_np, tight_np = masks.cpu().numpy(), tight.cpu().numpy()
-        peaks, mask_inputs = self.peaks_and_mask_prompts(masks, masks_np, tight, tight_np,
+        groups, distances = [], None
+        if self.use_point or self.use_mask:
+            groups = size_groups_and_crops(tight)
+            distances = self.distances(masks, tight)
+        peaks, mask_inputs = self.peaks_and_mask_prompts(masks, tight, groups, distances,
                                                          expanded, input_size)
-        points, labels = self.point_prompts(peaks, masks_np, tight_np)
+        points, labels = self.point_prompts(peaks, groups, distances)
         return Prompts(
             points=points,
             labels=labels,
@@ -486,8 +603,17 @@ class PromptMiner:
         return elastic_boxes(masks, tight, embedding.to(masks.device), self.elastic_margin,
                              valid_grid, self.box_geometry)
 
-    def peaks_and_mask_prompts(self, masks: Tensor, masks_np: np.ndarray, tight: Tensor,
-                               tight_np: np.ndarray, expanded: Tensor,
+    def distances(self, masks: Tensor, tight: Tensor) -> Distances:
+        """The distance transforms of the (N, H, W) bool masks and their
+        (N, 4) int64 tight boxes: an :class:`OpenCVDistances` or a
+        :class:`TorchDistances`, as ``distance_backend`` says."""
+        backend = self.distance_backend
+        if backend == 'auto':
+            backend = 'opencv' if masks.device.type == 'cpu' else 'torch'
+        return (TorchDistances if backend == 'torch' else OpenCVDistances)(masks, tight)
+
+    def peaks_and_mask_prompts(self, masks: Tensor, tight: Tensor, groups: List[Group],
+                               distances: Optional[Distances], expanded: Tensor,
                                input_size: Optional[Tuple[int, int]]
                                ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         """``(peaks, mask_inputs)``: each mask's positive point, (N, 2) int64
@@ -501,10 +627,11 @@ class PromptMiner:
         far more than its own box.
 
         Args:
-            masks: (N, H, W) bool, original image frame; ``masks_np`` the same
-                as an ndarray.
-            tight: (N, 4) int64 inclusive xyxy tight boxes; ``tight_np`` the
-                same as an ndarray.
+            masks: (N, H, W) bool, original image frame.
+            tight: (N, 4) int64 inclusive xyxy tight boxes.
+            groups: the masks in groups of similar box size, with their crop
+                sizes (:func:`size_groups_and_crops`).
+            distances: the masks' distance transforms (:meth:`distances`).
             expanded: (N,) bool, True where the elastic box grew the box.
             input_size: see :meth:`__call__`.
         """
@@ -518,25 +645,23 @@ class PromptMiner:
             mask_inputs = torch.empty((n, 1) + self.low_res_size, device=device)
             amplitude = torch.where(expanded, 1.0, float(self.strength))
             input_size = input_size or resized_shape(height, width, self.encoder_size)
-        for group in size_groups(tight):
-            group_np = group.cpu().numpy()
-            dist_crops, group_peaks = distance_box_crops(masks_np, tight_np, group_np)
-            peaks[group] = torch.from_numpy(group_peaks).to(device)
+        for index, crop_size in groups:
+            dist_crops, peaks[index] = distances.box_crops(index, crop_size)
             if self.use_mask:
-                mask_inputs[group] = gaussian_mask_prompts(
-                    box_crops(masks, tight, group),
-                    torch.from_numpy(dist_crops).to(device), tight[group],
-                    amplitude[group], self.gamma, (height, width), input_size,
+                mask_inputs[index] = gaussian_mask_prompts(
+                    box_crops(masks, tight, index, crop_size), dist_crops, tight[index],
+                    amplitude[index], self.gamma, (height, width), input_size,
                     self.encoder_size, self.low_res_size)
         return peaks, mask_inputs
 
-    def point_prompts(self, peaks: Optional[Tensor], masks_np: np.ndarray,
-                      tight_np: np.ndarray) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    def point_prompts(self, peaks: Optional[Tensor], groups: List[Group],
+                      distances: Optional[Distances]
+                      ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         """``(points, labels)``: (N, K, 2) float32 xy, original image frame,
         and (N, K) int64 (:class:`Prompts`), from the (N, 2) positive points
         ``peaks`` and, with ``add_neg``, the farthest background pixel in
-        each tight box (``tight_np``, (N, 4) inclusive xyxy) of the (N, H, W)
-        bool ``masks_np`` (label -1 where the box holds no background);
+        each mask's tight box (``distances.farthest_background``, over the
+        size ``groups``; label -1 where the box holds no background);
         ``(None, None)`` unless ``use_point``."""
         if not self.use_point:
             return None, None
@@ -544,9 +669,9 @@ class PromptMiner:
         coords = [peaks]
         labels = [torch.ones(n, dtype=torch.long, device=device)]
         if self.add_neg:
-            neg, found = farthest_background_in_box(masks_np, tight_np)
-            coords.append(torch.from_numpy(neg).to(device))
-            labels.append(torch.from_numpy(np.where(found, 0, -1)).to(device))
+            neg, found = distances.farthest_background(groups)
+            coords.append(neg)
+            labels.append(torch.where(found, 0, -1))
         return torch.stack(coords, 1).float(), torch.stack(labels, 1)
 
     def settings(self) -> Dict[str, Any]:
@@ -557,6 +682,7 @@ class PromptMiner:
                     gamma=float(self.gamma), strength=float(self.strength))
 
     def __repr__(self) -> str:
-        settings = ', '.join(f'{name}={value!r}' for name, value in self.settings().items())
+        settings = dict(self.settings(), distance_backend=self.distance_backend)
+        settings = ', '.join(f'{name}={value!r}' for name, value in settings.items())
         return f'{self.__class__.__name__}({settings})'
 
