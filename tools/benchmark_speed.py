@@ -64,11 +64,15 @@ Collection mode (``--collection N``)
   coarse masks (one random defect each), as PNGs and a polygon json; written
   once under ``--out-dir`` and reused (``tools/make_synthetic_collection.py
   --crowded`` writes the same).
-* SAM: ``--family``/``--arch``/``--checkpoint`` as above, or with
+* SAM: ``--family``/``--arch``/``--checkpoint`` as above (``--arch`` may be
+  a JSON dict of architecture settings, e.g. a small ViT), or with
   ``--stand-in`` a SAM that costs nothing (``mmsamrefiner.testing.StandInSAM``:
   SAM's resize and normalisation of the image, a zero embedding, the mask
   prompt's logits as its answer) with the frame sizes of that arch, read from
   the model built on the ``meta`` device (no weights): the host's ceiling.
+  SAM's initialisation leaves the ViT's relative-position tables at zero;
+  ``--rel-pos-std S`` fills them with normal(0, S) so that a random-weight
+  SAM's attention has a position bias (for the agreement of attentions).
 * Configurations: ``--setting NAME JSON``, repeated (default: one, the
   defaults); each JSON is a dict of settings of ``SAMRefiner`` or of
   ``refine_collection``, told apart by their signatures
@@ -162,6 +166,9 @@ def parse_args():
     parser.add_argument('--setting', nargs=2, action='append', metavar=('NAME', 'JSON'),
                         help='collection mode: a configuration (a JSON dict of settings of '
                         'SAMRefiner or refine_collection); repeat for several')
+    parser.add_argument('--rel-pos-std', type=float, default=0.0,
+                        help="collection mode: fill the ViT's relative-position tables with "
+                        'normal(0, STD) (random weights leave them zero: no bias to test)')
     parser.add_argument('--threads', type=int, default=0,
                         help="torch's CPU threads (0: torch's default); on a CPU shared with "
                         'other jobs, 1 avoids threads waiting on each other')
@@ -454,16 +461,26 @@ def markdown(args, rows, stm_seconds, encode_rows) -> str:
 
 def collection_sam(args) -> torch.nn.Module:
     """The collection mode's SAM: built as ``--family``/``--arch``/
-    ``--checkpoint`` say, or a stand-in with its frames (``--stand-in``)."""
+    ``--checkpoint`` say (an ``--arch`` that starts with ``{`` is a JSON dict
+    of architecture settings), or a stand-in with its frames
+    (``--stand-in``)."""
+    arch = json.loads(args.arch) if args.arch.startswith('{') else args.arch
     if args.stand_in:
         with torch.device('meta'):  # the frames only: no weights allocated
-            model = build_family_model(args.family, args.arch)
+            model = build_family_model(args.family, arch)
         return StandInSAM.like(model)
     checkpoint = args.checkpoint
-    if checkpoint is None and args.arch == 'toy':
+    if checkpoint is None and arch == 'toy':
         checkpoint = SAM_CHECKPOINT_URLS['toy']
-    return build_sam(args.arch, None if checkpoint == 'none' else checkpoint,
-                     family=args.family)
+    sam = build_sam(arch, None if checkpoint == 'none' else checkpoint, family=args.family)
+    if args.rel_pos_std:
+        generator = torch.Generator().manual_seed(args.seed)
+        with torch.no_grad():
+            for name, parameter in sam.named_parameters():
+                if 'rel_pos' in name:
+                    parameter.copy_(args.rel_pos_std * torch.randn(parameter.shape,
+                                                                   generator=generator))
+    return sam
 
 
 def collection_files(args) -> tuple:
@@ -532,8 +549,9 @@ def benchmark_collection(args) -> None:
     report = collection_markdown(args, ann_file, count, rows)
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
+    arch = 'custom' if args.arch.startswith('{') else args.arch
     name = ('collection_' + ('stand-in_' if args.stand_in else '') +
-            f'{args.family}_{args.arch}_{args.device}')
+            f'{args.family}_{arch}_{args.device}')
     with open(osp.join(args.out_dir, name + '.md'), 'w') as f:
         f.write(report + '\n')
     with open(osp.join(args.out_dir, name + '.json'), 'w') as f:
