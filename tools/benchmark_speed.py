@@ -526,14 +526,16 @@ def benchmark_collection(args) -> None:
                 seconds[config.name].append(took)
             print(f"{'warm-up' if run < args.warmup else 'run'} {run}: {config.name} "
                   f'{count / took:.2f} images/s', flush=True)
-    stages, embeddings, measured = {}, {}, {}
+    stages, embeddings, measured = {}, {}, {}  # measured: refiner settings -> (stages, names)
     for config in runnable:
         key = json.dumps(config.refiner, sort_keys=True)
         if key not in measured:
             scratch = speed.open_output(ann_file, img_dir, osp.join(
                 args.out_dir, 'collection_stages', config.name, 'refined.json'))
-            measured[key] = speed.stage_times(refiners[config.name], scratch)
-        stages[config.name], embeddings[config.name] = measured[key]
+            measured[key] = (speed.stage_times(refiners[config.name], scratch), [])
+        measured[key][1].append(config.name)
+        stages[config.name], embeddings[config.name] = measured[key][0]
+    stage_rows = {', '.join(names): times for (times, _), names in measured.values()}
     first = runnable[0].name
     scale = float(embeddings[first].abs().max()) or 1.0
     rows = []
@@ -546,7 +548,7 @@ def benchmark_collection(args) -> None:
                          embedding_diff_vs_first=float(
                              (embeddings[config.name] - embeddings[first]).abs().max()) / scale,
                          stages_ms=stages[config.name]))
-    report = collection_markdown(args, ann_file, count, rows)
+    report = collection_markdown(args, ann_file, count, rows, stage_rows)
     print(report)
     os.makedirs(args.out_dir, exist_ok=True)
     arch = 'custom' if args.arch.startswith('{') else args.arch
@@ -559,7 +561,9 @@ def benchmark_collection(args) -> None:
     print(f'wrote {args.out_dir}/{name}.md')
 
 
-def collection_markdown(args, ann_file: str, count: int, rows: list) -> str:
+def collection_markdown(args, ann_file: str, count: int, rows: list, stage_rows: dict) -> str:
+    """The collection mode's tables; ``stage_rows``: ms per stage of each
+    distinct set of refiner settings, by the names of its configurations."""
     with open(ann_file) as f:
         masks = len(json.load(f)['annotations'])
     sam = (f'a stand-in SAM at the frames of {args.family} `{args.arch}`' if args.stand_in
@@ -578,9 +582,9 @@ def collection_markdown(args, ann_file: str, count: int, rows: list) -> str:
                      f"{r['images_per_s'] / first['images_per_s']:.2f}x | "
                      f"{r['iou_vs_first']:.4f} | {100 * r['identical_vs_first']:.1f}% | "
                      f"{r['embedding_diff_vs_first']:.1e} |")
-    lines += ['', 'ms per image by stage (one sequential pass, mean over images):', '']
-    lines += speed.stage_table([r['name'] for r in rows],
-                               {r['name']: r['stages_ms'] for r in rows})
+    lines += ['', 'ms per image by stage (one sequential pass per set of refiner settings, mean '
+              'over images):', '']
+    lines += speed.stage_table(list(stage_rows), stage_rows)
     return '\n'.join(lines)
 
 

@@ -79,3 +79,4 @@ def test_collection_mode_end_to_end_with_a_stand_in(tmp_path, monkeypatch, capsy
     report = open(osp.join(tmp_path, 'collection_stand-in_sam_vit_b_cpu.md')).read()
     assert 'a stand-in SAM at the frames of sam `vit_b`' in report
     assert '| batched | `{"encode_batch": 2}` |' in report
+    assert '| one-by-one, batched |' in report  # one stage pass: the same refiner settings
