@@ -126,14 +126,15 @@ class SAMRefiner(nn.Module):
         encoder_attention: how the attention blocks of a ViT image encoder
             (SAM, HQ-SAM ViT-B/L/H) run: ``'eager'`` (default), the model's
             own module; ``'sdpa'``, the same function through PyTorch's
-            fused attention (:mod:`.sdpa_attention`), faster on GPUs and
-            slower on the CPU.  Installed on ``sam`` in place (weights and
+            fused attention (:mod:`.sdpa_attention`), meant for GPUs (on
+            the CPU it is no faster: docs/speed.md).  Installed on ``sam`` in place (weights and
             state dict unchanged); each encoder call puts this refiner's
             choice back, so refiners sharing one SAM each get their own.
             Refused for encoders without such blocks (SAM 2, the toy SAM).
         compile_encoder: run the image encoder through ``torch.compile``
             (compiled on the first image, again for a new batch size); for
-            GPUs and long runs (the compilation takes minutes for a ViT-H).
+            GPUs and long runs (compiling takes a while: about a minute for
+            the tests' tiny SAM on a 2-core CPU).
         iou_adapter: a SAMRefiner++ IoU adapter for SAM's IoU head (it changes
             which candidate is kept): ``dict(checkpoint=PATH_OR_URL)`` of a file
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is

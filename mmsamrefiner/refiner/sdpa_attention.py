@@ -17,7 +17,7 @@ bias, as an additive attention mask, and hands ``q, k, v`` and the mask to
 a fused kernel (with an additive mask, PyTorch's memory-efficient one).  The
 result is the same function; in float32 the embeddings agree to float
 rounding (docs/speed.md gives the measured differences).  On the CPU it is
-slower (docs/speed.md): the setting is for GPUs.
+no faster (docs/speed.md): the setting is for GPUs.
 
 :func:`set_encoder_attention` swaps the attention modules of a built image
 encoder in place, either way.  The SDPA module holds the *same* parameter
