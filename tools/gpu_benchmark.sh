@@ -30,9 +30,10 @@ set -u
 PYTHON=${PYTHON:-python}
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-mkdir -p "$OUT/work"
+WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$OUT" "$WORK"
 REPORT="$OUT/gpu_benchmark.md"
-BENCH=("$PYTHON" tools/benchmark_speed.py --device cuda --out-dir "$OUT/work")
+BENCH=("$PYTHON" tools/benchmark_speed.py --device cuda --out-dir "$WORK")
 IMAGES=30
 SEQUENTIAL='{}'
 PIPELINED='{"workers": 4}'
@@ -75,10 +76,11 @@ step() {
     if [ -f "$table" ]; then cat "$table"; else echo "(no table: see $name.log)"; tail -n 5 "$OUT/$name.log"; fi
     grep '^skipping' "$OUT/$name.log" || true
   } >> "$REPORT"
-  rm -f "$table"
+  mv "$table" "$OUT/$name.md" 2>/dev/null
+  mv "${table%.md}.json" "$OUT/$name.json" 2>/dev/null
 }
 
-W="$OUT/work"
+W="$WORK"
 step vit_b_50_masks 60 "$W/speed_sam_vit_b_cuda_fixed.md" \
   "${BENCH[@]}" --arch vit_b --checkpoint none --masks 50 --runs 3 --fixed-masks \
   --encoder-dtype float32 bfloat16 --baselines
