@@ -5,6 +5,10 @@ import ast
 import glob
 import os.path as osp
 
+import numpy as np
+import pytest
+import torch
+
 import mmsamrefiner
 
 PACKAGE = osp.dirname(mmsamrefiner.__file__)
@@ -63,3 +67,37 @@ def test_host_sync_counter_counts_by_name_and_restores_torch():
     assert counts == {'int': 1, 'bool index': 1, 'tolist': 1, 'nonzero': 1, 'to device': 1}
     assert torch.Tensor.__getitem__ is getitem and torch.Tensor.item is item
     assert 'item' not in vars(torch.Tensor) and '__getitem__' not in vars(torch.Tensor)
+
+
+def test_stand_in_sam_has_the_frames_of_the_sam_it_is_like(tiny_sam):
+    from mmsamrefiner.refiner.backends import SAMBackend
+    from mmsamrefiner.refiner.sam import build_sam_model
+    from mmsamrefiner.testing import StandInSAM
+    stand_in = StandInSAM.like(tiny_sam)
+    assert (stand_in.encoder_size, stand_in.embedding_size, stand_in.low_res_size) == \
+        (128, (8, 8), (32, 32))
+    with torch.device('meta'):  # the sizes of a ViT-H, without its weights
+        vit_h = StandInSAM.like(build_sam_model('vit_h'))
+    assert (vit_h.encoder_size, vit_h.embedding_size, vit_h.low_res_size) == \
+        (1024, (64, 64), (256, 256))
+    rgb = np.random.default_rng(0).integers(0, 256, (60, 100, 3), dtype=np.uint8)
+    torch.testing.assert_close(stand_in.preprocess(rgb), SAMBackend(tiny_sam).preprocess(rgb))
+    embedding, = stand_in.encode_batch([rgb])
+    assert embedding.embedding.shape == (1, 32, 8, 8) and not embedding.embedding.any()
+    assert (embedding.input_size, embedding.original_size) == ((77, 128), (60, 100))
+
+
+def test_stand_in_sam_answers_with_the_mask_prompt(tiny_sam, scene):
+    from mmsamrefiner import SAMRefiner
+    from mmsamrefiner.testing import StandInSAM
+    image, masks = scene
+    refiner = SAMRefiner(StandInSAM.like(tiny_sam), iters=2)
+    embedding = refiner.encode_image(image)
+    prompts = refiner.mine_prompts(masks, embedding)
+    logits, ious = refiner.decode(prompts, embedding)
+    assert logits.shape == (2, 3, 32, 32) and ious.shape == (2, 3)
+    assert (logits == prompts.mask_inputs).all()
+    result = refiner.refine(image, masks)
+    assert result.masks.shape == masks.shape and result.masks.any((1, 2)).all()
+    with pytest.raises(ValueError, match='answers with the mask prompt: keep use_mask=True'):
+        SAMRefiner(StandInSAM.like(tiny_sam), use_mask=False).refine(image, masks)

@@ -56,12 +56,59 @@ Method
 * Split-then-merge: a 512x512 label map with ``--fragments`` fragments of one
   class (a grid of small squares), median of ``--runs`` calls.
 
+Collection mode (``--collection N``)
+------------------------------------
+* Input: a generated COCO-like collection of N images of ``--height`` x
+  ``--width`` (default 480x640), each with 5-20 objects of log-uniform sizes
+  (``make_crowded_scene``: radii of 2-30% of the shorter side) and their
+  coarse masks (one random defect each), as PNGs and a polygon json; written
+  once under ``--out-dir`` and reused (``tools/make_synthetic_collection.py
+  --crowded`` writes the same).
+* SAM: ``--family``/``--arch``/``--checkpoint`` as above (``--arch`` may be
+  a JSON dict of architecture settings, e.g. a small ViT), or with
+  ``--stand-in`` a SAM that costs nothing (``mmsamrefiner.testing.StandInSAM``:
+  SAM's resize and normalisation of the image, a zero embedding, the mask
+  prompt's logits as its answer) with the frame sizes of that arch, read from
+  the model built on the ``meta`` device (no weights): the host's ceiling.
+  SAM's initialisation leaves the ViT's relative-position tables at zero;
+  ``--rel-pos-std S`` fills them with normal(0, S) so that a random-weight
+  SAM's attention has a position bias (for the agreement of attentions).
+* Configurations: ``--setting NAME JSON``, repeated (default: one, the
+  defaults); each JSON is a dict of settings of ``SAMRefiner`` or of
+  ``refine_collection``, told apart by their signatures
+  (``mmsamrefiner.testing.collection_speed``), e.g. ``'{"encoder_dtype":
+  "bfloat16", "encoder_attention": "sdpa"}'`` or ``'{"encode_batch": 4}'``.  A
+  setting neither takes in this checkout, or one the refiner refuses, skips
+  that configuration with the reason; the others run.  All share one SAM
+  (``--iters`` rounds).
+* End to end: ``refine_collection`` over the whole collection (what
+  ``tools/refine.py`` calls, under ``torch.inference_mode``, every image
+  redone) and the merge of the output json, timed from the call to the
+  merged file (CUDA synchronised at the end).  ``--warmup`` untimed runs,
+  then ``--runs`` timed runs, the configurations interleaved run by run
+  (A B C A B C ...), so drift of the machine's speed falls on all alike;
+  images/s from the median run.
+* Stages: after the timed runs, one pass over the images per distinct set of
+  refiner settings, with the same code split into stages and timed apart (ms
+  per image, mean over images; CUDA synchronised after each stage): read
+  (image decode), annotations (polygons to masks), preprocess (resize to the
+  encoder frame, normalise, pad), encoder, mining, decoder, upscale,
+  selection (the rest of ``refine``: choosing candidates, bookkeeping), write
+  (RLE and the atomic write).  Their sum is a sequential image's time.
+* Agreement: every configuration's refined masks, read back from its last
+  end-to-end output, against the first configuration's: mean IoU and the
+  share identical pixel for pixel; and the largest difference of the first
+  image's embedding, relative to the first configuration's largest value.
+
     python tools/benchmark_speed.py                       # toy SAM, CPU
     python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3
     python tools/benchmark_speed.py --arch vit_b --masks 50 --runs 3 --fixed-masks
     python tools/benchmark_speed.py --family hq --arch vit_tiny --masks 50 --runs 3
     python tools/benchmark_speed.py --arch vit_b --masks 10 50 --runs 3 --fixed-masks \
         --encoder-dtype float32 bfloat16 float16 --encode-batch 8
+    python tools/benchmark_speed.py --collection 20 --stand-in --arch vit_h --runs 3
+    python tools/benchmark_speed.py --collection 20 --arch toy --runs 3 \
+        --setting default '{}' --setting batch4 '{"encode_batch": 4}'
 """
 import argparse
 import json
@@ -69,6 +116,7 @@ import os
 import os.path as osp
 import resource
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -77,9 +125,12 @@ from mmsamrefiner import SAMRefiner
 from mmsamrefiner.evaluation import mask_iou
 from mmsamrefiner.refiner.bool_ops import any_along
 from mmsamrefiner.refiner.prompts import Prompts
-from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_sam
+from mmsamrefiner.refiner.sam import SAM_CHECKPOINT_URLS, build_family_model, build_sam
 from mmsamrefiner.refiner.stm import split_then_merge
-from mmsamrefiner.synthetic import make_scene
+from mmsamrefiner.synthetic import make_crowded_scene, make_scene
+from mmsamrefiner.synthetic.coco_collection import write_coco_collection
+from mmsamrefiner.testing import StandInSAM
+from mmsamrefiner.testing import collection_speed as speed
 from mmsamrefiner.testing.naive import mine_mask_by_mask, upscale_all_then_select
 
 
@@ -109,6 +160,21 @@ def parse_args():
     parser.add_argument('--distance-bench', action='store_true',
                         help="only time the miner's distance transforms, OpenCV vs torch, "
                         'and count host syncs (see benchmark_distances)')
+    parser.add_argument('--collection', type=int, default=0, metavar='N',
+                        help='collection mode: N generated COCO-like images, end to end and '
+                        'by stage (see the method)')
+    parser.add_argument('--stand-in', action='store_true',
+                        help='collection mode: a SAM that costs nothing, with the frames of '
+                        '--family/--arch')
+    parser.add_argument('--setting', nargs=2, action='append', metavar=('NAME', 'JSON'),
+                        help='collection mode: a configuration (a JSON dict of settings of '
+                        'SAMRefiner or refine_collection); repeat for several')
+    parser.add_argument('--rel-pos-std', type=float, default=0.0,
+                        help="collection mode: fill the ViT's relative-position tables with "
+                        'normal(0, STD) (random weights leave them zero: no bias to test)')
+    parser.add_argument('--threads', type=int, default=0,
+                        help="torch's CPU threads (0: torch's default); on a CPU shared with "
+                        'other jobs, 1 avoids threads waiting on each other')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_speed')
@@ -559,8 +625,141 @@ def markdown(args, rows, stm_seconds, encode_rows) -> str:
     return '\n'.join(lines)
 
 
+def collection_sam(args) -> torch.nn.Module:
+    """The collection mode's SAM: built as ``--family``/``--arch``/
+    ``--checkpoint`` say (an ``--arch`` that starts with ``{`` is a JSON dict
+    of architecture settings), or a stand-in with its frames
+    (``--stand-in``)."""
+    arch = json.loads(args.arch) if args.arch.startswith('{') else args.arch
+    if args.stand_in:
+        with torch.device('meta'):  # the frames only: no weights allocated
+            model = build_family_model(args.family, arch)
+        return StandInSAM.like(model)
+    checkpoint = args.checkpoint
+    if checkpoint is None and arch == 'toy':
+        checkpoint = SAM_CHECKPOINT_URLS['toy']
+    sam = build_sam(arch, None if checkpoint == 'none' else checkpoint, family=args.family)
+    if args.rel_pos_std:
+        generator = torch.Generator().manual_seed(args.seed)
+        with torch.no_grad():
+            for name, parameter in sam.named_parameters():
+                if 'rel_pos' in name:
+                    parameter.copy_(args.rel_pos_std * torch.randn(parameter.shape,
+                                                                   generator=generator))
+    return sam
+
+
+def collection_files(args) -> tuple:
+    """(json, image folder) of the generated collection, written once."""
+    root = osp.join(args.out_dir, f'collection_{args.collection}_{args.height}x{args.width}_'
+                    f'seed{args.seed}')
+    ann_file = osp.join(root, 'instances.json')
+    if not osp.exists(ann_file):
+        make = partial(make_crowded_scene, height=args.height, width=args.width)
+        write_coco_collection(root, args.collection, coarse=True, seed=args.seed, make=make)
+    return ann_file, osp.join(root, 'images')
+
+
+def benchmark_collection(args) -> None:
+    """The collection mode (see the method): end to end per configuration,
+    interleaved; stages; agreement with the first configuration."""
+    configs = [speed.split_settings(name, json.loads(text))
+               for name, text in (args.setting or [('default', '{}')])]
+    sam = collection_sam(args)
+    ann_file, img_dir = collection_files(args)
+    runnable, refiners, outputs = [], {}, {}
+    for config in configs:
+        if not config.skipped:
+            refiners[config.name] = speed.build_refiner(sam, config, args.device,
+                                                        dict(iters=args.iters))
+        if config.skipped:
+            print(f'skipping {config.name}: {config.skipped}', flush=True)
+            continue
+        runnable.append(config)
+        out_file = osp.join(args.out_dir, 'collection_out', config.name, 'refined.json')
+        outputs[config.name] = speed.open_output(ann_file, img_dir, out_file)
+    if not runnable:
+        raise SystemExit('no configuration can run here')
+    count = len(outputs[runnable[0].name].items())
+    seconds = {config.name: [] for config in runnable}
+    for run in range(args.warmup + args.runs):
+        for config in runnable:
+            took, summary = speed.time_collection(refiners[config.name], outputs[config.name],
+                                                  config.collection)
+            if summary['failed']:
+                print(f"  {config.name}: failed images {summary['failed'][:3]}", flush=True)
+            if run >= args.warmup:
+                seconds[config.name].append(took)
+            print(f"{'warm-up' if run < args.warmup else 'run'} {run}: {config.name} "
+                  f'{count / took:.2f} images/s', flush=True)
+    stages, embeddings, measured = {}, {}, {}  # measured: refiner settings -> (stages, names)
+    for config in runnable:
+        key = json.dumps(config.refiner, sort_keys=True)
+        if key not in measured:
+            scratch = speed.open_output(ann_file, img_dir, osp.join(
+                args.out_dir, 'collection_stages', config.name, 'refined.json'))
+            measured[key] = (speed.stage_times(refiners[config.name], scratch), [])
+        measured[key][1].append(config.name)
+        stages[config.name], embeddings[config.name] = measured[key][0]
+    stage_rows = {', '.join(names): times for (times, _), names in measured.values()}
+    first = runnable[0].name
+    scale = float(embeddings[first].abs().max()) or 1.0
+    rows = []
+    for config in runnable:
+        median = float(np.median(seconds[config.name]))
+        miou, identical = speed.mask_agreement(outputs[config.name], outputs[first])
+        rows.append(dict(name=config.name, settings=config.settings, seconds=seconds[config.name],
+                         images_per_s=count / median, ms_per_image=1000 * median / count,
+                         iou_vs_first=miou, identical_vs_first=identical,
+                         embedding_diff_vs_first=float(
+                             (embeddings[config.name] - embeddings[first]).abs().max()) / scale,
+                         stages_ms=stages[config.name]))
+    report = collection_markdown(args, ann_file, count, rows, stage_rows)
+    print(report)
+    os.makedirs(args.out_dir, exist_ok=True)
+    arch = 'custom' if args.arch.startswith('{') else args.arch
+    name = ('collection_' + ('stand-in_' if args.stand_in else '') +
+            f'{args.family}_{arch}_{args.device}')
+    with open(osp.join(args.out_dir, name + '.md'), 'w') as f:
+        f.write(report + '\n')
+    with open(osp.join(args.out_dir, name + '.json'), 'w') as f:
+        json.dump(dict(settings=vars(args), images=count, rows=rows), f, indent=1)
+    print(f'wrote {args.out_dir}/{name}.md')
+
+
+def collection_markdown(args, ann_file: str, count: int, rows: list, stage_rows: dict) -> str:
+    """The collection mode's tables; ``stage_rows``: ms per stage of each
+    distinct set of refiner settings, by the names of its configurations."""
+    with open(ann_file) as f:
+        masks = len(json.load(f)['annotations'])
+    sam = (f'a stand-in SAM at the frames of {args.family} `{args.arch}`' if args.stand_in
+           else f'{args.family} `{args.arch}`')
+    first = rows[0]
+    lines = [f'{count} images of {args.height}x{args.width}, {masks} coarse masks '
+             f'({masks / count:.1f} an image), {sam}, {args.iters} rounds, device '
+             f'`{args.device}`; end to end: median of {args.runs} runs after {args.warmup} '
+             'warm-up, configurations interleaved', '',
+             '| configuration | settings | images/s | ms/image | vs first | masks vs first: '
+             'mean IoU | identical | embedding diff |',
+             '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for r in rows:
+        lines.append(f"| {r['name']} | `{json.dumps(r['settings'])}` | {r['images_per_s']:.2f} | "
+                     f"{r['ms_per_image']:.0f} | "
+                     f"{r['images_per_s'] / first['images_per_s']:.2f}x | "
+                     f"{r['iou_vs_first']:.4f} | {100 * r['identical_vs_first']:.1f}% | "
+                     f"{r['embedding_diff_vs_first']:.1e} |")
+    lines += ['', 'ms per image by stage (one sequential pass per set of refiner settings, mean '
+              'over images):', '']
+    lines += speed.stage_table(list(stage_rows), stage_rows)
+    return '\n'.join(lines)
+
+
 def main():
     args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.collection:
+        return benchmark_collection(args)
     if args.upscale_bench:
         print(benchmark_upscale(args))
         return

@@ -38,6 +38,7 @@ from .inputs import (
 from .iou_adapter import AdaptedLinear, IoUAdapter
 from .prompts import PromptMiner, Prompts
 from .sam import as_sam
+from .sdpa_attention import attention_sites, check_encoder_attention, set_encoder_attention
 from .signals import class_signals, low_res_valid_size, pairwise_iou, stability_scores
 from .stm import merge_instances, residual_fragments, split_then_merge
 from .upscale import upscale_bands, upscale_to_masks
@@ -152,6 +153,18 @@ class SAMRefiner(nn.Module):
         encoder_dtype: run the image encoder under autocast in ``'float16'``
             or ``'bfloat16'`` (the embedding is returned as float32; prompt
             encoder and decoder stay float32); None (default): float32.
+        encoder_attention: how the attention blocks of a ViT image encoder
+            (SAM, HQ-SAM ViT-B/L/H) run: ``'eager'`` (default), the model's
+            own module; ``'sdpa'``, the same function through PyTorch's
+            fused attention (:mod:`.sdpa_attention`), meant for GPUs (on
+            the CPU it is no faster: docs/speed.md).  Installed on ``sam`` in place (weights and
+            state dict unchanged); each encoder call puts this refiner's
+            choice back, so refiners sharing one SAM each get their own.
+            Refused for encoders without such blocks (SAM 2, the toy SAM).
+        compile_encoder: run the image encoder through ``torch.compile``
+            (compiled on the first image, again for a new batch size); for
+            GPUs and long runs (compiling takes a while: about a minute for
+            the tests' tiny SAM on a 2-core CPU).
         iou_adapter: a SAMRefiner++ IoU adapter for SAM's IoU head (it changes
             which candidate is kept): ``dict(checkpoint=PATH_OR_URL)`` of a file
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
@@ -188,6 +201,8 @@ class SAMRefiner(nn.Module):
                  max_batch: int = 64,
                  device: Optional[Union[str, torch.device]] = None,
                  encoder_dtype: Optional[str] = None,
+                 encoder_attention: str = 'eager',
+                 compile_encoder: bool = False,
                  iou_adapter: Optional[Union[dict, IoUAdapter]] = None,
                  stm: str = 'residual',
                  residual_passes: int = 2,
@@ -218,6 +233,14 @@ class SAMRefiner(nn.Module):
         self.backend = backend_of(self.sam)
         if device is not None:
             self.sam.to(device)
+        check_encoder_attention(self.backend.image_encoder, encoder_attention)
+        self.encoder_attention = encoder_attention
+        self._attention_sites = attention_sites(self.backend.image_encoder)
+        set_encoder_attention(self.backend.image_encoder, encoder_attention,
+                              self._attention_sites)
+        self.compile_encoder = bool(compile_encoder)
+        if self.compile_encoder:
+            self.backend.compile_encoder()
         if iou_adapter is not None:
             as_iou_adapter(iou_adapter).attach(self.sam)
         self.iters = iters
@@ -265,6 +288,8 @@ class SAMRefiner(nn.Module):
             return []
         rgbs = [load_rgb_image(image, channel_order) for image in images]
         dtype = None if self.encoder_dtype is None else getattr(torch, self.encoder_dtype)
+        set_encoder_attention(self.backend.image_encoder, self.encoder_attention,
+                              self._attention_sites)
         return self.backend.encode_batch(rgbs, dtype)
 
     def mine_prompts(self, masks: MaskLike,
@@ -598,7 +623,13 @@ class SAMRefiner(nn.Module):
 
         Not in it: ``max_batch``, which only splits the decoder and upscaling
         into chunks (each mask is decoded on its own: the masks do not depend
-        on it), and ``device``, which only places the work.
+        on it); ``device``, which only places the work; and
+        ``encoder_attention`` and ``compile_encoder``, which compute the same
+        encoder function in another order of float operations: the
+        embeddings differ by float rounding, as between devices, and so may
+        a mask's pixels where a logit is within rounding of the threshold
+        (docs/speed.md gives the measured agreement).  ``encoder_dtype`` is
+        in it: bfloat16 and float16 round far more coarsely.
         """
         backend = self.backend
         adapter = self.iou_adapter

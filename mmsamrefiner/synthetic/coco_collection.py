@@ -5,28 +5,34 @@
 import json
 import os
 import os.path as osp
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
 
 from .defects import make_coarse_masks
-from .scenes import SHAPE_KINDS, make_scene
+from .scenes import SHAPE_KINDS, Scene, make_scene
 
 
 def write_coco_collection(root: str, num_images: int = 2, coarse: bool = False,
                           seed: int = 0, height: int = 96, width: int = 128,
-                          num_objects: int = 3, defect: Optional[str] = None) -> str:
+                          num_objects: int = 3, defect: Optional[str] = None,
+                          make: Optional[Callable[[int], Scene]] = None) -> str:
     """``root/images/NNNN.png`` and ``root/instances.json`` (polygon masks;
     ``coarse=True`` spoils each mask with a defect first: ``defect``, or one
-    drawn at random per mask).  Image ids
-    start at 1, categories are :data:`SHAPE_KINDS`.  Returns the json path."""
+    drawn at random per mask).  Image ``i`` is the scene of seed ``seed + i``:
+    ``make(seed)`` when given (e.g. a
+    :func:`~mmsamrefiner.synthetic.scenes.make_crowded_scene`), else
+    :func:`make_scene` of ``height`` x ``width`` with ``num_objects``.  Image
+    ids start at 1, categories are :data:`SHAPE_KINDS`.  Returns the json
+    path."""
     from pycocotools import mask as mask_utils
     os.makedirs(osp.join(root, 'images'), exist_ok=True)
     images, annotations = [], []
     for index in range(num_images):
-        scene = make_scene(seed=seed + index, height=height, width=width,
-                           num_objects=num_objects)
+        scene = make(seed + index) if make is not None else make_scene(
+            seed=seed + index, height=height, width=width, num_objects=num_objects)
+        height, width = scene.image.shape[:2]
         masks = (make_coarse_masks(scene.masks, seed=seed + index, defect=defect)
                  if coarse else scene.masks)
         file_name = f'{index:04d}.png'

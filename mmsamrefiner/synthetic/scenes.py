@@ -4,6 +4,7 @@
 Everything is generated from a seed, so demos and tests need no data files.
 """
 from dataclasses import dataclass
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -243,5 +244,46 @@ def make_class_scene(seed: int = 0, height: int = 192, width: int = 240,
             image[bar] = colour + rng.normal(0, 12, (int(bar.sum()), 3))
             visible &= ~bar
     keep = visible.reshape(len(visible), -1).any(1)
+    return Scene(np.clip(image, 0, 255).astype(np.uint8), visible[keep],
+                 np.asarray(labels, np.int64)[keep])
+
+
+def make_crowded_scene(seed: int = 0, height: int = 480, width: int = 640,
+                       num_objects: Tuple[int, int] = (5, 20),
+                       radius: Tuple[float, float] = (0.02, 0.3)) -> Scene:
+    """A COCO-like scene: between ``num_objects[0]`` and ``num_objects[1]``
+    textured shapes (:data:`SHAPE_KINDS`) of mixed sizes, drawn over each
+    other (speed benchmarks and pipelines that want many masks an image).
+
+    Sizes are log-uniform: a shape's radius is a fraction of the shorter side
+    drawn between ``radius[0]`` and ``radius[1]``, so small objects are as
+    common as large ones on a log scale (at 480x640: radii of 10 to 144
+    pixels).  Later shapes occlude earlier ones; shapes left with no visible
+    pixel are dropped (rare).
+
+    Returns:
+        :class:`Scene`, as :func:`make_scene`.
+    """
+    rng = np.random.default_rng(seed)
+    image = _background(rng, height, width)
+    count = int(rng.integers(num_objects[0], num_objects[1] + 1))
+    short = min(height, width)
+    visible = np.zeros((count, height, width), bool)
+    labels = []
+    for index in range(count):
+        kind = int(rng.integers(1, len(SHAPE_KINDS) + 1))
+        size = float(np.exp(rng.uniform(np.log(radius[0]), np.log(radius[1])))) * short
+        cx = int(rng.uniform(size, width - size))
+        cy = int(rng.uniform(size, height - size))
+        canvas = np.zeros((height, width), np.uint8)
+        _draw_shape(rng, kind, canvas, cx, cy, size)
+        x, y, w, h = cv2.boundingRect(canvas)
+        shape = canvas.astype(bool)
+        box = shape[y:y + h, x:x + w]
+        image[y:y + h, x:x + w][box] = _texture(rng, h, w)[box]
+        visible[:index] &= ~shape
+        visible[index] = shape
+        labels.append(kind)
+    keep = visible.reshape(count, -1).any(1)
     return Scene(np.clip(image, 0, 255).astype(np.uint8), visible[keep],
                  np.asarray(labels, np.int64)[keep])

@@ -11,13 +11,16 @@ the package uses this code.
   dataset (images + PNG label maps);
 * :func:`count_host_syncs`: the calls that would sync host and device on a
   GPU, counted by name on any device.
+* :class:`StandInSAM`: a SAM that costs nothing with a real SAM's frames
+  (the speed benchmark's host ceiling).
 """
 from .distance import distance_to_background
 from .label_map_collection import write_label_map_collection
 from .naive import elastic_box_one_mask, mine_mask_by_mask, upscale_all_then_select
+from .stand_in_sam import StandInSAM
 from .syncs import count_host_syncs
 
 __all__ = [
     'write_label_map_collection', 'distance_to_background', 'elastic_box_one_mask',
-    'mine_mask_by_mask', 'upscale_all_then_select', 'count_host_syncs'
+    'mine_mask_by_mask', 'upscale_all_then_select', 'count_host_syncs', 'StandInSAM'
 ]

@@ -3,7 +3,12 @@ import cv2
 import numpy as np
 import pytest
 
-from mmsamrefiner.synthetic import make_class_scene, make_coarse_masks, make_scene
+from mmsamrefiner.synthetic import (
+    make_class_scene,
+    make_coarse_masks,
+    make_crowded_scene,
+    make_scene,
+)
 from mmsamrefiner.synthetic.defects import make_coarse_mask
 
 
@@ -51,3 +56,30 @@ def test_class_scenes_place_objects_apart_touching_or_occluded(count):
                                                                 'touching').image)
     with pytest.raises(ValueError, match="layout must be one of .*, got 'stacked'"):
         make_class_scene(0, 144, 192, count, 'stacked')
+
+
+def test_crowded_scenes_hold_5_to_20_objects_of_mixed_sizes():
+    areas = []
+    for seed in range(6):
+        scene = make_crowded_scene(seed, height=120, width=160)
+        again = make_crowded_scene(seed, height=120, width=160)
+        assert np.array_equal(scene.image, again.image)
+        assert np.array_equal(scene.masks, again.masks)
+        assert scene.image.shape == (120, 160, 3) and scene.image.dtype == np.uint8
+        assert 1 <= len(scene.masks) <= 20 and len(scene.labels) == len(scene.masks)
+        assert scene.masks.sum(0).max() == 1  # visible parts do not overlap
+        areas += scene.masks.reshape(len(scene.masks), -1).sum(1).tolist()
+    # log-uniform radii of 0.02-0.3 of the short side: a few pixels to a third of the image
+    assert min(areas) < 60 and max(areas) > 1500
+
+
+def test_coco_collection_of_crowded_scenes(tmp_path):
+    import json
+    from functools import partial
+
+    from mmsamrefiner.synthetic.coco_collection import write_coco_collection
+    make = partial(make_crowded_scene, height=60, width=80, num_objects=(5, 6))
+    ann_file = write_coco_collection(str(tmp_path), 2, coarse=True, seed=3, make=make)
+    coco = json.load(open(ann_file))
+    assert [(im['height'], im['width']) for im in coco['images']] == [(60, 80)] * 2
+    assert 2 <= len(coco['annotations']) <= 12

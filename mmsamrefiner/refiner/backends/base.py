@@ -58,6 +58,8 @@ class Backend:
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
+        #: :meth:`forward_encoder` through ``torch.compile`` (:meth:`compile_encoder`), or None.
+        self.compiled_encoder = None
 
     # -- sizes ------------------------------------------------------------------
     @property
@@ -113,12 +115,20 @@ class Backend:
         """The family's image-encoder pass on preprocessed (B, 3, S, S) pixels."""
         return self.model.image_encoder(pixels)
 
+    def compile_encoder(self, **options) -> None:
+        """Run :meth:`forward_encoder` through ``torch.compile(**options)``
+        from now on; it compiles on its first call (and again for new input
+        shapes or dtypes)."""
+        self.compiled_encoder = torch.compile(self.forward_encoder, **options)
+
     def run_encoder(self, pixels: Tensor, dtype: Optional[torch.dtype]):
-        """:meth:`forward_encoder`, under autocast when ``dtype`` is given."""
+        """:meth:`forward_encoder` (compiled after :meth:`compile_encoder`),
+        under autocast when ``dtype`` is given."""
+        forward = self.forward_encoder if self.compiled_encoder is None else self.compiled_encoder
         if dtype is None:
-            return self.forward_encoder(pixels)
+            return forward(pixels)
         with torch.autocast(pixels.device.type, dtype=dtype):
-            return self.forward_encoder(pixels)
+            return forward(pixels)
 
     def describe(self) -> str:
         return (f'family={self.family!r}, encoder_size={self.encoder_size}, '
