@@ -7,8 +7,10 @@ A *configuration* is a name and a dict of settings: each key is a setting of
 ``encoder_attention``, ...) or of
 :func:`~mmsamrefiner.apis.refine_collection` (``encode_batch``, ...), read
 from their signatures, so settings that other versions of the code add are
-passed through as they come; a configuration with a setting neither takes
-(or that the refiner refuses) is skipped with the reason, and the others run.
+passed through as they come; the speed switches of a built refiner
+(:data:`REFINER_ATTRIBUTES`: ``group_windows``, ``distance_backend``) are set
+on it; a configuration with a setting none of these takes (or that the
+refiner refuses) is skipped with the reason, and the others run.
 
 * :func:`time_collection`: one end-to-end run of ``refine_collection`` (what
   ``tools/refine.py`` calls) plus the merge of the output, in seconds;
@@ -51,7 +53,14 @@ class Configuration:
     settings: dict
     refiner: dict = field(default_factory=dict)
     collection: dict = field(default_factory=dict)
+    attributes: dict = field(default_factory=dict)
     skipped: str = ''
+
+
+#: Switches that are attributes of a built refiner rather than arguments (they
+#: change the speed, not the masks): name -> (path of the object, attribute).
+REFINER_ATTRIBUTES = {'group_windows': ('', 'group_windows'),
+                      'distance_backend': ('miner', 'distance_backend')}
 
 
 def parameters_of(function: Callable) -> set:
@@ -71,6 +80,8 @@ def split_settings(name: str, settings: dict) -> Configuration:
             config.refiner[key] = value
         elif key in collection_keys:
             config.collection[key] = value
+        elif key in REFINER_ATTRIBUTES:
+            config.attributes[key] = value
         else:
             unknown.append(key)
     if unknown:
@@ -85,7 +96,14 @@ def build_refiner(sam: torch.nn.Module, config: Configuration, device: str,
     configuration's), or None with ``config.skipped`` set when the refiner
     refuses them."""
     try:
-        return SAMRefiner(sam, device=device, **dict(base, **config.refiner)).eval()
+        refiner = SAMRefiner(sam, device=device, **dict(base, **config.refiner)).eval()
+        for key, value in config.attributes.items():
+            path, name = REFINER_ATTRIBUTES[key]
+            owner = getattr(refiner, path) if path else refiner
+            if not hasattr(owner, name):
+                raise ValueError(f'{key}: this checkout has no such switch')
+            setattr(owner, name, value)
+        return refiner
     except (TypeError, ValueError) as error:
         config.skipped = f'the refiner refuses its settings: {error}'
         return None
