@@ -13,6 +13,13 @@ def any_along(masks: Tensor, dim) -> Tensor:
     return masks.view(torch.uint8).amax(dim) > 0
 
 
+def count_along(masks: Tensor, dim) -> Tensor:
+    """``masks.sum(dim)`` for a bool tensor, as an int32 sum of its bytes: the
+    same counts (below 2**31), about ten times faster than PyTorch's bool
+    sum on a CPU."""
+    return masks.view(torch.uint8).sum(dim, dtype=torch.int32)
+
+
 def replace_masks_(masks: Tensor, replacement: Tensor, which: Tensor,
                    by_where: Optional[bool] = None) -> Tensor:
     """``masks[which] = replacement[which]`` in place, for (N, ...) tensors

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .bool_ops import count_along
+
 #: SAM's stability offset (the logit margin on each side of the threshold)
 STABILITY_OFFSET = 1.0
 
@@ -55,8 +57,8 @@ def stability_scores(low_res_logits: Tensor, mask_threshold: float,
     """
     rows, cols = valid_size
     logits = low_res_logits[:, :rows, :cols].flatten(1)
-    inner = (logits > mask_threshold + offset).sum(1)
-    outer = (logits > mask_threshold - offset).sum(1)
+    inner = count_along(logits > mask_threshold + offset, 1)
+    outer = count_along(logits > mask_threshold - offset, 1)
     return torch.where(outer > 0, inner / outer.clamp(min=1), 0).float()
 
 
@@ -64,8 +66,8 @@ def pairwise_iou(masks: Tensor, others: Tensor) -> Tensor:
     """(N,) float32 IoU of each (H, W) bool mask of ``masks`` with the mask of
     the same index in ``others`` (both (N, H, W)); 0 where both are empty."""
     a, b = masks.flatten(1), others.flatten(1)
-    inter = (a & b).sum(1)
-    union = (a | b).sum(1)
+    inter = count_along(a & b, 1)
+    union = count_along(a | b, 1)
     return torch.where(union > 0, inter / union.clamp(min=1), 0).float()
 
 

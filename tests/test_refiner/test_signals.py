@@ -133,3 +133,14 @@ def test_a_map_with_nothing_to_refine_gives_an_empty_table(refiner, scene):
     result = refiner.refine_label_map(image, background)
     np.testing.assert_array_equal(result.label_map, background)
     assert len(result.instances) == 0 and all(len(v) == 0 for v in result.classes.values())
+
+
+def test_count_along_counts_as_a_bool_sum():
+    from mmsamrefiner.refiner.bool_ops import count_along
+    masks = torch.rand(5, 7, 300) > 0.3
+    masks[0] = True  # 2100 > 255: the byte sum must not wrap
+    masks[1] = False
+    for dim in (1, 2, (1, 2)):
+        counts = count_along(masks, dim)
+        assert counts.dtype == torch.int32
+        torch.testing.assert_close(counts, masks.sum(dim).int())
