@@ -80,7 +80,8 @@ class CoarseLabelMap:
 class RefinedInstances:
     """An image's refined instances: ``masks`` (N, H, W) bool, ``scores``
     (N,) float32 (0 for masks passed through unrefined), ``empty`` (N,)
-    bool (the refined mask is empty)."""
+    bool (the refined mask is empty); ndarrays, or tensors on the refiner's
+    device until :meth:`MaskCollection.to_host`."""
     masks: np.ndarray
     scores: np.ndarray
     empty: np.ndarray
@@ -179,6 +180,11 @@ class MaskCollection:
         """The refined output of one image."""
         raise NotImplementedError
 
+    def to_host(self, output):
+        """``output`` of :meth:`refine` or :meth:`passthrough` as host
+        (numpy) arrays, as :meth:`write` and :meth:`num_empty` take it."""
+        return output
+
     def num_empty(self, output) -> int:
         return 0
 
@@ -217,6 +223,11 @@ class MaskCollection:
         raise NotImplementedError
 
 
+def _to_numpy(array):
+    """A tensor (on any device) as an ndarray; an ndarray as it is."""
+    return array if isinstance(array, np.ndarray) else array.cpu().numpy()
+
+
 class _InstanceCollection(MaskCollection):
     """Instances: ``read`` gives :class:`CoarseInstances`, ``refine``
     :class:`RefinedInstances`."""
@@ -238,10 +249,21 @@ class _InstanceCollection(MaskCollection):
 
     def refine(self, refiner, image, coarse: CoarseInstances, embedding,
                semantic_options: dict) -> RefinedInstances:
+        """The refined instances, left on the refiner's ``device`` (tensors)
+        when it has one: :meth:`to_host` copies them to the host, where they
+        are written."""
         if not len(coarse.masks):
             return self.passthrough(coarse)
-        result = refiner.refine(image, coarse.masks, image_embedding=embedding)
+        masks, device = coarse.masks, getattr(refiner, 'device', None)
+        if device is not None:
+            import torch
+            masks = torch.from_numpy(np.ascontiguousarray(masks)).to(device)
+        result = refiner.refine(image, masks, image_embedding=embedding)
         return RefinedInstances(masks=result.masks, scores=result.scores, empty=result.empty)
+
+    def to_host(self, output: RefinedInstances) -> RefinedInstances:
+        return RefinedInstances(masks=_to_numpy(output.masks), scores=_to_numpy(output.scores),
+                                empty=_to_numpy(output.empty))
 
     def num_empty(self, output: RefinedInstances) -> int:
         return int(np.sum(output.empty))
