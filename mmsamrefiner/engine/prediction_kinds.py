@@ -106,9 +106,15 @@ class PredictionKind:
         """The loop's writer (:mod:`mmsamrefiner.mask_io.refined_masks`)."""
         raise NotImplementedError
 
-    def write(self, writer, key: str, data_sample) -> Tuple[dict, int]:
-        """Write the sample's (refined) prediction; ``(outputs, number of
-        masks)``."""
+    def exported(self, data_sample) -> dict:
+        """What :meth:`write` writes of the sample's (refined) prediction,
+        taken from it now (tensors as they are, on their device): the
+        export's writer thread writes it while the loop goes on."""
+        raise NotImplementedError
+
+    def write(self, writer, key: str, exported: dict) -> Tuple[dict, int]:
+        """Write :meth:`exported` (copied to the host, encoded); ``(outputs,
+        number of masks)``."""
         raise NotImplementedError
 
     def read_back(self, writer, key: str, data_sample, options, counts: LoopCounts) -> bool:
@@ -202,15 +208,21 @@ class DetPredictions(PredictionKind):
         return PseudoLabelCocoWriter(out_dir, classes, getattr(dataset, 'cat_ids', None),
                                      score_thr=export_score_thr)
 
-    def write(self, writer, key, data_sample) -> Tuple[dict, int]:
-        """Its (N, H, W) masks with labels and scores (N = 0: the image entry
-        alone)."""
+    def exported(self, data_sample) -> dict:
+        """Its (N, H, W) masks with (N,) labels and scores, its ``img_id``
+        and file name."""
         instances = data_sample.pred_instances
         img_id = self.export_name(data_sample)
         img_path = data_sample.metainfo.get('img_path') or str(img_id)
-        masks = as_bool_tensor(instances.masks).cpu().numpy()
-        outputs = writer.write(key, img_id, osp.basename(img_path), masks,
-                               instances.labels.cpu().numpy(), instances.scores.cpu().numpy())
+        return dict(img_id=img_id, file_name=osp.basename(img_path), masks=instances.masks,
+                    labels=instances.labels, scores=instances.scores)
+
+    def write(self, writer, key, exported) -> Tuple[dict, int]:
+        """Its masks with labels and scores (N = 0: the image entry alone)."""
+        masks = as_bool_tensor(exported['masks']).cpu().numpy()
+        outputs = writer.write(key, exported['img_id'], exported['file_name'], masks,
+                               exported['labels'].cpu().numpy(),
+                               exported['scores'].cpu().numpy())
         return outputs, len(masks)
 
     def read_back(self, writer, key, data_sample, options, counts) -> bool:
@@ -332,9 +344,13 @@ class SegPredictions(PredictionKind):
     def make_writer(self, out_dir, dataset, export_score_thr) -> PseudoLabelMapWriter:
         return PseudoLabelMapWriter(out_dir)
 
-    def write(self, writer, key, data_sample) -> Tuple[dict, int]:
+    def exported(self, data_sample) -> dict:
+        """Its (H, W) label map."""
+        return dict(label_map=data_sample.pred_sem_seg.data[0])
+
+    def write(self, writer, key, exported) -> Tuple[dict, int]:
         """Its label map (one of background or ``ignore_index`` only included)."""
-        return writer.write(key, data_sample.pred_sem_seg.data[0].cpu().numpy()), 1
+        return writer.write(key, exported['label_map'].cpu().numpy()), 1
 
     def read_back(self, writer, key, data_sample, options, counts) -> bool:
         """The exported label map, when it has the prediction's size."""
