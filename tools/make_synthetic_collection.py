@@ -21,10 +21,13 @@ def main():
     parser.add_argument('--seed', type=int, default=30_000_000)
     parser.add_argument('--height', type=int, default=288)
     parser.add_argument('--width', type=int, default=384)
+    parser.add_argument('--objects', type=int, default=4,
+                        help='shapes drawn per image (those hidden by later ones are dropped)')
     args = parser.parse_args()
     for name, coarse in (('gt', False), ('coarse', True)):
         path = write_coco_collection(osp.join(args.out_dir, name), args.images, coarse,
-                                     args.seed, args.height, args.width, num_objects=4)
+                                     args.seed, args.height, args.width,
+                                      num_objects=args.objects)
         print(f'wrote {path}')
 
 
