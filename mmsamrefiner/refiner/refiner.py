@@ -64,6 +64,9 @@ class RefineResult:
     empty: Union[np.ndarray, Tensor]
     prompts: Optional[Prompts] = None
 
+    def __len__(self) -> int:
+        return len(self.masks)
+
 
 @dataclass
 class PreparedImage:
@@ -113,9 +116,6 @@ def _image_or_prepared(image: Union[ImageLike, PreparedImage], channel_order: st
     if isinstance(image, PreparedImage):
         return image
     return load_rgb_image(image, channel_order)
-
-    def __len__(self) -> int:
-        return len(self.masks)
 
 
 def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:

@@ -9,12 +9,14 @@ loop's objects (a collection's index, the refiner's device) without copying
 or pickling them, and the work they take (image decoding, PIL resizing,
 torch, zlib, file I/O) releases the GIL.  Both keep the loop's order, so what
 is written, and in which order, does not depend on the number of threads.
+:func:`overridden` changes a process-wide setting for threads that overlap.
 """
+import contextlib
 import queue
 import threading
 from collections import deque
 from itertools import islice
-from typing import Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple, TypeVar
 
 Item = TypeVar('Item')
 Result = TypeVar('Result')
@@ -126,3 +128,34 @@ class BackgroundWriter:
             self.drain()
         except BaseException:  # noqa: BLE001 - the caller's exception goes on
             pass
+
+
+_overrides_lock = threading.Lock()
+_overrides: Dict[Tuple[int, str], list] = {}  # (id(owner), name) -> [threads inside, original]
+
+
+@contextlib.contextmanager
+def overridden(owner: Any, name: str, value: Any):
+    """``owner.name`` set to ``value`` inside, for threads that share it.
+
+    A process-wide setting (PIL's ``Image.MAX_IMAGE_PIXELS``, say) that a
+    step changes for a moment: the first thread to enter saves the original
+    and sets ``value``, the last to leave restores the original, so threads
+    that overlap (reader threads) never restore each other's value in place
+    of the original.  Other code running meanwhile sees ``value``.
+    """
+    key = (id(owner), name)
+    with _overrides_lock:
+        entry = _overrides.get(key)
+        if entry is None:
+            entry = _overrides[key] = [0, getattr(owner, name)]
+            setattr(owner, name, value)
+        entry[0] += 1
+    try:
+        yield
+    finally:
+        with _overrides_lock:
+            entry[0] -= 1
+            if not entry[0]:
+                del _overrides[key]
+                setattr(owner, name, entry[1])

@@ -1,12 +1,14 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 """read_ahead and BackgroundWriter: the loop's order kept, errors raised in the
-caller's thread, the writer drained on exit, nothing run after a failed job."""
+caller's thread, the writer drained on exit, nothing run after a failed job;
+a process-wide setting overridden by overlapping threads comes back."""
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from mmsamrefiner.utils.background import BackgroundWriter, read_ahead
+from mmsamrefiner.utils.background import BackgroundWriter, overridden, read_ahead
 
 
 @pytest.mark.parametrize('workers', [0, 1, 3])
@@ -122,3 +124,38 @@ def test_the_callers_error_wins_over_a_jobs():
             writer.submit(fail)
             time.sleep(0.01)
             raise KeyboardInterrupt
+
+
+def test_an_override_overlapping_in_two_threads_restores_the_original():
+    owner = SimpleNamespace(limit=1000)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with overridden(owner, 'limit', None):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with overridden(owner, 'limit', None):
+            second_in.set()
+            first_out.wait(5)
+            seen.append(owner.limit)  # the first left: still overridden for this one
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [None] and owner.limit == 1000
+
+
+def test_an_override_is_restored_after_an_error():
+    owner = SimpleNamespace(limit=1000)
+    with pytest.raises(ValueError):
+        with overridden(owner, 'limit', None):
+            assert owner.limit is None
+            raise ValueError('decoding failed')
+    assert owner.limit == 1000
