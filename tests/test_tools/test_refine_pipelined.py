@@ -182,6 +182,7 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 """
 
 
+@pytest.mark.slow  # a tool run in a subprocess
 def test_a_run_killed_mid_way_with_workers_resumes_to_the_same_output(tmp_path, config):
     img_dir, coarse_file, _ = coco_collection(tmp_path, num_images=4)
     reference = tmp_path / 'reference.json'
