@@ -30,14 +30,16 @@ def main():
     parser.add_argument('--height', type=int, default=288)
     parser.add_argument('--width', type=int, default=384)
     parser.add_argument('--crowded', action='store_true',
-                        help='5-20 objects of mixed sizes an image (COCO-like)')
+                        help='5-20 objects of mixed sizes an image (COCO-like; --objects unused)')
+    parser.add_argument('--objects', type=int, default=4,
+                        help='shapes drawn per image (those hidden by later ones are dropped)')
     args = parser.parse_args()
     make = partial(make_crowded_scene, height=args.height, width=args.width) \
         if args.crowded else None
     for name, coarse in (('gt', False), ('coarse', True)):
         path = write_coco_collection(osp.join(args.out_dir, name), args.images, coarse,
-                                     args.seed, args.height, args.width, num_objects=4,
-                                     make=make)
+                                     args.seed, args.height, args.width,
+                                     num_objects=args.objects, make=make)
         print(f'wrote {path}')
 
 

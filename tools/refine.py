@@ -64,6 +64,7 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info, init_di
 
 from mmsamrefiner.apis import refine_collection, summarize
 from mmsamrefiner.apis.distributed import init_cpu_processes
+from mmsamrefiner.apis.refine_collection import default_workers
 from mmsamrefiner.mask_io.coarse_masks import CollectionError
 from mmsamrefiner.mask_io.left_out import LeftOut
 from mmsamrefiner.mask_io.mask_collections import (
@@ -119,6 +120,11 @@ def parse_args(argv=None):
     parser.add_argument('--encode-batch', type=int, default=1, metavar='N',
                         help='images per image-encoder call (1: one by one; more is faster '
                         'on GPUs)')
+    parser.add_argument('--workers', type=int, default=default_workers(), metavar='N',
+                        help='threads reading and resizing images ahead of the refiner, with a '
+                        'writer thread behind it (default: the CPU count, at most 4, here '
+                        f'{default_workers()}; 0: each image read, refined and written in turn); '
+                        'the outputs are the same for every N')
     parser.add_argument('--ignore-index', type=int, default=255)
     parser.add_argument('--background', type=int, default=0)
     parser.add_argument('--classes', type=int, nargs='+', help='label-map classes to refine')
@@ -137,6 +143,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.encode_batch < 1:
         parser.error(f'--encode-batch is images per encoder call, >= 1; got {args.encode_batch}')
+    if args.workers < 0:
+        parser.error(f'--workers is a number of threads, >= 0 (0: none); got {args.workers}')
     if args.max_pixels < 0:
         parser.error(f'--max-pixels is >= 0 (0: no limit); got {args.max_pixels}')
     if 'LOCAL_RANK' not in os.environ:
@@ -306,7 +314,7 @@ def _refine_and_report(args, collection, rank, world_size) -> dict:
             semantic_options=dict(ignore_index=args.ignore_index, classes=args.classes,
                                   background=args.background),
             encode_batch=args.encode_batch, overwrite=args.overwrite,
-            max_pixels=args.max_pixels)
+            max_pixels=args.max_pixels, workers=args.workers)
     barrier()
     report = dict(rank_summary=summary, seconds=time.perf_counter() - start)
     if rank != 0:

@@ -21,6 +21,16 @@ a bug, any error the refiner raises once the input passed its checks) is
 An interruption (Ctrl-C, a crash) leaves only finished images recorded, so a
 re-run resumes.
 
+The loop is a pipeline (``workers`` > 0, :mod:`mmsamrefiner.utils.background`):
+reader threads check and read the coarse inputs and the images and resize
+them to the encoder frame (:func:`_read_item`) ahead of the refiner, which
+runs in the calling thread (:func:`_refine_item`); a writer thread copies the
+refined masks to the host, encodes and writes them and records each image
+(:func:`_write_item`) behind it.  Images are refined, written and recorded in
+the order of the collection, and what is written does not depend on
+``workers`` (0: each step in turn in the calling thread).  On an interrupt the
+writer finishes the images already refined before the error goes on.
+
 Before any of its pixels are decoded, an image may be refused
 (:class:`~mmsamrefiner.mask_io.coarse_masks.InputRefused`, a final failure):
 a COCO ``file_name`` leading outside the image folder (unless the collection
@@ -34,10 +44,14 @@ stops the run with :class:`~mmsamrefiner.mask_io.records.OutputWriteError`
 (its ``finished``: the images of this rank with a record, which a re-run
 reuses).
 """
+import os
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence
+from functools import partial
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,6 +66,7 @@ from mmsamrefiner.mask_io.records import OutputWriteError, RecordBook
 from mmsamrefiner.refiner import SAMRefiner
 from mmsamrefiner.refiner.inputs import check_encode_batch, check_same_size, load_rgb_image
 from mmsamrefiner.refiner.refiner import fingerprint_of
+from mmsamrefiner.utils.background import BackgroundWriter, read_ahead
 from mmsamrefiner.utils.digest import digest_json
 
 #: What reading and checking an image's input raises when the input is at
@@ -112,24 +127,33 @@ def _load_image(item: CoarseItem, max_pixels: Optional[int]) -> np.ndarray:
     return image
 
 
-def _read_image(item: CoarseItem, embedding, size, what: str, max_pixels: Optional[int]):
-    """The image of ``item`` (None when its ``embedding`` was computed in a
-    batch), checked to have the coarse input's (H, W) ``size`` (None: no
-    check)."""
-    image = None if embedding is not None else _load_image(item, max_pixels)
-    if size is not None:
-        check_same_size(size, embedding.original_size if image is None else image.shape[:2],
-                        what)
-    return image
+@dataclass
+class _Input:
+    """One image's input, read ahead of the refiner (:func:`_read_item`).
+
+    Attributes:
+        item: the image.
+        coarse: its coarse input (:meth:`MaskCollection.read`); None when it
+            could not be read (then ``failure`` says why).
+        image: (H, W, 3) uint8 RGB, or a
+            :class:`~mmsamrefiner.refiner.refiner.PreparedImage` (resized to
+            the encoder frame ahead); None when it could not be read.
+        failure: the failed record when the input could not be read or
+            prepared, else None.
+    """
+    item: CoarseItem
+    coarse: Any = None
+    image: Any = None
+    failure: Optional[dict] = None
 
 
-def _refine_item(refiner: SAMRefiner, collection: MaskCollection, item: CoarseItem,
-                 semantic_options: dict, embedding=None, max_pixels: Optional[int] = None,
-                 limits: Optional[dict] = None) -> dict:
-    """Refine one image (or use its precomputed ``embedding``) and write it;
-    returns its record (without timing, input and settings).  The input is
-    checked (:meth:`~MaskCollection.check_image`), read and checked first:
-    only errors met there can be final.
+def _read_item(collection: MaskCollection, item: CoarseItem, max_pixels: Optional[int],
+               limits: dict, prepare: Optional[Callable] = None) -> _Input:
+    """Check (:meth:`~MaskCollection.check_image`) and read one image's
+    coarse input, then its image, checked to have the coarse input's size,
+    then ``prepare`` it (``SAMRefiner.prepare_image``; None: left as read).
+    Only errors met while reading and checking can be final; one of
+    ``prepare`` is transient, like the refiner's.
 
     The three ``except Exception`` below are broad on purpose: whatever one
     image raises (an error of its input, or of the run such as running out
@@ -141,45 +165,76 @@ def _refine_item(refiner: SAMRefiner, collection: MaskCollection, item: CoarseIt
         collection.check_image(item, max_pixels)
         coarse = collection.read(item, max_pixels)
     except Exception as error:  # noqa: BLE001 - see the docstring
-        return dict(_failure(error, True, limits), num_masks=0, num_empty=0,
-                    outputs=collection.discard(item.key))
-    failure, output = None, collection.passthrough(coarse)
+        return _Input(item, failure=_failure(error, True, limits))
     try:
-        image = _read_image(item, embedding, collection.size(coarse), collection.what,
-                            max_pixels)
+        image = _load_image(item, max_pixels)
+        size = collection.size(coarse)
+        if size is not None:
+            check_same_size(size, image.shape[:2], collection.what)
     except Exception as error:  # noqa: BLE001 - see the docstring; the coarse input is kept
-        failure = _failure(error, True, limits)
-    else:
+        return _Input(item, coarse, failure=_failure(error, True, limits))
+    if prepare is not None:
         try:
-            output = collection.refine(refiner, image, coarse, embedding, semantic_options)
+            image = prepare(image)
         except Exception as error:  # noqa: BLE001 - see the docstring; the coarse input is kept
-            failure = _failure(error, False, limits)
-            output = collection.passthrough(coarse)
-    outputs = collection.write(item.key, coarse, output)
-    return dict(failure or REFINED, num_masks=collection.num_masks(coarse),
+            return _Input(item, coarse, failure=_failure(error, False, limits))
+    return _Input(item, coarse, image)
+
+
+@dataclass
+class _Refined:
+    """What is written for one image (:func:`_write_item`): its coarse input
+    (None: unreadable, its outputs are removed), its ``output``
+    (:meth:`MaskCollection.refine`, possibly on the refiner's device, or
+    :meth:`MaskCollection.passthrough`) and its ``failure`` (None: refined)."""
+    item: CoarseItem
+    coarse: Any
+    output: Any
+    failure: Optional[dict]
+
+
+def _refine_item(refiner: SAMRefiner, collection: MaskCollection, read: _Input,
+                 semantic_options: dict, limits: dict, embedding=None) -> _Refined:
+    """Refine one image that was read (:func:`_read_item`), with its
+    precomputed ``embedding`` if given; returns what is written.  An image
+    whose input could not be read passes its coarse input through; so does
+    one the refiner fails on (``except Exception``: broad on purpose, as in
+    :func:`_read_item`; such a failure is transient)."""
+    if read.failure is not None:
+        output = None if read.coarse is None else collection.passthrough(read.coarse)
+        return _Refined(read.item, read.coarse, output, read.failure)
+    try:
+        output = collection.refine(refiner, read.image, read.coarse, embedding,
+                                   semantic_options)
+    except Exception as error:  # noqa: BLE001 - see the docstring; the coarse input is kept
+        return _Refined(read.item, read.coarse, collection.passthrough(read.coarse),
+                        _failure(error, False, limits))
+    return _Refined(read.item, read.coarse, output, None)
+
+
+def _write_item(collection: MaskCollection, refined: _Refined) -> dict:
+    """Write one image's output atomically (copied to the host first), or
+    remove the outputs of an image whose coarse input could not be read;
+    returns its record (without timing, input and settings)."""
+    if refined.coarse is None:
+        return dict(refined.failure, num_masks=0, num_empty=0,
+                    outputs=collection.discard(refined.item.key))
+    output = collection.to_host(refined.output)
+    outputs = collection.write(refined.item.key, refined.coarse, output)
+    return dict(refined.failure or REFINED, num_masks=collection.num_masks(refined.coarse),
                 num_empty=collection.num_empty(output), outputs=outputs)
 
 
-def _encode_chunk(refiner: SAMRefiner, collection: MaskCollection, items,
-                  max_pixels: Optional[int]):
-    """Embeddings of the readable images of ``items`` in one encoder call, by
-    key, and each image's share of the call's time (seconds).  An image
-    refused by :meth:`~MaskCollection.check_image` is not read."""
+def _encode_chunk(refiner: SAMRefiner, chunk: List[_Input]) -> Tuple[Dict[str, Any], float]:
+    """Embeddings of the images of ``chunk`` that were read, in one encoder
+    call, by key, and each image's share of the call's time (seconds).  An
+    image that could not be read is left out; it fails on its own, with the
+    error met while reading it."""
     start = time.perf_counter()
-    keys, images = [], []
-    for item in items:
-        try:
-            collection.check_image(item, max_pixels)
-            images.append(_load_image(item, max_pixels))
-            keys.append(item.key)
-        except Exception:  # noqa: BLE001
-            # Broad on purpose: an image that cannot be checked or read for any
-            # reason is left out of the batch; refined on its own
-            # (_refine_item), it meets the same error, which is classified
-            # and recorded there.
-            pass
-    embeddings = dict(zip(keys, refiner.encode_images(images)))
-    return embeddings, (time.perf_counter() - start) / max(len(items), 1)
+    readable = [read for read in chunk if read.failure is None]
+    embeddings = refiner.encode_images([read.image for read in readable])
+    keys = [read.item.key for read in readable]
+    return dict(zip(keys, embeddings)), (time.perf_counter() - start) / max(len(chunk), 1)
 
 
 @dataclass
@@ -244,19 +299,26 @@ def _print_plan(plan: _Plan, rank: int, world_size: int) -> None:
           (f' ({why})' if why else ''), flush=True)
 
 
-def _with_embeddings(refiner: SAMRefiner, collection: MaskCollection, todo: List[CoarseItem],
-                     encode_batch: int, max_pixels: Optional[int]) -> Iterator[tuple]:
-    """``(item, embedding or None, seconds of encoding)`` of each image of
-    ``todo``: with ``encode_batch`` > 1 the images are encoded that many per
-    encoder call (each given its share of the call's time), else each is
-    encoded as it is refined (None)."""
-    for start in range(0, len(todo), encode_batch):
-        chunk = todo[start:start + encode_batch]
-        embeddings, seconds = {}, 0.0
-        if encode_batch > 1:
-            embeddings, seconds = _encode_chunk(refiner, collection, chunk, max_pixels)
-        for item in chunk:
-            yield item, embeddings.pop(item.key, None), seconds
+def _chunks(iterable: Iterable, size: int) -> Iterator[list]:
+    """Lists of ``size`` consecutive elements (the last one may be shorter)."""
+    iterator = iter(iterable)
+    while True:
+        chunk = list(islice(iterator, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def default_workers() -> int:
+    """The default reader threads of :func:`refine_collection`: the CPU
+    count, at most 4."""
+    return min(4, os.cpu_count() or 1)
+
+
+def _check_workers(workers) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError('workers is the number of threads reading ahead of the refiner, an int '
+                         f'>= 0 (0: everything in turn in the calling thread), got {workers!r}')
 
 
 def refine_collection(refiner: SAMRefiner,
@@ -268,11 +330,13 @@ def refine_collection(refiner: SAMRefiner,
                       show_progress: bool = True,
                       encode_batch: int = 1,
                       overwrite: bool = False,
-                      max_pixels: Optional[int] = None) -> dict:
+                      max_pixels: Optional[int] = None,
+                      workers: Optional[int] = None) -> dict:
     """Refine this rank's share of ``collection`` into its output.
 
     Args:
-        refiner: the refiner.
+        refiner: the refiner (a ``SAMRefiner``; its ``prepare_image`` and
+            ``device`` are used when it has them).
         collection: a :class:`~mmsamrefiner.mask_io.mask_collections.MaskCollection`
             (``CocoCollection``, ``LabelMapCollection`` or
             ``BinaryMaskCollection``), or a reader (``CocoInstances``,
@@ -293,6 +357,13 @@ def refine_collection(refiner: SAMRefiner,
         max_pixels: an image (or its coarse input) of more pixels fails on its
             own before it is decoded (see the module docstring); None or 0:
             no limit.
+        workers: threads reading ahead of the refiner (coarse input and
+            image decoded, the image resized to the encoder frame:
+            ``SAMRefiner.prepare_image``), a writer thread behind it (masks
+            copied to the host, encoded, written, recorded); None:
+            :func:`default_workers`; 0: each image read, refined and written
+            in turn in the calling thread.  The outputs, the records and
+            their order are the same for every number.
 
     Returns:
         ``dict(done=..., skipped=..., redo={why: count}, failed=[(key,
@@ -308,6 +379,8 @@ def refine_collection(refiner: SAMRefiner,
     """
     collection = as_collection(collection, writer)
     check_encode_batch(encode_batch)
+    workers = default_workers() if workers is None else workers
+    _check_workers(workers)
     _check_max_pixels(max_pixels)
     collection.check()
     semantic_options = semantic_options or {}
@@ -321,13 +394,17 @@ def refine_collection(refiner: SAMRefiner,
     if show_progress and rank == 0 and plan.todo:
         from mmengine.utils import ProgressBar
         bar = ProgressBar(len(plan.todo))
-    for item, embedding, encode_seconds in _with_embeddings(refiner, collection, plan.todo,
-                                                            encode_batch, max_pixels):
-        start = time.perf_counter()
+
+    prepare = getattr(refiner, 'prepare_image', None) if workers else None
+
+    def read(item: CoarseItem) -> _Input:
+        return _read_item(collection, item, max_pixels, limits, prepare)
+
+    def write(refined: _Refined, seconds: float) -> None:
+        start, item = time.perf_counter(), refined.item
         try:
-            record = _refine_item(refiner, collection, item, semantic_options, embedding,
-                                  max_pixels, limits)
-            record['seconds'] = time.perf_counter() - start + encode_seconds
+            record = _write_item(collection, refined)
+            record['seconds'] = seconds + time.perf_counter() - start
             collection.records.write(item.key, img_path=item.img_path,
                                      input=plan.inputs[item.key], settings=settings, **record)
         except OutputWriteError as error:
@@ -336,6 +413,19 @@ def refine_collection(refiner: SAMRefiner,
         _count(summary, item, record)
         if bar is not None:
             bar.update()
+
+    with closing(read_ahead(read, plan.todo, workers)) as inputs, \
+            BackgroundWriter(max_pending=2 * workers) as writer:
+        for chunk in _chunks(inputs, encode_batch):
+            embeddings, encode_seconds = {}, 0.0
+            if encode_batch > 1:
+                embeddings, encode_seconds = _encode_chunk(refiner, chunk)
+            for read_input in chunk:
+                start = time.perf_counter()
+                refined = _refine_item(refiner, collection, read_input, semantic_options, limits,
+                                       embeddings.pop(read_input.item.key, None))
+                seconds = time.perf_counter() - start + encode_seconds
+                writer.submit(partial(write, refined, seconds))
     return summary
 
 

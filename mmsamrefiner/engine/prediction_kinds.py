@@ -110,9 +110,15 @@ class PredictionKind:
         """The loop's writer (:mod:`mmsamrefiner.mask_io.refined_masks`)."""
         raise NotImplementedError
 
-    def write(self, writer, key: str, data_sample) -> Tuple[dict, int]:
-        """Write the sample's (refined) prediction; ``(outputs, number of
-        masks)``."""
+    def exported(self, data_sample) -> dict:
+        """What :meth:`write` writes of the sample's (refined) prediction,
+        taken from it now (tensors as they are, on their device): the
+        export's writer thread writes it while the loop goes on."""
+        raise NotImplementedError
+
+    def write(self, writer, key: str, exported: dict) -> Tuple[dict, int]:
+        """Write :meth:`exported` (copied to the host, encoded); ``(outputs,
+        number of masks)``."""
         raise NotImplementedError
 
     def read_back(self, writer, key: str, data_sample, options, counts: LoopCounts) -> bool:
@@ -206,20 +212,29 @@ class DetPredictions(PredictionKind):
         return PseudoLabelCocoWriter(out_dir, classes, getattr(dataset, 'cat_ids', None),
                                      score_thr=export_score_thr)
 
-    def write(self, writer, key, data_sample) -> Tuple[dict, int]:
-        """Its (N, H, W) masks with labels and scores (N = 0: the image entry
-        alone)."""
+    def exported(self, data_sample) -> dict:
+        """Its (N, H, W) masks with (N,) labels and scores, its ``img_id``
+        and file name, and the refiner's (N,) signals (None when not
+        refined)."""
         instances = data_sample.pred_instances
         img_id = self.export_name(data_sample)
         img_path = data_sample.metainfo.get('img_path') or str(img_id)
-        masks = as_bool_tensor(instances.masks).cpu().numpy()
         signals = None
         if 'refined_scores' in instances:
-            signals = {source: getattr(instances, name).cpu().numpy()
-                       for source, name in SIGNALS.items()}
-        outputs = writer.write(key, img_id, osp.basename(img_path), masks,
-                               instances.labels.cpu().numpy(), instances.scores.cpu().numpy(),
-                               signals)
+            signals = {source: getattr(instances, name) for source, name in SIGNALS.items()}
+        return dict(img_id=img_id, file_name=osp.basename(img_path), masks=instances.masks,
+                    labels=instances.labels, scores=instances.scores, signals=signals)
+
+    def write(self, writer, key, exported) -> Tuple[dict, int]:
+        """Its masks with labels and scores (N = 0: the image entry alone),
+        and the refiner's signals when it refined them."""
+        masks = as_bool_tensor(exported['masks']).cpu().numpy()
+        signals = exported['signals']
+        if signals is not None:
+            signals = {name: value.cpu().numpy() for name, value in signals.items()}
+        outputs = writer.write(key, exported['img_id'], exported['file_name'], masks,
+                               exported['labels'].cpu().numpy(),
+                               exported['scores'].cpu().numpy(), signals)
         return outputs, len(masks)
 
     def read_back(self, writer, key, data_sample, options, counts) -> bool:
@@ -341,11 +356,15 @@ class SegPredictions(PredictionKind):
     def make_writer(self, out_dir, dataset, export_score_thr) -> PseudoLabelMapWriter:
         return PseudoLabelMapWriter(out_dir)
 
-    def write(self, writer, key, data_sample) -> Tuple[dict, int]:
+    def exported(self, data_sample) -> dict:
+        """Its (H, W) label map and, when refined, its class signals."""
+        return dict(label_map=data_sample.pred_sem_seg.data[0],
+                    classes=data_sample.get('refined_classes'))
+
+    def write(self, writer, key, exported) -> Tuple[dict, int]:
         """Its label map (one of background or ``ignore_index`` only
         included) and, when refined, its class signals (``<key>.json``)."""
-        return writer.write(key, data_sample.pred_sem_seg.data[0].cpu().numpy(),
-                            data_sample.get('refined_classes')), 1
+        return writer.write(key, exported['label_map'].cpu().numpy(), exported['classes']), 1
 
     def read_back(self, writer, key, data_sample, options, counts) -> bool:
         """The exported label map, when it has the prediction's size."""

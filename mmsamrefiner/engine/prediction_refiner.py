@@ -119,7 +119,19 @@ class PredictionRefiner:
         are encoded ``encode_batch`` per encoder call, each chunk refined
         before the next is encoded (with ``encode_batch=1`` each image is
         encoded as it is refined; those read back or without anything to
-        refine are not encoded at all)."""
+        refine are not encoded at all).  On an error (an interrupt) the
+        export first finishes writing the images handed to it."""
+        try:
+            self._refine_batch(data_samples, batch_inputs)
+        except BaseException:
+            if self.export is not None:
+                try:
+                    self.export.drain()
+                except BaseException:  # noqa: BLE001 - the loop's error goes on
+                    pass
+            raise
+
+    def _refine_batch(self, data_samples: Sequence, batch_inputs: Sequence) -> None:
         pending = []
         for data_sample, batch_input in zip(data_samples, batch_inputs):
             kind = prediction_kind(data_sample)

@@ -8,7 +8,10 @@ refined masks are written atomically by the writer of its kind of prediction
 masks, merged into ``<out_dir>/instances.json`` at the end of the loop; mmseg:
 one PNG label map per image), and then the image's record
 (:class:`~mmsamrefiner.mask_io.records.RecordBook`, the resume scheme
-``tools/refine.py`` uses too).  An image with no prediction (mmdet: zero
+``tools/refine.py`` uses too).  The hook's export writes behind the loop, in
+a writer thread (``write_behind``): copying the masks to the host, encoding
+and writing them never stalls the loop; the loop's end waits for it before
+the parts are merged.  An image with no prediction (mmdet: zero
 instances; mmseg: a map of background or ``ignore_index`` only) is exported
 too: its COCO image entry without annotations, its PNG.
 
@@ -62,10 +65,12 @@ was refined.
 """
 import os
 import os.path as osp
+from functools import partial
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from mmsamrefiner.utils.background import BackgroundWriter
 from mmsamrefiner.utils.digest import digest_json, file_stamp, hasher, update_array
 from mmsamrefiner.utils.file_keys import find_collision
 
@@ -180,6 +185,11 @@ class PseudoLabelExport:
         reuse: read back exports whose key matches (the test loop).
         export_score_thr: mmdet: instances scored under it are left out of
             ``instances.json`` (None: all are written).
+        write_behind: images whose export may wait for the export's writer
+            thread, which copies them to the host, encodes, writes and
+            records them while the loop goes on (0: each is written in
+            :meth:`write`, in the loop's thread); :meth:`finish` waits for
+            them.
 
     Raises:
         ValueError: ``out_dir`` is, lies inside or contains what the dataset
@@ -188,7 +198,7 @@ class PseudoLabelExport:
 
     def __init__(self, out_dir: str, dataset, refiner_digest: str, options,
                  counts: LoopCounts, reuse: bool,
-                 export_score_thr: Optional[float] = None) -> None:
+                 export_score_thr: Optional[float] = None, write_behind: int = 0) -> None:
         self.out_dir = out_dir
         self.export_score_thr = export_score_thr
         self.dataset = dataset
@@ -202,6 +212,7 @@ class PseudoLabelExport:
         self.img_dir = prefix.get('img_path') if isinstance(prefix, dict) else None
         self.claimed: Dict[str, tuple] = {}  # key -> identity of the image that has it
         check_apart_from_inputs(out_dir, dataset)
+        self._writes = BackgroundWriter(write_behind, name='pseudo_label_export')
 
     def _writer(self, kind: PredictionKind):
         """The loop's writer, made by the kind of its first sample."""
@@ -281,21 +292,38 @@ class PseudoLabelExport:
 
     def write(self, data_sample, key: dict) -> None:
         """Write the sample's refined prediction (N = 0 instances or an empty
-        label map included), then its record."""
+        label map included), then its record: behind the loop, in the
+        export's writer thread, with ``write_behind``.  The name is claimed
+        (:meth:`claim`) and the prediction taken from the sample
+        (``kind.exported``) now."""
         kind = prediction_kind(data_sample)
         name = self.claim(data_sample)
         writer = self._writer(kind)
-        outputs, num_masks = kind.write(writer, name, data_sample)
+        self._writes.submit(partial(self._write, kind, writer, name, kind.exported(data_sample),
+                                    key, data_sample.metainfo.get('img_path')))
+
+    @staticmethod
+    def _write(kind: PredictionKind, writer, name: str, exported: dict, key: dict,
+               img_path: Optional[str]) -> None:
+        """Write one image's export (copied to the host, encoded, written
+        atomically), then its record."""
+        outputs, num_masks = kind.write(writer, name, exported)
         input_digest, settings = record_digests(key)
         writer.records.write(name, status='refined', input=input_digest, settings=settings,
-                             outputs=outputs, fields=key,
-                             img_path=data_sample.metainfo.get('img_path'),
+                             outputs=outputs, fields=key, img_path=img_path,
                              num_masks=num_masks)
 
+    def drain(self) -> None:
+        """Wait until every image handed to :meth:`write` is written and
+        recorded; raise the first error met writing one (later ones are then
+        not written)."""
+        self._writes.drain()
+
     def finish(self, logger) -> None:
-        """At the loop's end: what the kind does then (mmdet: the parts are
-        merged into ``instances.json`` by the main process, once every rank
-        has written its parts, leaving out instances under
-        ``export_score_thr``)."""
+        """At the loop's end: every image written (:meth:`drain`), then what
+        the kind does (mmdet: the parts are merged into ``instances.json``
+        by the main process, once every rank has written its parts, leaving
+        out instances under ``export_score_thr``)."""
+        self.drain()
         if self.writer is not None:
             self.kind.finish(self.writer, logger)

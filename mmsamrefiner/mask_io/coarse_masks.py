@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from mmsamrefiner.utils.background import overridden
 from mmsamrefiner.utils.digest import canonical_json, digest_file, file_stamp, hasher
 from mmsamrefiner.utils.file_keys import file_key
 
@@ -110,15 +111,12 @@ def find_image(img_dir: str, stem: str) -> str:
     raise FileNotFoundError(f'no image named {stem}.* ({", ".join(IMAGE_SUFFIXES)}) in {img_dir}')
 
 
-@contextlib.contextmanager
 def pil_pixel_limit_lifted():
     """PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) lifted
-    inside, restored after: the caller applies its own limit."""
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+    inside, restored after (once the last of the threads inside leaves:
+    :func:`~mmsamrefiner.utils.background.overridden`): the caller applies
+    its own limit."""
+    return overridden(Image, 'MAX_IMAGE_PIXELS', None)
 
 
 def header_size(path: str) -> Optional[Tuple[int, int]]:

@@ -81,7 +81,8 @@ class RefinedInstances:
     """An image's refined instances: ``masks`` (N, H, W) bool, ``empty`` (N,)
     bool (the refined mask is empty) and the (N,) float32 signals
     ``scores``, ``stability``, ``coarse_iou`` (0 for masks passed through
-    unrefined; see :class:`mmsamrefiner.refiner.RefineResult`)."""
+    unrefined; see :class:`mmsamrefiner.refiner.RefineResult`); ndarrays,
+    or tensors on the refiner's device until :meth:`MaskCollection.to_host`."""
     masks: np.ndarray
     scores: np.ndarray
     empty: np.ndarray
@@ -192,6 +193,11 @@ class MaskCollection:
         """The refined output of one image."""
         raise NotImplementedError
 
+    def to_host(self, output):
+        """``output`` of :meth:`refine` or :meth:`passthrough` as host
+        (numpy) arrays, as :meth:`write` and :meth:`num_empty` take it."""
+        return output
+
     def num_empty(self, output) -> int:
         return 0
 
@@ -230,11 +236,17 @@ class MaskCollection:
         raise NotImplementedError
 
 
-def _signal(result, name: str) -> np.ndarray:
-    """A signal of a refiner's result; zeros for a refiner (any object with
-    a ``refine`` method) whose results do not have it."""
+def _signal(result, name: str):
+    """A signal of a refiner's result (as it is: an ndarray or a tensor);
+    float32 zeros for a refiner (any object with a ``refine`` method) whose
+    results do not have it."""
     value = getattr(result, name, None)
-    return np.zeros(len(result.masks), np.float32) if value is None else np.asarray(value)
+    return np.zeros(len(result.masks), np.float32) if value is None else value
+
+
+def _to_numpy(array):
+    """A tensor (on any device) as an ndarray; an ndarray as it is."""
+    return array if isinstance(array, np.ndarray) else array.cpu().numpy()
 
 
 class _InstanceCollection(MaskCollection):
@@ -258,12 +270,25 @@ class _InstanceCollection(MaskCollection):
 
     def refine(self, refiner, image, coarse: CoarseInstances, embedding,
                semantic_options: dict) -> RefinedInstances:
+        """The refined instances, left on the refiner's ``device`` (tensors)
+        when it has one: :meth:`to_host` copies them to the host, where they
+        are written."""
         if not len(coarse.masks):
             return self.passthrough(coarse)
-        result = refiner.refine(image, coarse.masks, image_embedding=embedding)
+        masks, device = coarse.masks, getattr(refiner, 'device', None)
+        if device is not None:
+            import torch
+            masks = torch.from_numpy(np.ascontiguousarray(masks)).to(device)
+        result = refiner.refine(image, masks, image_embedding=embedding)
         return RefinedInstances(masks=result.masks, scores=result.scores, empty=result.empty,
                                 stability=_signal(result, 'stability'),
                                 coarse_iou=_signal(result, 'coarse_iou'))
+
+    def to_host(self, output: RefinedInstances) -> RefinedInstances:
+        return RefinedInstances(masks=_to_numpy(output.masks), scores=_to_numpy(output.scores),
+                                empty=_to_numpy(output.empty),
+                                stability=_to_numpy(output.stability),
+                                coarse_iou=_to_numpy(output.coarse_iou))
 
     def num_empty(self, output: RefinedInstances) -> int:
         return int(np.sum(output.empty))

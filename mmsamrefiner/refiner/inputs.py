@@ -13,6 +13,8 @@ import torch
 from PIL import Image, ImageFile
 from torch import Tensor
 
+from mmsamrefiner.utils.background import overridden
+
 ImageLike = Union[str, os.PathLike, np.ndarray]
 MaskLike = Union[np.ndarray, Tensor]
 
@@ -62,9 +64,8 @@ def check_complete_jpeg(path: str) -> None:
         f.seek(-2, os.SEEK_END)
         if f.read(2) == b'\xff\xd9':
             return
-    allowed, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
-        with Image.open(path) as image:
+        with overridden(ImageFile, 'LOAD_TRUNCATED_IMAGES', False), Image.open(path) as image:
             image.draft('RGB', (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
     except Exception as error:  # noqa: BLE001
@@ -74,8 +75,6 @@ def check_complete_jpeg(path: str) -> None:
         raise ValueError(f'image {path!r} is a truncated or damaged JPEG ({error}); its '
                          'missing part would be decoded as grey: copy or download it '
                          'again') from error
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = allowed
 
 
 def load_rgb_image(image: ImageLike, channel_order: str = 'rgb') -> np.ndarray:

@@ -99,6 +99,56 @@ class SemanticRefineResult:
     classes: Dict[str, np.ndarray]
 
 
+@dataclass
+class PreparedImage:
+    """An image read and turned into the encoder's input ahead of encoding
+    (:meth:`SAMRefiner.prepare_image`, e.g. by a reader thread), taken
+    wherever :meth:`SAMRefiner.encode_images`, :meth:`SAMRefiner.refine` and
+    :meth:`SAMRefiner.refine_semantic` take an image.
+
+    Attributes:
+        rgb: (H, W, 3) uint8 RGB, original image frame.
+        pixels: (1, 3, S, S) float, the backend's ``preprocess`` of ``rgb``
+            (resized to the encoder frame, normalised, padded), on the
+            refiner's device.
+    """
+    rgb: np.ndarray
+    pixels: Tensor
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        """``rgb``'s (H, W, 3)."""
+        return self.rgb.shape
+
+
+class _WithPixels:
+    """A backend whose ``preprocess`` returns the pixels prepared ahead for
+    the images in ``pixels_of`` (``{id(image): pixels}``) and runs its own
+    for the others; everything else is the backend's.  Its ``encode_batch``
+    runs on it (``type(backend).encode_batch(_WithPixels(...), ...)``), so
+    a prepared image is encoded exactly as the backend encodes its
+    ``rgb``."""
+
+    def __init__(self, backend, pixels_of: Dict[int, Tensor]):
+        self._backend = backend
+        self._pixels_of = pixels_of
+
+    def preprocess(self, image) -> Tensor:
+        pixels = self._pixels_of.get(id(image))
+        return self._backend.preprocess(image) if pixels is None else pixels
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+
+def _image_or_prepared(image: Union[ImageLike, PreparedImage], channel_order: str):
+    """A :class:`PreparedImage` as it is, anything else as (H, W, 3) uint8
+    RGB (:func:`load_rgb_image`)."""
+    if isinstance(image, PreparedImage):
+        return image
+    return load_rgb_image(image, channel_order)
+
+
 def as_iou_adapter(iou_adapter: Union[dict, IoUAdapter]) -> IoUAdapter:
     """An :class:`IoUAdapter`, or one loaded from ``dict(checkpoint=...)``
     (and optionally ``sha256=``, the digest the file must have)."""
@@ -279,18 +329,33 @@ class SAMRefiner(nn.Module):
         return self.encode_images([image], channel_order)[0]
 
     @torch.no_grad()
-    def encode_images(self, images: Sequence[ImageLike],
+    def prepare_image(self, image: ImageLike, channel_order: str = 'rgb') -> PreparedImage:
+        """An image (path or (H, W, 3) uint8) read and preprocessed for the
+        encoder now, to be encoded later: the part of :meth:`encode_images`
+        that needs no encoder (decoding, resizing to the encoder frame,
+        normalising, padding), safe to run in another thread."""
+        rgb = load_rgb_image(image, channel_order)
+        return PreparedImage(rgb, self.backend.preprocess(rgb))
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[Union[ImageLike, PreparedImage]],
                       channel_order: str = 'rgb') -> List[ImageEmbedding]:
-        """Several images (paths or (H, W, 3) uint8, any sizes) in one encoder
-        pass (a batch: faster on GPUs); one :class:`ImageEmbedding` each."""
+        """Several images (paths, (H, W, 3) uint8 or :class:`PreparedImage`,
+        any sizes) in one encoder pass (a batch: faster on GPUs); one
+        :class:`ImageEmbedding` each.  A prepared image gives the embedding
+        of its ``rgb``."""
         check_channel_order(channel_order)
         if not images:
             return []
-        rgbs = [load_rgb_image(image, channel_order) for image in images]
+        rgbs = [_image_or_prepared(image, channel_order) for image in images]
         dtype = None if self.encoder_dtype is None else getattr(torch, self.encoder_dtype)
         set_encoder_attention(self.backend.image_encoder, self.encoder_attention,
                               self._attention_sites)
-        return self.backend.encode_batch(rgbs, dtype)
+        pixels_of = {id(rgb): rgb.pixels for rgb in rgbs if isinstance(rgb, PreparedImage)}
+        if not pixels_of:
+            return self.backend.encode_batch(rgbs, dtype)
+        return type(self.backend).encode_batch(_WithPixels(self.backend, pixels_of), rgbs,
+                                               dtype)
 
     def mine_prompts(self, masks: MaskLike,
                      image_embedding: Optional[Union[ImageEmbedding, Tensor]] = None
@@ -399,15 +464,16 @@ class SAMRefiner(nn.Module):
 
     @torch.no_grad()
     def refine(self,
-               image: Optional[ImageLike],
+               image: Optional[Union[ImageLike, PreparedImage]],
                masks: MaskLike,
                channel_order: str = 'rgb',
                image_embedding: Optional[ImageEmbedding] = None) -> RefineResult:
         """Refine N coarse masks of one image.
 
         Args:
-            image: (H, W, 3) uint8 array (see ``channel_order``) or a path; may
-                be None when ``image_embedding`` is given.
+            image: (H, W, 3) uint8 array (see ``channel_order``), a path or a
+                :class:`PreparedImage`; may be None when ``image_embedding``
+                is given.
             masks: (N, H, W) bool or {0, 1} / {0, 255} ndarray or tensor,
                 original image frame.
             channel_order: ``'rgb'`` or ``'bgr'`` (MM pipelines carry BGR).
@@ -424,7 +490,7 @@ class SAMRefiner(nn.Module):
         if image_embedding is None:
             if image is None:
                 raise ValueError('refine needs an image or an image_embedding')
-            rgb = load_rgb_image(image, channel_order)
+            rgb = _image_or_prepared(image, channel_order)
             check_same_size(coarse.shape[-2:], rgb.shape[:2])
             image_embedding = self.encode_image(rgb)
         else:
@@ -464,7 +530,7 @@ class SAMRefiner(nn.Module):
 
     @torch.no_grad()
     def refine_semantic(self,
-                        image: Optional[ImageLike],
+                        image: Optional[Union[ImageLike, PreparedImage]],
                         label_map: np.ndarray,
                         ignore_index: Optional[int] = 255,
                         classes: Optional[Sequence[int]] = None,
@@ -529,7 +595,7 @@ class SAMRefiner(nn.Module):
         instance_masks, instance_classes = split_then_merge(
             label_map, classes, min_area=min_area)
         if image_embedding is None and image is not None:
-            rgb = load_rgb_image(image, channel_order)
+            rgb = _image_or_prepared(image, channel_order)
             check_same_size(label_map.shape, rgb.shape[:2], 'label_map')
             image_embedding = self.encode_image(rgb) if len(instance_masks) else None
         if len(instance_masks):

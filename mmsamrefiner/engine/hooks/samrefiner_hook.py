@@ -29,6 +29,11 @@ from ..prediction_refiner import (
 from ..pseudo_label_export import PseudoLabelExport
 from ..teacher import TeacherMaskRefiner, attach_mask_refiner
 
+#: images of a loop whose export may wait for the export's writer thread
+#: (copied to the host, encoded, written and recorded while the loop goes on;
+#: waited for at the loop's end, before the parts are merged)
+EXPORT_WRITE_BEHIND = 4
+
 
 @HOOKS.register_module()
 class SAMRefinerHook(Hook):
@@ -219,7 +224,7 @@ class SAMRefinerHook(Hook):
             self._export = PseudoLabelExport(
                 self._export_dir(runner), dataset, self._fingerprint(), options,
                 self._counts, reuse=mode == 'test',  # val never reuses: see the docstring
-                export_score_thr=self.export_score_thr)
+                export_score_thr=self.export_score_thr, write_behind=EXPORT_WRITE_BEHIND)
         self._predictions = PredictionRefiner(refiner, options, self._counts, self._export)
         wrap_step(runner.model, mode, self._predictions.refine_batch)
 
