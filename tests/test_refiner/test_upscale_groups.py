@@ -284,11 +284,11 @@ def test_refine_keeps_the_previous_mask_where_sam_answers_nothing(tiny_sam, monk
     rounds = []
 
     def second_round_answers_nothing_for_mask_2(current, embedding):
-        new, scores, prompts = refine_once(current, embedding)
+        new, scores, stability, prompts = refine_once(current, embedding)
         if rounds:
             new[2] = False
         rounds.append(1)
-        return new, scores, prompts
+        return new, scores, stability, prompts
 
     monkeypatch.setattr(refiner, 'refine_once', second_round_answers_nothing_for_mask_2)
     results = []
@@ -300,6 +300,7 @@ def test_refine_keeps_the_previous_mask_where_sam_answers_nothing(tiny_sam, monk
     for result in results:
         np.testing.assert_array_equal(result.masks[2], one_round.masks[2])
         assert result.scores[2] == one_round.scores[2]
+        assert result.stability[2] == one_round.stability[2]  # the kept round's, too
     np.testing.assert_array_equal(results[0].masks, results[1].masks)
     np.testing.assert_array_equal(results[0].scores, results[1].scores)
 
