@@ -381,10 +381,14 @@ class SegPredictions(PredictionKind):
 
     def finish(self, writer, logger) -> None:
         """The main process gathers the class signals of every exported map
-        into ``class_signals.csv`` once every rank has written its own."""
+        into ``class_signals.csv`` once every rank has written its own
+        (none when no map has them: predictions read back, or refined by a
+        refiner without signals)."""
         barrier()
         if is_main_process():
-            logger.info(f'SAMRefinerHook: wrote {writer.merge()}')
+            out_file = writer.merge()
+            if out_file is not None:
+                logger.info(f'SAMRefinerHook: wrote {out_file}')
 
 
 #: Every kind, in the order :func:`prediction_kind` tries them.

@@ -271,15 +271,20 @@ class _ClassTables:
         """The gathered table, ``<root>/class_signals.csv``."""
         return osp.join(self.root, 'class_signals.csv')
 
-    def merge(self, keys: Optional[Iterable[str]] = None) -> str:
+    def merge(self, keys: Optional[Iterable[str]] = None) -> Optional[str]:
         """Gather the class tables of ``keys`` (None: every ``<key>.json``
         in the folder) into :attr:`out_file`, one row per image and refined
-        class: ``image`` (the key), then the tables' columns."""
+        class: ``image`` (the key), then the tables' columns; returns its
+        path.  None (and no file) when no map has a table."""
         if keys is None:
             keys = sorted(osp.relpath(path, self.root)[:-len('.json')] for path in
                           glob.glob(osp.join(glob.escape(self.root), '**', '*.json'),
                                     recursive=True))
-        rows = [dict(image=key, **row) for key in keys for row in self.read_table(key) or []]
+        tables = {key: self.read_table(key) for key in keys}
+        if all(table is None for table in tables.values()):  # no map has a table
+            _remove(self.out_file)
+            return None
+        rows = [dict(image=key, **row) for key, table in tables.items() for row in table or []]
         columns = list(dict.fromkeys(name for row in rows for name in row)) or ['image']
         text = io.StringIO()
         table = csv.DictWriter(text, columns, lineterminator='\n')
