@@ -27,6 +27,11 @@ from mmsamrefiner.utils.digest import digest_json, digest_tensors
 
 from .backends import ImageEmbedding, backend_of
 from .bool_ops import any_along, replace_masks_
+from .decoder_attention import (
+    check_decoder_attention,
+    decoder_attention_sites,
+    set_decoder_attention,
+)
 from .inputs import (
     ImageLike,
     MaskLike,
@@ -215,6 +220,14 @@ class SAMRefiner(nn.Module):
             (compiled on the first image, again for a new batch size); for
             GPUs and long runs (compiling takes a while: about a minute for
             the tests' tiny SAM on a 2-core CPU).
+        decoder_attention: how the attention of SAM's (and HQ-SAM's) mask
+            decoder runs: ``'sdpa'`` (default), through PyTorch's fused
+            attention (:mod:`.decoder_attention`: the same function, faster
+            on the CPU as on GPUs); ``'eager'``, the model's own module.
+            Switched in place at each decoder call, so refiners sharing one
+            SAM each get their own; SAM 2's decoder uses the fused kernel
+            already.  Like ``encoder_attention``, not in
+            :meth:`result_settings`.
         iou_adapter: a SAMRefiner++ IoU adapter for SAM's IoU head (it changes
             which candidate is kept): ``dict(checkpoint=PATH_OR_URL)`` of a file
             written by ``tools/adapt.py``, or an :class:`IoUAdapter`.  It is
@@ -253,6 +266,7 @@ class SAMRefiner(nn.Module):
                  encoder_dtype: Optional[str] = None,
                  encoder_attention: str = 'eager',
                  compile_encoder: bool = False,
+                 decoder_attention: str = 'sdpa',
                  iou_adapter: Optional[Union[dict, IoUAdapter]] = None,
                  stm: str = 'residual',
                  residual_passes: int = 2,
@@ -291,6 +305,9 @@ class SAMRefiner(nn.Module):
         self.compile_encoder = bool(compile_encoder)
         if self.compile_encoder:
             self.backend.compile_encoder()
+        check_decoder_attention(decoder_attention)
+        self.decoder_attention = decoder_attention
+        self._decoder_sites = decoder_attention_sites(self.backend.model)
         if iou_adapter is not None:
             as_iou_adapter(iou_adapter).attach(self.sam)
         self.iters = iters
@@ -408,6 +425,7 @@ class SAMRefiner(nn.Module):
             mask_inputs = None
             if prompts.mask_inputs is not None:
                 mask_inputs = prompts.mask_inputs[part]
+            set_decoder_attention(self._decoder_sites, self.decoder_attention)
             low_res, iou = self.backend.decode(image_embedding, points, labels, boxes,
                                                mask_inputs)
             logits.append(low_res)
@@ -690,9 +708,10 @@ class SAMRefiner(nn.Module):
         Not in it: ``max_batch``, which only splits the decoder and upscaling
         into chunks (each mask is decoded on its own: the masks do not depend
         on it); ``device``, which only places the work; and
-        ``encoder_attention`` and ``compile_encoder``, which compute the same
-        encoder function in another order of float operations: the
-        embeddings differ by float rounding, as between devices, and so may
+        ``encoder_attention``, ``compile_encoder`` and ``decoder_attention``,
+        which compute the same functions in another order of float
+        operations: the results differ by float rounding, as between
+        devices, and so may
         a mask's pixels where a logit is within rounding of the threshold
         (docs/speed.md gives the measured agreement).  ``encoder_dtype`` is
         in it: bfloat16 and float16 round far more coarsely.
