@@ -122,7 +122,7 @@ def parse_args(argv=None):
                         'on GPUs)')
     parser.add_argument('--workers', type=int, default=default_workers(), metavar='N',
                         help='threads reading and resizing images ahead of the refiner, with a '
-                        'writer thread behind it (default: the CPU count, at most 4, here '
+                        'writer thread behind it (default: the CPU count less two, at most 4, here '
                         f'{default_workers()}; 0: each image read, refined and written in turn); '
                         'the outputs are the same for every N')
     parser.add_argument('--ignore-index', type=int, default=255)

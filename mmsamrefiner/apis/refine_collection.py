@@ -311,8 +311,10 @@ def _chunks(iterable: Iterable, size: int) -> Iterator[list]:
 
 def default_workers() -> int:
     """The default reader threads of :func:`refine_collection`: the CPU
-    count, at most 4."""
-    return min(4, os.cpu_count() or 1)
+    count less two (the refiner's own threads keep two cores), at most 4; so
+    none on a machine of two cores or fewer, where threads beside the
+    refiner only slow it down (docs/speed.md)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
 def _check_workers(workers) -> None:
