@@ -692,9 +692,9 @@ def benchmark_collection(args) -> None:
                 seconds[config.name].append(took)
             print(f"{'warm-up' if run < args.warmup else 'run'} {run}: {config.name} "
                   f'{count / took:.2f} images/s', flush=True)
-    stages, embeddings, measured = {}, {}, {}  # measured: refiner settings -> (stages, names)
+    stages, embeddings, measured = {}, {}, {}  # measured: refiner's settings -> (stages, names)
     for config in runnable:
-        key = json.dumps(config.refiner, sort_keys=True)
+        key = json.dumps([config.refiner, config.attributes], sort_keys=True)
         if key not in measured:
             scratch = speed.open_output(ann_file, img_dir, osp.join(
                 args.out_dir, 'collection_stages', config.name, 'refined.json'))

@@ -204,7 +204,8 @@ def stage_times(refiner: SAMRefiner, collection: CocoCollection
             output = collection.refine(refiner, rgb, coarse, embedding, {})
             sync(refiner.device)
             refine_seconds += time.perf_counter() - start
-            clock.run('write', collection.write, item.key, coarse, output)
+            clock.run('write', lambda: collection.write(item.key, coarse,
+                                                        collection.to_host(output)))
     seconds = clock.seconds
     seconds['selection'] = refine_seconds - sum(seconds[s] for s in ('mining', 'decoder',
                                                                     'upscale'))
