@@ -2,7 +2,7 @@
 # Copyright (c) mmsamrefiner contributors. All rights reserved.
 #
 # The GPU rows of docs/speed_gpu.md in one run on one GPU (made for an H100;
-# about 8 minutes at most: every step has its own time limit, and a step that
+# about 9 minutes at most: every step has its own time limit, and a step that
 # runs out leaves the others' results).  No network and no SAM checkpoint:
 # ViT-B and ViT-H have random weights.
 #
@@ -18,7 +18,10 @@
 #      lacks it);
 #   3. the same collection with a stand-in SAM at ViT-H's frames (no network
 #      at all): the host's ceiling, sequential vs pipelined;
-#   4. ViT-H bfloat16 + SDPA with torch.compile vs without (the warm-up run
+#   4. prompt mining's distance transforms, OpenCV on the host vs torch on
+#      the GPU (--distance-bench), and upscaling in window-size groups vs one
+#      batch (--upscale-bench);
+#   5. ViT-H bfloat16 + SDPA with torch.compile vs without (the warm-up run
 #      pays the compilation).
 # Configurations are JSON dicts of settings (below); add one with another
 # --setting NAME JSON, e.g. '{"encode_batch": 4}' or a switch of the prompt
@@ -35,11 +38,11 @@ mkdir -p "$OUT" "$WORK"
 REPORT="$OUT/gpu_benchmark.md"
 BENCH=("$PYTHON" tools/benchmark_speed.py --device cuda --out-dir "$WORK")
 IMAGES=30
-SEQUENTIAL='{}'
+SEQUENTIAL='{"workers": 0}'
 PIPELINED='{"workers": 4}'
-BF16_SDPA='{"encoder_dtype": "bfloat16", "encoder_attention": "sdpa"}'
+BF16_SDPA='{"encoder_dtype": "bfloat16", "encoder_attention": "sdpa", "workers": 0}'
 BF16_SDPA_PIPELINED='{"encoder_dtype": "bfloat16", "encoder_attention": "sdpa", "workers": 4}'
-BF16_SDPA_COMPILE='{"encoder_dtype": "bfloat16", "encoder_attention": "sdpa", "compile_encoder": true}'
+BF16_SDPA_COMPILE='{"encoder_dtype": "bfloat16", "encoder_attention": "sdpa", "compile_encoder": true, "workers": 0}'
 
 {
   echo "# GPU benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'))"
@@ -97,6 +100,14 @@ step vit_h_collection 170 "$W/collection_sam_vit_h_cuda.md" \
 step stand_in_vit_h_collection 50 "$W/collection_stand-in_sam_vit_h_cuda.md" \
   "${BENCH[@]}" --collection "$IMAGES" --stand-in --arch vit_h --runs 2 --warmup 1 \
   --setting sequential "$SEQUENTIAL" --setting pipelined "$PIPELINED"
+
+# the two stage benchmarks print their tables: kept as the step's table
+step mining_on_device 40 "$WORK/distances.md" \
+  bash -c '"$@" > "$0"' "$WORK/distances.md" "${BENCH[@]}" --distance-bench --masks 10 50 --runs 5 \
+  --warmup 1
+
+step upscale_groups 20 "$WORK/upscale.md" \
+  bash -c '"$@" > "$0"' "$WORK/upscale.md" "${BENCH[@]}" --upscale-bench --runs 7
 
 step vit_h_compile 110 "$W/collection_sam_vit_h_cuda.md" \
   "${BENCH[@]}" --collection "$IMAGES" --arch vit_h --checkpoint none --runs 1 --warmup 1 \
