@@ -269,7 +269,7 @@ def test_every_result_setting_is_named_in_the_fingerprint_settings(tiny_sam):
     arguments = set(inspect.signature(SAMRefiner).parameters)
     # the settings that only split, place or schedule the work (the masks are
     # the same up to float rounding; see SAMRefiner.result_settings)
-    work_only = {'max_batch', 'device', 'encoder_attention', 'compile_encoder'}
+    work_only = {'max_batch', 'device', 'encoder_attention', 'compile_encoder', 'decoder_attention'}
     assert arguments == set(RESULT_SETTINGS) | {'sam', 'iou_adapter'} | work_only
     settings = SAMRefiner(tiny_sam).result_settings()
     named = set(settings) | set(settings['prompts'])

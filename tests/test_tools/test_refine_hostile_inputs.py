@@ -82,7 +82,7 @@ def test_odd_mask_folder_stems_get_safe_output_names(tmp_path, config, capsys):
     assert keys != sorted(stems) and all(not key.startswith('.') for key in keys)
     assert sorted(os.listdir(out / '.records')) == [f'{k}.json' for k in keys]
     for key in keys:
-        assert sorted(os.listdir(out / key)) == ['0.png', '1.png']
+        assert sorted(os.listdir(out / key)) == ['0.png', '1.png', 'signals.json']
     assert sorted(os.listdir(show)) == [f'{k}.jpg' for k in keys]
     scores = load(out / 'eval.json')
     assert 'left_out' not in scores and scores['refined']['miou'] > 0
