@@ -293,6 +293,12 @@ class _InstanceCollection(MaskCollection):
     def num_empty(self, output: RefinedInstances) -> int:
         return int(np.sum(output.empty))
 
+    def write(self, key: str, coarse: CoarseInstances,
+              output: RefinedInstances) -> Dict[str, str]:
+        """The refined masks under the coarse masks' ids, with their signals."""
+        return self.writer.write(key, coarse.ids, output.masks, output.scores,
+                                 output.stability, output.coarse_iou)
+
 
 class CocoCollection(_InstanceCollection):
     """A COCO instance json (:class:`CocoInstances`) refined into the same json
@@ -335,11 +341,6 @@ class CocoCollection(_InstanceCollection):
         return [a for a in self.source.anns_of[item.meta['image']['id']]
                 if self.source.refinable(a)]
 
-    def write(self, key: str, coarse: CoarseInstances,
-              output: RefinedInstances) -> Dict[str, str]:
-        return self.writer.write(key, coarse.ids, output.masks, output.scores,
-                                 output.stability, output.coarse_iou)
-
     @property
     def refined_path(self) -> str:
         return self._output().out_file
@@ -375,11 +376,6 @@ class BinaryMaskCollection(_InstanceCollection):
     def input_path(self) -> str:
         return self.source.mask_dir
 
-    def write(self, key: str, coarse: CoarseInstances,
-              output: RefinedInstances) -> Dict[str, str]:
-        return self.writer.write(key, coarse.ids, output.masks, output.scores,
-                                 output.stability, output.coarse_iou)
-
     def overlay_masks(self, item: CoarseItem, which: str, ignore_index: int = 255,
                       background: int = 0) -> np.ndarray:
         if which == 'coarse':
@@ -404,7 +400,7 @@ def _class_masks(label_map: np.ndarray, ignore_index: int, background: int) -> n
 class LabelMapCollection(MaskCollection):
     """PNG label maps (:class:`LabelMaps`) refined into PNG label maps, palette
     kept (:class:`RefinedLabelMapWriter`); ``read`` gives a
-    :class:`CoarseLabelMap`, ``refine`` the refined (H, W) label map."""
+    :class:`CoarseLabelMap`, ``refine`` a :class:`RefinedLabelMap`."""
 
     what = 'label_map'
 

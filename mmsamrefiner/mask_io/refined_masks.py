@@ -205,10 +205,13 @@ class RefinedCocoWriter(_Writer):
                 return None
             rles = [update['segmentation'] for update in part.values()]
             height, width = rles[0]['size'] if rles else (0, 0)
-            signals = {f'{name}s' if name == 'score' else name:
-                       np.array([u.get(field, 0.0) for u in part.values()], np.float32)
-                       for name, field in SIGNAL_FIELDS.items()}
-            return dict(ann_ids=list(part), masks=decode_rle(rles, height, width), **signals)
+            def signal(name):
+                field = SIGNAL_FIELDS[name]
+                return np.array([u.get(field, 0.0) for u in part.values()], np.float32)
+
+            return dict(ann_ids=list(part), masks=decode_rle(rles, height, width),
+                        scores=signal('score'), stability=signal('stability'),
+                        coarse_iou=signal('coarse_iou'))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
 

@@ -96,11 +96,9 @@ def class_signals(coarse_map: np.ndarray, refined_map: np.ndarray, classes: Sequ
         one).
     """
     classes = np.asarray(list(classes), np.int64)
-    table = {name: np.zeros(len(classes), np.float32) for name in CLASS_COLUMNS[4:]}
+    table = {name: np.zeros(len(classes), np.int64 if index < 4 else np.float32)
+             for index, name in enumerate(CLASS_COLUMNS)}
     table['class'] = classes
-    table['instances'] = np.zeros(len(classes), np.int64)
-    table['coarse_pixels'] = np.zeros(len(classes), np.int64)
-    table['refined_pixels'] = np.zeros(len(classes), np.int64)
     for row, cls in enumerate(classes):
         coarse, refined = coarse_map == cls, refined_map == cls
         union = int((coarse | refined).sum())
@@ -112,11 +110,4 @@ def class_signals(coarse_map: np.ndarray, refined_map: np.ndarray, classes: Sequ
         if mine.any():
             table['score'][row] = float(np.min(scores[mine]))
             table['stability'][row] = float(np.min(stability[mine]))
-    return {name: table[name] for name in CLASS_COLUMNS}
-
-
-def table_rows(table: Dict[str, np.ndarray]) -> list:
-    """A column table as a list of JSON-able row dicts."""
-    names = list(table)
-    count = len(table[names[0]]) if names else 0
-    return [{name: table[name][i].item() for name in names} for i in range(count)]
+    return table
